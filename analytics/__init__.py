@@ -1,0 +1,1 @@
+"""Queries and KPIs, written once as ibis expressions over data.access.DataAccess."""

@@ -1,0 +1,1 @@
+"""The Streamlit app: entrypoint, page scripts, and the one module of st.cache_* wrappers."""

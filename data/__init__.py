@@ -1,0 +1,1 @@
+"""Warehouse schema, demo-data generator, importers and the data-access layer."""

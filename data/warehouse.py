@@ -1,0 +1,143 @@
+"""Opening the DuckDB warehouse file: plain for loaders, hardened for serving.
+
+DuckDB lets one process open a file read-write. The dashboard process holds it
+(hardened: no file access from SQL, configuration locked) and hands every query
+its own cursor, because one connection shared by session threads returns other
+sessions' rows (PITFALLS.md). Loads that start while the dashboard holds the
+file are staged in the inbox folder beside it and applied by the dashboard
+(see data/inbox.py).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import duckdb
+from ibis.backends.duckdb import Backend as DuckDBBackend
+
+from data import schema
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse file open for writing."""
+
+
+class WarehouseMissing(FileNotFoundError):
+    """No warehouse file at the configured path."""
+
+
+_LOCK_PID = re.compile(r"PID (\d+)")
+
+
+def _connect(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config or {})
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" not in text.lower():
+            raise
+        pid = _LOCK_PID.search(text)
+        holder = f"process {pid.group(1)}" if pid else "another process"
+        raise WarehouseBusy(
+            f"{path} is open in {holder} (probably the running dashboard). "
+            "Imports are then staged and applied by that process; other commands must wait until it stops."
+        ) from exc
+
+
+def open_for_loading(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """A read-write connection for generators and importers; creates or upgrades the schema."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _connect(path, read_only=False)
+    try:
+        schema.upgrade(con, str(path))
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def open_for_reading(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """A read-only plain connection (info, validate); the schema version must match."""
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseMissing(f"No warehouse at {path}. Create one with `python -m data generate`.")
+    con = _connect(path, read_only=True)
+    try:
+        schema.check_version(con, str(path))
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def harden(con: duckdb.DuckDBPyConnection) -> None:
+    """Forbid file access, ATTACH, INSTALL and SET from SQL run on this connection (and its cursors)."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET python_enable_replacements = false")
+    con.execute("SET lock_configuration = true")
+
+
+def ibis_backend(cursor: duckdb.DuckDBPyConnection) -> DuckDBBackend:
+    """An ibis DuckDB backend bound to one cursor.
+
+    ``ibis.duckdb.from_connection`` runs SET statements, which a locked
+    configuration refuses; harden() has already made those settings, so this
+    builds the backend around the cursor directly (pinned ibis 12.0.0; covered by
+    tests/test_access.py).
+    """
+    backend = DuckDBBackend()
+    backend._can_reconnect = False
+    backend.con = cursor
+    backend._record_batch_readers_consumed = {}
+    return backend
+
+
+class Warehouse:
+    """The serving process's handle on the warehouse file: hardened, one cursor per query."""
+
+    engine = "duckdb"
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise WarehouseMissing(f"No warehouse at {self.path}. Create one with `python -m data generate`.")
+        con = _connect(self.path, read_only=False, config={"enable_external_access": False})
+        try:
+            schema.check_version(con, str(self.path))
+            harden(con)
+        except BaseException:
+            con.close()
+            raise
+        self._root = con
+        self._apply_lock = threading.Lock()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._root.cursor()
+
+    def backend(self) -> DuckDBBackend:
+        """A fresh ibis backend on its own cursor; use it from one thread only."""
+        return ibis_backend(self._root.cursor())
+
+    def data_version(self) -> int:
+        cur = self._root.cursor()
+        try:
+            return int(schema.get_meta(cur, "data_version") or 0)
+        finally:
+            cur.close()
+
+    def apply_pending_imports(self) -> list[str]:
+        """Apply loads staged by other processes (see data/inbox.py); returns the applied import ids."""
+        from data import inbox  # local: inbox imports the importer, which is heavy
+
+        with self._apply_lock:
+            cur = self._root.cursor()
+            try:
+                return inbox.apply_pending(cur, self.path)
+            finally:
+                cur.close()
+
+    def close(self) -> None:
+        self._root.close()

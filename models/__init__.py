@@ -1,0 +1,1 @@
+"""In-process models (forecasting, stock-out risk, segmentation, fraud, anomalies, campaigns, baskets)."""
