@@ -30,14 +30,19 @@ def table_ddl(table: Table) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table.qualified} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
+def _comment(target: str, text: str) -> str:
+    # COMMENT ON takes no bound parameters; the text is our own constant doc string.
+    return "COMMENT ON " + target + " IS '" + text.replace("'", "''") + "'"
+
+
 def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS truth")
     con.execute("CREATE TABLE IF NOT EXISTS main.meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
     for table in ALL_TABLES:
         con.execute(table_ddl(table))
-        con.execute(f"COMMENT ON TABLE {table.qualified} IS ?", [table.doc])
+        con.execute(_comment(f"TABLE {table.qualified}", table.doc))
         for col in table.columns:
-            con.execute(f"COMMENT ON COLUMN {table.qualified}.{col.name} IS ?", [col.doc])
+            con.execute(_comment(f"COLUMN {table.qualified}.{col.name}", col.doc))
 
 
 # Step n upgrades a warehouse from version n-1 to n. Append new steps; never edit old ones.

@@ -1,0 +1,54 @@
+"""Shared fixtures: one small seeded warehouse built once per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from data.access import DataAccess, Scope
+from data.warehouse import Warehouse
+
+FIXTURE_SEED = 7
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def fixture_warehouse_path(tmp_path_factory) -> Path:
+    """A `tiny` generated warehouse (seed 7). Read-only by convention: copy it before writing."""
+    from data.generator import generate
+
+    path = tmp_path_factory.mktemp("fixture") / "fixture.duckdb"
+    generate(path, size="tiny", seed=FIXTURE_SEED, progress=False)
+    return path
+
+
+@pytest.fixture
+def writable_warehouse(fixture_warehouse_path, tmp_path) -> Path:
+    """A private copy of the fixture warehouse that a test may change."""
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(fixture_warehouse_path, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def serving_warehouse(fixture_warehouse_path, tmp_path_factory):
+    """The hardened serving handle on a copy of the fixture warehouse (as the dashboard opens it)."""
+    path = tmp_path_factory.mktemp("serving") / "serving.duckdb"
+    shutil.copy(fixture_warehouse_path, path)
+    wh = Warehouse(path)
+    yield wh
+    wh.close()
+
+
+@pytest.fixture
+def access_all(serving_warehouse) -> DataAccess:
+    return DataAccess(serving_warehouse.backend(), Scope.unrestricted())
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    if not DATASETS.is_dir():
+        pytest.fail(f"real datasets folder missing: {DATASETS} (CI checks out ../shared beside the repo)")
+    return DATASETS
