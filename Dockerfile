@@ -1,0 +1,32 @@
+# Retail Pulse dashboard: the same app as ./start.sh, as a non-root container.
+#   docker build -t retail-pulse .
+#   docker run -p 8501:8501 -v rp-data:/app/warehouse retail-pulse
+# With no warehouse in the volume, the app builds the demo warehouse on first start.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    RETAIL_PULSE_WAREHOUSE=/app/warehouse/retail_pulse.duckdb
+
+# curl for the health check; Java only for the optional Spark backend (RETAIL_PULSE_BACKEND=spark).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends curl openjdk-17-jre-headless \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+RUN useradd --create-home --uid 10001 retailpulse \
+ && mkdir -p /app/warehouse && chown retailpulse:retailpulse /app/warehouse
+COPY --chown=retailpulse:retailpulse . .
+
+USER retailpulse
+VOLUME ["/app/warehouse"]
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD curl --fail --silent http://localhost:8501/_stcore/health || exit 1
+
+CMD ["python", "-m", "streamlit", "run", "dashboard/app.py", "--server.address=0.0.0.0", "--server.port=8501"]

@@ -1,0 +1,3 @@
+from data.cli import app
+
+app(prog_name="python -m data")

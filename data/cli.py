@@ -1,0 +1,221 @@
+"""`python -m data ...`: generate, import, info, validate, upgrade, export, schema-doc."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from data import settings
+from data.tables import ALL_TABLES, Table
+
+app = typer.Typer(
+    help="Retail Pulse warehouse tools. The warehouse path comes from --warehouse, else the "
+    "RETAIL_PULSE_WAREHOUSE environment variable, else warehouse/retail_pulse.duckdb.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+WarehouseOpt = Annotated[
+    Optional[Path],
+    typer.Option("--warehouse", "-w", help="Warehouse file (default: $RETAIL_PULSE_WAREHOUSE or "
+                 f"{settings.get('warehouse', {})}).", show_default=False),
+]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def generate(
+    warehouse: WarehouseOpt = None,
+    size: Annotated[str, typer.Option(help="tiny (tests), demo (< 30 s) or benchmark (10M orders).")] = "demo",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same warehouse.")] = 42,
+    end_date: Annotated[Optional[str], typer.Option(help="Last day of data, YYYY-MM-DD (default fixed).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing warehouse file.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Build a demo warehouse with planted ground truth (seeded, deterministic)."""
+    from data.generator import SIZES, generate as run_generate
+
+    if size not in SIZES:
+        _fail(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    path = settings.warehouse_path(warehouse)
+    if path.exists() and not overwrite:
+        _fail(f"{path} already exists; pass --overwrite to replace it")
+    kwargs = {}
+    if end_date:
+        try:
+            kwargs["end_date"] = dt.date.fromisoformat(end_date)
+        except ValueError:
+            _fail(f"--end-date {end_date!r} is not a date in YYYY-MM-DD form")
+    report = run_generate(path, size=size, seed=seed, progress=not quiet, overwrite=overwrite, **kwargs)
+    console.print(f"Built {path} ({size}, seed {seed}) in {report.seconds:.1f} s")
+    for name, rows in report.rows.items():
+        console.print(f"  {name:<28} {rows:>12,}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet or Excel (.xlsx) file to import.")],
+    warehouse: WarehouseOpt = None,
+    preset: Annotated[Optional[str], typer.Option(help="Column preset: online_retail_ii or customer_shopping.")] = None,
+    mapping: Annotated[Optional[Path], typer.Option(help="TOML mapping file of your columns (see README).")] = None,
+    merchant: Annotated[Optional[str], typer.Option(help="Merchant id or name the rows belong to.")] = None,
+    create_merchant: Annotated[Optional[str], typer.Option(
+        help="Create the merchant if missing: 'Name,COUNTRY,CURRENCY' e.g. 'Gift Shop,GB,GBP'.")] = None,
+    mode: Annotated[str, typer.Option(help="refuse: any bad row refuses the file; skip: load the good rows.")]
+    = "refuse",
+    report: Annotated[Optional[Path], typer.Option(help="Write every rejected row (line, column, value, "
+                                                   "reason) to this CSV.")] = None,
+) -> None:
+    """Validate a file and load it all-or-nothing (staged for the running dashboard if it holds the file)."""
+    from data.importers import PRESETS, import_file, load_mapping
+
+    if mode not in ("refuse", "skip"):
+        _fail(f"--mode {mode!r}: choose refuse or skip")
+    if preset and preset not in PRESETS:
+        _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if not file.exists():
+        _fail(f"{file}: no such file")
+    create = None
+    if create_merchant:
+        parts = [p.strip() for p in create_merchant.split(",")]
+        if len(parts) != 3 or not all(parts):
+            _fail(f"--create-merchant {create_merchant!r}: expected 'Name,COUNTRY,CURRENCY'")
+        create = tuple(parts)
+    result = import_file(
+        settings.warehouse_path(warehouse), file, preset=preset,
+        mapping=load_mapping(mapping) if mapping else None,
+        merchant=merchant, create_merchant=create, mode=mode,
+    )
+    if report is not None and result.rejects is not None and result.rejects.height:
+        result.rejects.write_csv(report)
+        console.print(f"Rejected rows written to {report}")
+    if result.status == "refused":
+        if result.rejects is not None and result.rejects.height:
+            _print_rejects(result.rejects)
+        _fail(result.message, code=2)
+    console.print(result.message)
+
+
+def _print_rejects(rejects, limit: int = 20) -> None:
+    table = RichTable("line", "column", "value", "reason", title=f"Rejected rows ({rejects.height:,})")
+    for row in rejects.head(limit).iter_rows():
+        table.add_row(*(str(v) if v is not None else "" for v in row[:4]))
+    err.print(table)
+
+
+def _date_column(table: Table) -> str | None:
+    return next((c.name for c in table.columns if c.type in ("DATE", "TIMESTAMP")), None)
+
+
+@app.command()
+def info(warehouse: WarehouseOpt = None) -> None:
+    """Tables, row counts, date ranges, schema and data version."""
+    from data import schema, warehouse as wh
+
+    path = settings.warehouse_path(warehouse)
+    try:
+        con = wh.open_for_reading(path)
+    except (wh.WarehouseMissing, wh.WarehouseBusy, schema.SchemaError) as exc:
+        _fail(str(exc))
+    with con:
+        meta = dict(con.execute("SELECT key, value FROM main.meta ORDER BY key").fetchall())
+        console.print(f"[bold]{path}[/]  schema v{meta.get('schema_version')}  data version "
+                      f"{meta.get('data_version')}  data as of {meta.get('data_as_of', 'n/a')}")
+        out = RichTable("table", "rows", "from", "to", "date column")
+        for t in ALL_TABLES:
+            col = _date_column(t)
+            rows = con.execute(f"SELECT count(*) FROM {t.qualified}").fetchone()[0]
+            lo = hi = None
+            if col and rows:
+                lo, hi = con.execute(f"SELECT min({col}), max({col}) FROM {t.qualified}").fetchone()
+            out.add_row(t.qualified, f"{rows:,}", str(lo or ""), str(hi or ""), col or "")
+        console.print(out)
+
+
+@app.command()
+def validate(
+    warehouse: WarehouseOpt = None,
+    file: Annotated[Optional[Path], typer.Option(help="Dry-run: validate this import file, write nothing.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Preset for --file.")] = None,
+    mapping: Annotated[Optional[Path], typer.Option(help="TOML mapping for --file.")] = None,
+) -> None:
+    """Check the warehouse's keys, references and arithmetic, or dry-run an import file (--file)."""
+    if file is not None:
+        from data.importers import load_mapping, validate_file
+
+        result = validate_file(file, preset=preset, mapping=load_mapping(mapping) if mapping else None)
+        if result.rejects.height:
+            _print_rejects(result.rejects)
+            _fail(result.message, code=2)
+        console.print(result.message)
+        return
+    from data import schema, warehouse as wh
+    from data.checks import run_checks
+
+    path = settings.warehouse_path(warehouse)
+    try:
+        con = wh.open_for_reading(path)
+    except (wh.WarehouseMissing, wh.WarehouseBusy, schema.SchemaError) as exc:
+        _fail(str(exc))
+    with con:
+        results = run_checks(con)
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        mark = "[green]ok[/]  " if r.ok else f"[red]FAIL[/] {r.violations:,} rows, e.g. {r.sample[:3]}"
+        console.print(f"{mark} {r.check.name}: {r.check.doc}")
+    if failed:
+        _fail(f"{len(failed)} of {len(results)} checks failed", code=2)
+    console.print(f"All {len(results)} checks passed.")
+
+
+@app.command()
+def upgrade(warehouse: WarehouseOpt = None) -> None:
+    """Upgrade an older warehouse to this version's schema, keeping its data."""
+    from data import schema, warehouse as wh
+
+    path = settings.warehouse_path(warehouse)
+    if not path.exists():
+        _fail(f"No warehouse at {path}")
+    try:
+        con = wh._connect(path, read_only=False)
+        with con:
+            before, after = schema.upgrade(con, str(path))
+    except (wh.WarehouseBusy, schema.SchemaError) as exc:
+        _fail(str(exc))
+    console.print(f"{path}: schema v{before} -> v{after}" if before != after else f"{path} is already v{after}")
+
+
+@app.command()
+def export(
+    warehouse: WarehouseOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the Parquet datasets "
+                                                "(default $RETAIL_PULSE_PARQUET_DIR).")] = None,
+) -> None:
+    """Write every observed table as Parquet for the Spark backend."""
+    from data.spark import export_parquet
+
+    target = out or Path(settings.get("parquet_dir"))
+    export_parquet(settings.warehouse_path(warehouse), target)
+    console.print(f"Exported to {target}")
+
+
+@app.command("schema-doc")
+def schema_doc(out: Annotated[Path, typer.Option(help="Where to write it.")] = Path("docs/SCHEMA.md")) -> None:
+    """Regenerate the schema reference from data/tables.py."""
+    from data.schema import render_markdown
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_markdown())
+    console.print(f"Wrote {out}")
