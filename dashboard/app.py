@@ -1,0 +1,38 @@
+"""Retail Pulse entrypoint: the picture frame around every page.
+
+Page config, sign-in, the shared filters, role-based navigation, then the page.
+Page scripts are in dashboard/views/ and check the role again themselves.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard/, not the repo, on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import auth, cache, sidebar  # noqa: E402
+from dashboard.context import PageContext, publish  # noqa: E402
+from dashboard.navigation import pages_for  # noqa: E402
+
+st.set_page_config(page_title="Retail Pulse", page_icon=":material/monitoring:", layout="wide")
+auth.startup_checks()
+principal = auth.require_login()
+if principal is None:
+    st.stop()
+
+data_version = cache.current_data_version()
+scope = sidebar.render_scope(principal, data_version)
+filters, as_of = sidebar.render_filters(scope, data_version)
+publish(PageContext(principal, scope, filters, data_version, as_of))
+auth.render_logout(principal)
+
+nav = st.navigation(
+    [st.Page(str(p.path), title=p.title, icon=p.icon, url_path=p.key, default=(i == 0))
+     for i, p in enumerate(pages_for(principal.role))]
+)
+nav.run()

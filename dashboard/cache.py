@@ -1,0 +1,113 @@
+"""The one module that owns st.cache_* : the engine, and every cached analytics call.
+
+Cache keys are the arguments only (PITFALLS.md), so the merchant scope, the
+filters and the data version are explicit arguments of every cached function;
+nothing here reads st.session_state inside a cached function. A new import bumps
+the data version, which changes every key, so new data shows without a restart.
+Results are bounded by ``max_entries`` and ``ttl``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from analytics import breakdowns, customers, kpis, operations, options, trends
+from analytics.filters import Filters
+from data.access import DataAccess, Scope
+from data import settings
+from data.bootstrap import ensure_warehouse
+from data.engines import open_engine
+
+TTL_SECONDS = 3600
+MAX_ENTRIES = 256
+
+# Every analytics call a page may make: name -> function(access, filters, **params).
+QUERIES: dict[str, Callable[..., Any]] = {
+    "kpi_comparison": kpis.compute_kpi_comparison,
+    "daily_trend": trends.compute_daily_trend,
+    "period_trend": trends.compute_period_trend,
+    "weekday_hour": trends.compute_weekday_hour,
+    "category_breakdown": breakdowns.compute_category_breakdown,
+    "product_breakdown": breakdowns.compute_product_breakdown,
+    "region_breakdown": breakdowns.compute_region_breakdown,
+    "store_breakdown": breakdowns.compute_store_breakdown,
+    "day_orders": breakdowns.compute_day_orders,
+    "payment_mix": breakdowns.compute_payment_mix,
+    "cohort_retention": customers.compute_cohort_retention,
+    "repeat_share": customers.compute_repeat_customer_share,
+    "delivery_performance": operations.compute_delivery_performance,
+    "category_profitability": operations.compute_category_profitability,
+}
+
+
+@dataclass(frozen=True)
+class Cached:
+    value: Any
+    computed_at: dt.datetime
+
+
+@st.cache_resource(show_spinner="Opening the warehouse (building the demo warehouse on first start)...")
+def engine():
+    """The process's engine (DuckDB Warehouse or SparkWarehouse); never mutated, queried via fresh cursors."""
+    if settings.get("backend") == "duckdb":
+        ensure_warehouse()
+    return open_engine()
+
+
+def access(scope: tuple[int, ...]) -> DataAccess:
+    """A data-access handle on its own cursor, limited to the merchants in ``scope``."""
+    return DataAccess(engine().backend(), Scope.merchants(scope))
+
+
+def current_data_version() -> int:
+    """Apply imports staged by other processes, then return the data version (part of every cache key)."""
+    eng = engine()
+    apply = getattr(eng, "apply_pending_imports", None)
+    if apply is not None:
+        apply()
+    return eng.data_version()
+
+
+@st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES, show_spinner=False)
+def _run(name: str, scope: tuple[int, ...], filters: Filters, data_version: int, params: tuple) -> Cached:
+    value = QUERIES[name](access(scope), filters, **dict(params))
+    return Cached(value, dt.datetime.now())
+
+
+def query(name: str, scope: tuple[int, ...], filters: Filters, data_version: int, **params: Any) -> Cached:
+    """Run (or reuse) analytics call ``name`` for this scope, filters and data version."""
+    if name not in QUERIES:
+        raise KeyError(f"unknown query {name!r}")
+    return _run(name, tuple(sorted(scope)), filters, data_version, tuple(sorted(params.items())))
+
+
+@st.cache_data(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
+def filter_options(scope: tuple[int, ...], data_version: int) -> dict[str, pl.DataFrame]:
+    return options.compute_filter_options(access(scope))
+
+
+@st.cache_data(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
+def data_as_of(scope: tuple[int, ...], data_version: int) -> dt.date | None:
+    return options.compute_data_as_of(access(scope))
+
+
+@st.cache_data(ttl=TTL_SECONDS, max_entries=8, show_spinner=False)
+def all_merchants(data_version: int) -> pl.DataFrame:
+    """Every merchant (id, name, currency): the choices of staff; never shown to a merchant user."""
+    a = DataAccess(engine().backend(), Scope.unrestricted())
+    m = a.table("merchants")
+    return a.to_polars(m.select("merchant_id", "name", "currency").order_by("merchant_id"))
+
+
+def clear() -> None:
+    """Staff refresh: drop every cached result (the engine stays)."""
+    _run.clear()
+    filter_options.clear()
+    data_as_of.clear()
+    all_merchants.clear()

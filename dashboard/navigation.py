@@ -1,0 +1,53 @@
+"""Which pages exist and which roles may open them: the role x page matrix, declared once.
+
+Pure data (no streamlit), so tests and the README table read the same registry.
+Page scripts live in dashboard/views/ (not pages/, which would switch on
+Streamlit's legacy auto-discovery and run a script before any role check).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MERCHANT, OPERATIONS, ANALYST, FRAUD_REVIEWER, ADMIN = "merchant", "operations", "analyst", "fraud_reviewer", "admin"
+ROLES = (MERCHANT, OPERATIONS, ANALYST, FRAUD_REVIEWER, ADMIN)
+STAFF_ROLES = frozenset({OPERATIONS, ANALYST, FRAUD_REVIEWER, ADMIN})
+
+VIEWS = Path(__file__).resolve().parent / "views"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    key: str
+    title: str
+    icon: str
+    script: str
+    roles: frozenset[str]
+    doc: str
+
+    @property
+    def path(self) -> Path:
+        return VIEWS / self.script
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("overview", "Overview", ":material/dashboard:", "overview.py", frozenset(ROLES),
+             "Headline KPIs for the period with changes against the previous period and last year, and the trend."),
+    PageSpec("sales", "Sales analytics", ":material/query_stats:", "sales.py",
+             frozenset({MERCHANT, OPERATIONS, ANALYST, ADMIN}),
+             "Seasonality, trends, stores and regions, categories and margins, payments, cohorts, deliveries."),
+    PageSpec("data", "Data", ":material/database:", "data_admin.py", frozenset({ADMIN}),
+             "Import a file with its validation report, manage users, warehouse information."),
+)
+PAGES_BY_KEY = {p.key: p for p in PAGES}
+
+
+def pages_for(role: str) -> tuple[PageSpec, ...]:
+    """The pages a role may open, in menu order (empty for an unknown role)."""
+    return tuple(p for p in PAGES if role in p.roles)
+
+
+def may_open(role: str, page_key: str) -> bool:
+    spec = PAGES_BY_KEY.get(page_key)
+    return spec is not None and role in spec.roles
