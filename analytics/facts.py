@@ -1,0 +1,183 @@
+"""The filtered fact tables every analytics query starts from, and shared definitions.
+
+Definitions used throughout ``analytics`` (documented once here):
+
+- An order *document* is a row of ``orders``: a ``sale``, a ``return`` (credit note, negative lines) or an
+  ``adjustment`` (bad debt, manual; never counted as sales).
+- *Sale orders in scope*: sale documents placed in the period (``order_ts`` on ``start``..``end``), matching
+  the channel, payment-method, store and region filters and, when categories are selected, holding at least
+  one line of those categories. ``status`` is ``completed``, ``cancelled`` or ``returned``.
+- *Revenue lines*: lines of merchandise products (``products.is_merchandise``; postage, fees and manual
+  lines are not sales) in the selected categories, of non-cancelled sale and return documents matching the
+  filters. A return document's lines are negative, so sums net returns out in the period the credit note is
+  dated. Revenue is ``sum(line_amount)``: after line discounts, before shipping, merchant currency.
+- *Line cost*: ``order_lines.unit_cost`` (cost at the time of sale), else the catalogue's current
+  ``products.unit_cost``; null when neither is known. Margins use only lines whose cost is known.
+
+Everything is built from ``access.table`` (already merchant-scoped); string filter values travel through
+``access.isin`` as data. Money sums stay DECIMAL in the engine (exact on DuckDB and Spark alike) and ratios
+are taken on the client (see ``analytics.frames``), so both engines return identical figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+
+from analytics.filters import Filters
+from data.access import DataAccess
+
+SALE = "sale"
+RETURN = "return"
+CANCELLED = "cancelled"
+
+
+def _bounds(start: dt.date, end: dt.date) -> tuple[ir.TimestampScalar, ir.TimestampScalar]:
+    # A half-open timestamp range instead of casting every order_ts to a date: same days, no per-row cast.
+    lo = dt.datetime.combine(start, dt.time())
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
+    return ibis.literal(lo, type="timestamp"), ibis.literal(hi, type="timestamp")
+
+
+def in_period(ts: ir.TimestampColumn, start: dt.date, end: dt.date) -> ir.BooleanColumn:
+    """``ts`` falls on a day from ``start`` to ``end`` (inclusive)."""
+    lo, hi = _bounds(start, end)
+    return (ts >= lo) & (ts < hi)
+
+
+def order_documents(
+    access: DataAccess, f: Filters, *, dated: bool = True, categories: bool = True
+) -> ir.Table:
+    """Order documents (all types and statuses) matching the filters.
+
+    ``dated=False`` drops the period condition (all history); ``categories=False`` drops the
+    "holds a line of the selected categories" condition (callers that filter lines themselves).
+    Columns: those of ``orders``.
+    """
+    o = access.table("orders")
+    conds = []
+    if dated:
+        conds.append(in_period(o.order_ts, f.start, f.end))
+    if f.channels:
+        conds.append(access.isin(o.channel, f.channels))
+    if f.payment_methods:
+        conds.append(access.isin(o.payment_method, f.payment_methods))
+    if f.store_ids:
+        conds.append(access.isin(o.store_id, f.store_ids))
+    if f.regions:
+        s = access.table("stores")
+        conds.append(o.store_id.isin(s.filter(access.isin(s.region, f.regions)).store_id))
+    if categories and f.categories:
+        conds.append(o.order_id.isin(category_lines(access, f).order_id))
+    return o.filter(*conds) if conds else o
+
+
+def category_lines(access: DataAccess, f: Filters) -> ir.Table:
+    """Lines whose product is in the selected categories (all lines when none are selected)."""
+    lines = access.table("order_lines")
+    if not f.categories:
+        return lines
+    p = access.table("products")
+    return lines.filter(lines.product_id.isin(p.filter(access.isin(p.category, f.categories)).product_id))
+
+
+def sale_orders(access: DataAccess, f: Filters, *, dated: bool = True) -> ir.Table:
+    """Sale orders in scope (all statuses). Columns: those of ``orders``."""
+    o = order_documents(access, f, dated=dated)
+    return o.filter(o.order_type == SALE)
+
+
+def placed_orders(access: DataAccess, f: Filters, *, dated: bool = True) -> ir.Table:
+    """Non-cancelled sale orders in scope: the orders that count. Columns: those of ``orders``."""
+    o = sale_orders(access, f, dated=dated)
+    return o.filter(o.status != CANCELLED)
+
+
+def revenue_lines(access: DataAccess, f: Filters) -> ir.Table:
+    """Revenue lines (see module doc), one row per order line.
+
+    Columns: order_id, line_no, product_id, quantity (units, negative on returns), line_amount (money),
+    discount_amount (money), list_amount (quantity x unit_price, money), cost (money per unit or null),
+    line_cost (quantity x cost, money or null), sku, product_name, category, order_ts, order_type, status,
+    store_id, customer_id, channel, payment_method, is_sale (bool: line of a sale document).
+    """
+    o = order_documents(access, f, categories=False)
+    o = o.filter(o.order_type.isin([SALE, RETURN]), o.status != CANCELLED)
+    p = access.table("products")
+    p = p.filter(p.is_merchandise)
+    if f.categories:
+        p = p.filter(access.isin(p.category, f.categories))
+    lines = access.table("order_lines")
+    j = lines.join(o, lines.order_id == o.order_id).join(p, lines.product_id == p.product_id)
+    cost = ibis.coalesce(lines.unit_cost, p.unit_cost)
+    return j.select(
+        order_id=lines.order_id,
+        line_no=lines.line_no,
+        product_id=lines.product_id,
+        quantity=lines.quantity,
+        line_amount=lines.line_amount,
+        discount_amount=lines.discount_amount,
+        list_amount=lines.quantity * lines.unit_price,
+        cost=cost,
+        line_cost=lines.quantity * cost,
+        sku=p.sku,
+        product_name=p.name,
+        category=p.category,
+        order_ts=o.order_ts,
+        order_type=o.order_type,
+        status=o.status,
+        store_id=o.store_id,
+        customer_id=o.customer_id,
+        channel=o.channel,
+        payment_method=o.payment_method,
+        is_sale=o.order_type == SALE,
+    )
+
+
+def first_orders(access: DataAccess) -> ir.Table:
+    """Each customer's first non-cancelled sale order ever with the merchant (no filter applies).
+
+    Columns: customer_id, first_ts (timestamp of that order).
+    """
+    o = access.table("orders")
+    o = o.filter(o.order_type == SALE, o.status != CANCELLED, o.customer_id.notnull())
+    return o.group_by("customer_id").aggregate(first_ts=o.order_ts.min())
+
+
+def sessions(access: DataAccess, f: Filters) -> ir.Table:
+    """Browsing sessions with events in the period (channel filter applied).
+
+    A session counts on each day it has events in the period. Columns: session_id, converted (bool: the
+    session has a ``purchase`` event in the period).
+    """
+    e = access.table("interactions")
+    conds = [in_period(e.event_ts, f.start, f.end)]
+    if f.channels:
+        conds.append(access.isin(e.channel, f.channels))
+    e = e.filter(*conds)
+    return e.group_by("session_id").aggregate(converted=(e.event_type == "purchase").any())
+
+
+def stack(parts: list[ir.Table], keys: list[str]) -> ir.Table:
+    """Aggregates with the same keys but different measures, combined into one table by key.
+
+    Each part holds ``keys`` plus its own measures (one row per key); a measure missing from a part is
+    filled with a typed null, the parts are unioned, and each measure is summed per key (null where no
+    part had it). One query instead of a join, and no right-hand-side key columns to coalesce.
+    """
+    schema: dict[str, object] = {}
+    for part in parts:
+        for name, dtype in part.schema().items():
+            schema.setdefault(name, dtype)
+    measures = [n for n in schema if n not in keys]
+    aligned = [
+        part.select(
+            *[part[k] for k in keys],
+            *[part[m] if m in part.columns else ibis.null(schema[m]).name(m) for m in measures],
+        )
+        for part in parts
+    ]
+    u = ibis.union(*aligned, distinct=False)
+    return u.group_by(keys).aggregate(**{m: u[m].sum() for m in measures})
