@@ -34,6 +34,12 @@ _LOCK_PID = re.compile(r"PID (\d+)")
 def _connect(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
+    except duckdb.ConnectionException as exc:
+        if "different configuration" not in str(exc):
+            raise
+        # This very process serves the file (the dashboard's admin page importing).
+        raise WarehouseBusy(f"{path} is open in this process (the dashboard); the load is staged and applied "
+                            "by it.") from exc
     except duckdb.IOException as exc:
         text = str(exc)
         if "lock" not in text.lower():
