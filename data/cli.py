@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from data import settings
-from data.tables import ALL_TABLES, Table
+from data.tables import ALL_TABLES
 
 app = typer.Typer(
     help="Retail Pulse warehouse tools. The warehouse path comes from --warehouse, else the "
@@ -115,14 +115,11 @@ def _print_rejects(rejects, limit: int = 20) -> None:
     err.print(table)
 
 
-def _date_column(table: Table) -> str | None:
-    return next((c.name for c in table.columns if c.type in ("DATE", "TIMESTAMP")), None)
-
-
 @app.command()
 def info(warehouse: WarehouseOpt = None) -> None:
     """Tables, row counts, date ranges, schema and data version."""
     from data import schema, warehouse as wh
+    from data.info import compute_table_stats
 
     path = settings.warehouse_path(warehouse)
     try:
@@ -133,15 +130,11 @@ def info(warehouse: WarehouseOpt = None) -> None:
         meta = dict(con.execute("SELECT key, value FROM main.meta ORDER BY key").fetchall())
         console.print(f"[bold]{path}[/]  schema v{meta.get('schema_version')}  data version "
                       f"{meta.get('data_version')}  data as of {meta.get('data_as_of', 'n/a')}")
-        out = RichTable("table", "rows", "from", "to", "date column")
-        for t in ALL_TABLES:
-            col = _date_column(t)
-            rows = con.execute(f"SELECT count(*) FROM {t.qualified}").fetchone()[0]
-            lo = hi = None
-            if col and rows:
-                lo, hi = con.execute(f"SELECT min({col}), max({col}) FROM {t.qualified}").fetchone()
-            out.add_row(t.qualified, f"{rows:,}", str(lo or ""), str(hi or ""), col or "")
-        console.print(out)
+        stats = compute_table_stats(wh.ibis_backend(con.cursor()), ALL_TABLES)
+    out = RichTable("table", "rows", "from", "to", "date column")
+    for row in stats.iter_rows(named=True):
+        out.add_row(row["table"], f"{row['rows']:,}", row["first"] or "", row["last"] or "", row["date_column"] or "")
+    console.print(out)
 
 
 @app.command()

@@ -1,0 +1,128 @@
+"""Rendering pieces of the admin Data page: import results, user management, warehouse facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from dashboard import accounts
+from data import inbox
+from data.importers import ImportResult, import_file, load_mapping
+from data.importers.mapping import MappingError
+from data.info import compute_table_stats
+from data.tables import ALL_TABLES, OBSERVED
+
+NEW_MERCHANT = "+ New merchant..."
+
+
+def run_import(eng, path: Path, preset: str | None, mapping_upload, merchant: str,
+               create: tuple[str, str, str] | None, mode: str) -> ImportResult | str:
+    """Import ``path`` into the engine's warehouse; staged loads are applied by this process right after.
+
+    Returns the ImportResult, or a sentence when the request itself is incomplete.
+    """
+    mapping = None
+    if mapping_upload is not None:
+        mapping_path = path.with_name("mapping.toml")
+        mapping_path.write_bytes(mapping_upload.getvalue())
+        try:
+            mapping = load_mapping(mapping_path)
+        except MappingError as exc:
+            return f"The mapping file is not usable: {exc}"
+    elif preset is None:
+        return "Choose a preset, or upload a mapping file that names your columns."
+    if create is not None:
+        if not all(part.strip() for part in create):
+            return "A new merchant needs a name, a 2-letter country and a 3-letter currency."
+        merchant = create[0].strip()
+    return import_file(eng.path, path, preset=preset, mapping=mapping, merchant=merchant,
+                       create_merchant=create, mode=mode)
+
+
+def render_import_result(result: ImportResult | str | None) -> None:
+    if result is None:
+        return
+    if isinstance(result, str):
+        st.warning(result)
+        return
+    if result.status == "refused":
+        st.error(result.message)
+    elif result.status == "staged":
+        st.success(result.message.replace("the running dashboard will apply it", "applied by this dashboard"))
+    else:
+        st.success(result.message)
+    if result.rejects is not None and result.rejects.height:
+        st.subheader(f"Rejected rows ({result.rejects.height:,})")
+        st.dataframe(result.rejects, hide_index=True, use_container_width=True)
+        st.download_button("Download the rejected rows (CSV)", data=result.rejects.write_csv(),
+                           file_name=f"rejects-{result.import_id}.csv", mime="text/csv", key="imp_rejects_csv")
+
+
+def render_users(users: list[accounts.UserAccount]) -> None:
+    rows = [{"username": u.username, "name": u.name, "role": str(u.role),
+             "merchants": "all" if u.merchant_ids is None else ", ".join(map(str, sorted(u.merchant_ids)))}
+            for u in users]
+    st.dataframe(pl.DataFrame(rows) if rows else pl.DataFrame({"username": []}), hide_index=True,
+                 use_container_width=True)
+
+
+def _account_action(action, *args, **kwargs) -> None:
+    try:
+        action(*args, **kwargs)
+    except (accounts.AccountError, accounts.UnknownRole, accounts.CredentialsError, ValueError) as exc:
+        st.error(str(exc))
+    else:
+        st.success("Saved.")
+
+
+def render_user_forms(merchants: pl.DataFrame) -> None:
+    """Add a user, change a role or merchants, reset a password, remove a user."""
+    names = dict(zip(merchants["merchant_id"].to_list(), merchants["name"].to_list()))
+    pick = {"options": list(names), "format_func": lambda i: f"{i}: {names.get(i, '?')}"}
+    with st.form("user_add", clear_on_submit=True):
+        st.markdown("**Add a user**")
+        c1, c2, c3 = st.columns(3)
+        username = c1.text_input("Username", key="usr_add_name")
+        role = c2.selectbox("Role", accounts.ROLE_NAMES, key="usr_add_role")
+        ids = c3.multiselect("Merchants (merchant role)", key="usr_add_merchants", **pick)
+        password = st.text_input("Password", type="password", key="usr_add_password")
+        if st.form_submit_button("Add user"):
+            _account_action(accounts.add_user, username, password, role,
+                            merchant_ids=ids if role == "merchant" else None)
+    with st.form("user_change"):
+        st.markdown("**Change a user**")
+        c1, c2, c3 = st.columns(3)
+        username = c1.text_input("Username", key="usr_chg_name")
+        role = c2.selectbox("New role", accounts.ROLE_NAMES, key="usr_chg_role")
+        ids = c3.multiselect("Merchants (merchant role)", key="usr_chg_merchants", **pick)
+        password = st.text_input("New password (leave empty to keep)", type="password", key="usr_chg_password")
+        c4, c5 = st.columns(2)
+        if c4.form_submit_button("Save role and password"):
+            _account_action(accounts.set_role, username, role, ids if role == "merchant" else None)
+            if password:
+                _account_action(accounts.reset_password, username, password)
+        if c5.form_submit_button("Remove user"):
+            _account_action(accounts.remove_user, username)
+
+
+def warehouse_stats(eng) -> pl.DataFrame:
+    """Rows and date range of every table the engine serves (truth tables too on DuckDB)."""
+    tables = ALL_TABLES if getattr(eng, "engine", "") == "duckdb" else OBSERVED
+    return compute_table_stats(eng.backend(), tables)
+
+
+def failed_imports(eng) -> list[str]:
+    """One line per staged import that failed to apply: its id and the reason."""
+    path = getattr(eng, "path", None)
+    if path is None:
+        return []
+    failed_dir = inbox.inbox_dir(path) / inbox.FAILED
+    if not failed_dir.is_dir():
+        return []
+    out = []
+    for item in sorted(failed_dir.iterdir()):
+        error = item / "error.txt"
+        out.append(f"{item.name}: {error.read_text(encoding='utf-8').strip() if error.exists() else 'no reason'}")
+    return out

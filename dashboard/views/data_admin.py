@@ -1,0 +1,60 @@
+"""Data (admin): import a file with its validation report, manage users, warehouse information."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import accounts, admin, cache
+from dashboard.context import guard
+from data.importers import PRESETS
+
+ctx = guard("data")
+st.title("Data")
+st.caption(f"Data as of {ctx.as_of or 'n/a'} · data version {ctx.data_version}")
+imports_tab, users_tab, warehouse_tab = st.tabs(["Import a file", "Users", "Warehouse"])
+
+with imports_tab:
+    eng = cache.engine()
+    if not hasattr(eng, "apply_pending_imports"):
+        st.info("Imports go into the DuckDB warehouse; this app reads Parquet through Spark. Import with "
+                "`python -m data import` on the warehouse, then `python -m data export`.")
+    else:
+        upload = st.file_uploader("File (CSV, gzipped CSV, Parquet or Excel)", type=["csv", "gz", "parquet", "xlsx"],
+                                  key="imp_file")
+        preset = st.selectbox("Columns", [""] + list(PRESETS), key="imp_preset",
+                              format_func=lambda p: f"{p}: {PRESETS[p].doc.split('.')[0]}" if p else "My own mapping (TOML below)")
+        mapping_file = None if preset else st.file_uploader("Mapping (TOML)", type=["toml"], key="imp_mapping")
+        merchants = cache.all_merchants(ctx.data_version)
+        names = merchants["name"].to_list()
+        target = st.selectbox("Merchant", names + [admin.NEW_MERCHANT], key="imp_merchant")
+        create = None
+        if target == admin.NEW_MERCHANT:
+            c1, c2, c3 = st.columns(3)
+            create = (c1.text_input("Name", key="imp_new_name"), c2.text_input("Country (ISO 2)", key="imp_new_country"),
+                      c3.text_input("Currency (ISO 4217)", key="imp_new_currency"))
+        mode = st.radio("When some rows are bad", ["refuse", "skip"], horizontal=True, key="imp_mode",
+                        format_func=lambda m: {"refuse": "Refuse the whole file", "skip": "Skip bad rows"}[m])
+        if st.button("Validate and import", type="primary", key="imp_go", disabled=upload is None):
+            with tempfile.TemporaryDirectory() as tmp, st.spinner("Validating and loading..."):
+                path = Path(tmp) / Path(upload.name).name
+                path.write_bytes(upload.getvalue())
+                result = admin.run_import(eng, path, preset or None, mapping_file, target, create, mode)
+            st.session_state["imp_result"] = result
+            if result.status != "refused":
+                st.session_state["imp_version"] = cache.current_data_version()
+        admin.render_import_result(st.session_state.get("imp_result"))
+
+with users_tab:
+    admin.render_users(accounts.list_users())
+    admin.render_user_forms(cache.all_merchants(ctx.data_version))
+
+with warehouse_tab:
+    st.dataframe(admin.warehouse_stats(cache.engine()), hide_index=True, use_container_width=True)
+    failed = admin.failed_imports(cache.engine())
+    if failed:
+        st.warning("Staged imports that could not be applied (nothing of them was written):")
+        for item in failed:
+            st.text(item)
