@@ -1,0 +1,125 @@
+"""30 concurrent browser sessions x 20 page views against the real dashboard on 127.0.0.1.
+
+Each session is a headless Chromium context (Debian's chromium, driven by Playwright) that
+signs in as a demo user and then moves between its pages through the sidebar navigation.
+A page view is timed from the click until the page's title is shown and the app is idle.
+Prints errors (exceptions shown, timeouts), p50 and p95 page time, and the server's memory
+before and after. Bounded: a fixed number of views, each with a timeout; loopback only.
+
+    python benchmarks/bench_sessions.py [--warehouse bench_out/demo.duckdb] [--sessions 30] [--views 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from playwright.async_api import async_playwright  # noqa: E402
+
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, dashboard_server  # noqa: E402
+
+USERS = {  # demo user -> page titles it navigates between
+    "demo-merchant": ["Sales analytics", "Overview"],
+    "demo-analyst": ["Sales analytics", "Overview"],
+    "demo-ops": ["Sales analytics", "Overview"],
+    "demo-admin": ["Data", "Overview", "Sales analytics"],
+}
+PASSWORD_ENV = "RETAIL_PULSE_BENCH_PASSWORD"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def wait_idle(page, timeout_ms: int) -> None:
+    await page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+
+
+async def one_session(browser, url: str, user: str, password: str, views: int, times: list, errors: list) -> None:
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+    page = await ctx.new_page()
+    try:
+        await page.goto(url, timeout=60_000)
+        await page.get_by_label("Username").fill(user)
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("heading", name="Overview").first.wait_for(timeout=60_000)
+        titles = USERS[user]
+        for i in range(views):
+            title = titles[i % len(titles)]
+            t0 = time.perf_counter()
+            try:
+                await page.get_by_role("link", name=title).first.click(timeout=30_000)
+                await page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+                await wait_idle(page, 30_000)
+                times.append(time.perf_counter() - t0)
+                if await page.locator('[data-testid="stException"]').count():
+                    errors.append(f"{user}: exception shown on {title}")
+            except Exception as exc:  # noqa: BLE001 - a benchmark counts failures, it does not stop
+                errors.append(f"{user}: {title}: {type(exc).__name__}: {str(exc)[:120]}")
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"{user}: sign-in: {type(exc).__name__}: {str(exc)[:120]}")
+    finally:
+        await ctx.close()
+
+
+async def run(url: str, pid: int, sessions: int, views: int, password: str) -> None:
+    times: list[float] = []
+    errors: list[str] = []
+    users = list(USERS)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # Warm the server once (first script run, caches) so "before" is the steady state.
+        await one_session(browser, url, "demo-analyst", password, 2, [], [])
+        before = rss_mb(pid)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one_session(browser, url, users[i % len(users)], password, views, times, errors)
+                               for i in range(sessions)))
+        wall = time.perf_counter() - t0
+        after = rss_mb(pid)
+        await browser.close()
+    q = statistics.quantiles(times, n=20) if len(times) >= 20 else [float("nan")] * 19
+    print(f"sessions={sessions} views/session={views} page views timed={len(times)} wall={wall:.1f}s")
+    print(f"errors={len(errors)}")
+    for e in errors[:10]:
+        print("  ", e)
+    print(f"page time p50={statistics.median(times) if times else float('nan'):.2f}s p95={q[18]:.2f}s "
+          f"max={max(times) if times else float('nan'):.2f}s")
+    print(f"server RSS before={before:.0f} MB after={after:.0f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--warehouse", default=str(ROOT / "bench_out" / "demo.duckdb"))
+    ap.add_argument("--sessions", type=int, default=30)
+    ap.add_argument("--views", type=int, default=20)
+    args = ap.parse_args()
+    wh = Path(args.warehouse)
+    if not wh.exists():
+        from data.generator import generate
+
+        print(f"building demo warehouse at {wh} ...")
+        generate(wh, size="demo", seed=42, progress=True)
+    from dashboard.accounts import DEMO_PASSWORD
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"RETAIL_PULSE_WAREHOUSE": str(wh), "RETAIL_PULSE_DEMO": "1",
+               "RETAIL_PULSE_CREDENTIALS": str(Path(tmp) / "credentials.yaml")}
+        with dashboard_server(env, timeout=180) as server:
+            asyncio.run(run(server.url, server.pid, args.sessions, args.views, DEMO_PASSWORD))
+
+
+if __name__ == "__main__":
+    main()
