@@ -1,0 +1,77 @@
+"""Page render times with AppTest: cold cache, warm re-render, and a filter change, per page.
+
+Targets on 2 cores at 10M orders: cold <= 2 s, warm <= 0.3 s, filter change <= 1 s.
+Cold = the first run of the page after every cached result was cleared (the open warehouse
+stays, as in a running server). Warm = the same run again. Filter change = switching the
+period preset (a new cache key). Signs in once as a demo user of the given role.
+
+    python benchmarks/bench_pages.py [--warehouse bench_out/benchmark.duckdb] [--user demo-admin] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--warehouse", default=str(ROOT / "bench_out" / "benchmark.duckdb"))
+    ap.add_argument("--user", default="demo-admin")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    if not Path(args.warehouse).exists():
+        sys.exit(f"no warehouse at {args.warehouse}: run benchmarks/bench_generate.py --size benchmark first")
+    tmp = tempfile.mkdtemp()
+    os.environ.update({"RETAIL_PULSE_WAREHOUSE": args.warehouse, "RETAIL_PULSE_DEMO": "1",
+                       "RETAIL_PULSE_CREDENTIALS": str(Path(tmp) / "credentials.yaml")})
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import accounts, auth
+    from dashboard.accounts import DEMO_PASSWORD
+    from dashboard.navigation import pages_for
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
+    t_open = timed(at.run)
+    at.text_input(key=auth.USERNAME_KEY).input(args.user)
+    at.text_input(key=auth.PASSWORD_KEY).input(DEMO_PASSWORD)
+    t_login = timed(at.button(key=auth.SUBMIT_KEY).click().run)
+    assert not at.exception, at.exception
+    print(f"warehouse {args.warehouse}: open {t_open:.2f} s, sign-in + first page {t_login:.2f} s")
+    role = accounts.load_credentials().users[args.user].role
+    print(f"{'page':<18}{'cold s':>10}{'warm s':>10}{'filter s':>10}")
+    for spec in pages_for(role):
+        cold, warm, change = [], [], []
+        for _ in range(args.repeat):
+            st.cache_data.clear()
+            at.switch_page(f"views/{spec.script}")
+            cold.append(timed(at.run))
+            warm.append(timed(at.run))
+            at.selectbox(key="flt_period").select("last_90")
+            change.append(timed(at.run))
+            at.selectbox(key="flt_period").select("last_30")
+            at.run()
+            if at.exception:
+                print(f"  {spec.title}: exception {at.exception[0].message}")
+        print(f"{spec.title:<18}{statistics.median(cold):>10.2f}{statistics.median(warm):>10.2f}"
+              f"{statistics.median(change):>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
