@@ -46,7 +46,8 @@ def _fsync(path: Path) -> None:
 
 
 def stage(warehouse_path: str | Path, rows: pl.DataFrame, *, import_id: str, merchant, mode: str,
-          source: str, preset: str | None, rows_rejected: int = 0, line_word: str = "line") -> Path:
+          source: str, preset: str | None, rows_rejected: int = 0, line_word: str = "line",
+          labels: dict[str, str] | None = None) -> Path:
     """Write validated canonical rows for a later apply; returns the staged folder.
 
     ``merchant`` is a data.importers.load.MerchantSpec. Staging the same import_id
@@ -64,7 +65,7 @@ def stage(warehouse_path: str | Path, rows: pl.DataFrame, *, import_id: str, mer
     manifest = {
         "format": FORMAT, "import_id": import_id, "source": source, "preset": preset, "mode": mode,
         "merchant": merchant.to_json(), "rows": rows.height, "rows_rejected": rows_rejected,
-        "line_word": line_word, "staged_at": dt.datetime.now(dt.UTC).isoformat(),
+        "line_word": line_word, "labels": labels or {}, "staged_at": dt.datetime.now(dt.UTC).isoformat(),
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for f in (tmp / ROWS, tmp / MANIFEST, tmp):
@@ -128,7 +129,8 @@ def apply_pending(cursor: duckdb.DuckDBPyConnection, warehouse_path: str | Path)
             outcome = load_rows(
                 cursor, rows, import_id=manifest["import_id"], merchant=MerchantSpec.from_json(manifest["merchant"]),
                 mode=manifest["mode"], source=manifest["source"], preset=manifest.get("preset"),
-                rows_rejected=manifest.get("rows_rejected", 0), line_word=manifest.get("line_word", "line"))
+                rows_rejected=manifest.get("rows_rejected", 0), line_word=manifest.get("line_word", "line"),
+                labels=manifest.get("labels"))
         except Exception:  # noqa: BLE001 - any failure parks the folder with its reason
             _fail(folder, f"staged import {folder.name} could not be applied; nothing was written.\n\n"
                   + traceback.format_exc())

@@ -97,7 +97,7 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
     except warehouse.WarehouseBusy:
         staged = inbox.stage(warehouse_path, report.rows, import_id=import_id, merchant=spec, mode=mode,
                              source=source, preset=report.preset, rows_rejected=report.rows_rejected,
-                             line_word=report.line_word)
+                             line_word=report.line_word, labels=report.labels)
         result.status, result.staged_path = "staged", staged
         result.rows_loaded = report.rows.height
         result.message = (f"{source}: {report.rows.height:,} lines validated and staged; the running dashboard "
@@ -107,7 +107,7 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
         result.applied_before = inbox.apply_pending(con, warehouse_path)
         outcome = load_rows(con, report.rows, import_id=import_id, merchant=spec, mode=mode, source=source,
                             preset=report.preset, rows_rejected=report.rows_rejected,
-                            line_word=report.line_word)
+                            line_word=report.line_word, labels=report.labels)
     finally:
         con.close()
     if outcome.rejects.height:

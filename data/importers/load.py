@@ -25,7 +25,7 @@ import polars as pl
 
 from data import schema
 from data.importers import build
-from data.importers.report import COLLATERAL_PREFIX, REJECT_SCHEMA, empty_rejects, first_problems
+from data.importers.report import COLLATERAL_PREFIX, REJECT_SCHEMA, empty_rejects, first_problems, plural
 
 MODES = ("refuse", "skip")
 _view_ids = itertools.count()
@@ -130,7 +130,7 @@ def _find_merchant(merchants: pl.DataFrame, ref: str | int) -> int | None:
     return int(hit["merchant_id"][0]) if hit.height == 1 else None
 
 
-def _resolve_merchants(con, rows: pl.DataFrame, spec: MerchantSpec, now: dt.datetime) -> tuple[
+def _resolve_merchants(con, rows: pl.DataFrame, spec: MerchantSpec, now: dt.datetime, label: str) -> tuple[
         pl.DataFrame, int | None, pl.DataFrame]:
     """(rows with merchant_id, the default merchant id, rejects for rows naming an unknown merchant)."""
     merchants = _query(con, "SELECT merchant_id, name, country, currency FROM main.merchants")
@@ -166,12 +166,12 @@ def _resolve_merchants(con, rows: pl.DataFrame, spec: MerchantSpec, now: dt.date
     rows = rows.with_columns(pl.when(pl.col("merchant").is_null()).then(pl.lit(default_id))
                              .otherwise(pl.col("_mid")).cast(pl.Int32).alias("merchant_id")).drop("_mid")
     unknown = rows.filter(pl.col("merchant_id").is_null()).select(
-        "line", pl.lit("merchant").alias("column"), pl.col("merchant").alias("value"),
+        "line", pl.lit(label).alias("column"), pl.col("merchant").alias("value"),
         pl.lit("unknown merchant").alias("reason"))
     return rows, default_id, unknown.cast(REJECT_SCHEMA)
 
 
-def _already_loaded(con, rows: pl.DataFrame) -> pl.DataFrame:
+def _already_loaded(con, rows: pl.DataFrame, label: str) -> pl.DataFrame:
     refs = rows.filter(pl.col("merchant_id").is_not_null()).select("merchant_id", "order_ref").unique()
     if refs.is_empty():
         return empty_rejects()
@@ -180,7 +180,7 @@ def _already_loaded(con, rows: pl.DataFrame) -> pl.DataFrame:
     if hits.is_empty():
         return empty_rejects()
     return (rows.join(hits.cast({"merchant_id": pl.Int32}), on=["merchant_id", "order_ref"], how="semi")
-            .select("line", pl.lit("order_ref").alias("column"), pl.col("order_ref").alias("value"),
+            .select("line", pl.lit(label).alias("column"), pl.col("order_ref").alias("value"),
                     pl.format("order {} is already in the warehouse for merchant {}", pl.col("order_ref"),
                               pl.col("merchant_id")).alias("reason"))
             .cast(REJECT_SCHEMA))
@@ -241,26 +241,39 @@ def _write(con, rows: pl.DataFrame) -> None:
         "line_amount", "unit_cost"))
 
 
-def _drop_orders(rows: pl.DataFrame, rejects: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _drop_orders(rows: pl.DataFrame, rejects: pl.DataFrame, label: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Skip mode: remove every order touched by a reject; its other lines become collateral rejects."""
     bad = rows.filter(pl.col("line").is_in(rejects["line"].implode()))
     orders = bad.group_by("merchant", "order_ref").agg(pl.col("line").min().alias("_bad_line"))
     marked = rows.join(orders, on=["merchant", "order_ref"], how="left", nulls_equal=True,
                        maintain_order="left")
     collateral = marked.filter(pl.col("_bad_line").is_not_null() & ~pl.col("line").is_in(rejects["line"].implode()))
-    extra = collateral.select("line", pl.lit("order_ref").alias("column"), pl.col("order_ref").alias("value"),
+    extra = collateral.select("line", pl.lit(label).alias("column"), pl.col("order_ref").alias("value"),
                               pl.format(COLLATERAL_PREFIX + " {} was rejected (line {})", pl.col("order_ref"),
                                         pl.col("_bad_line")).alias("reason")).cast(REJECT_SCHEMA)
     kept = marked.filter(pl.col("_bad_line").is_null()).drop("_bad_line")
     return kept, pl.concat([rejects, extra]).sort("line")
 
 
+def _refusal(rows: pl.DataFrame, rejects: pl.DataFrame, dups: pl.DataFrame, line_word: str) -> str:
+    head = plural(rejects["line"].n_unique(), line_word) + " refused"
+    if dups.height:
+        n_dup, n_all = dups["value"].n_unique(), rows["order_ref"].n_unique()
+        if n_dup == n_all:
+            head += f" - all {plural(n_all, 'order')} of the file are already in the warehouse " \
+                    "(was this file imported before?)"
+        else:
+            head += f" - {n_dup:,} of {plural(n_all, 'order')} are already in the warehouse"
+    return f"{head}: " + first_problems(rejects, line_word)
+
+
 def load_rows(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, import_id: str, merchant: MerchantSpec,
               mode: str = "refuse", source: str, preset: str | None, rows_rejected: int = 0,
-              line_word: str = "line") -> LoadOutcome:
+              line_word: str = "line", labels: dict[str, str] | None = None) -> LoadOutcome:
     """Load validated canonical rows (validate.CANONICAL_SCHEMA) in one transaction; see the module doc.
 
-    ``rows_rejected`` is what validation already skipped (recorded in main.imports).
+    ``rows_rejected`` is what validation already skipped (recorded in main.imports);
+    ``labels`` maps canonical fields to the file's column names for the rejects.
     Returns a LoadOutcome: status ``loaded``, ``already`` (import_id was committed
     before; nothing done) or ``refused`` (rolled back, rejects say why).
     """
@@ -277,13 +290,15 @@ def load_rows(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, import_id: 
             return LoadOutcome("already", f"import {import_id} was already loaded at {done[3]:%Y-%m-%d %H:%M} "
                                f"UTC ({done[1]:,} lines); nothing done", rows_loaded=done[1],
                                rows_rejected=done[2], merchant_id=done[0])
-        rows, default_id, rejects = _resolve_merchants(con, rows, merchant, now)
-        rejects = pl.concat([rejects, _already_loaded(con, rows)]).sort("line")
+        labels = labels or {}
+        ref_label = labels.get("order_ref", "order_ref")
+        rows, default_id, rejects = _resolve_merchants(con, rows, merchant, now, labels.get("merchant", "merchant"))
+        dups = _already_loaded(con, rows, ref_label)
+        rejects = pl.concat([rejects, dups]).sort("line")
         if rejects.height:
             if mode == "refuse":
-                raise _Refused(f"{rejects['line'].n_unique():,} lines refused: "
-                               + first_problems(rejects, line_word), rejects)
-            rows, rejects = _drop_orders(rows, rejects)
+                raise _Refused(_refusal(rows, rejects, dups, line_word), rejects)
+            rows, rejects = _drop_orders(rows, rejects, ref_label)
         if rows.is_empty():
             raise _Refused("nothing left to load" + (": " + first_problems(rejects, line_word)
                                                      if rejects.height else ""), rejects)

@@ -49,6 +49,10 @@ def first_problems(rejects: pl.DataFrame, line_word: str = "line", limit: int = 
 COLLATERAL_PREFIX = "not loaded: another line of order"
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def write_rejects_csv(rejects: pl.DataFrame, path: str | Path) -> Path:
     """Write the rejects (line, column, value, reason) as a UTF-8 CSV file; returns the path."""
     path = Path(path)
@@ -74,6 +78,7 @@ class ValidationReport:
     rejects: pl.DataFrame = field(default_factory=empty_rejects)
     fatal: str | None = None
     warnings: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # canonical field -> file column
 
     @property
     def rows_rejected(self) -> int:
@@ -91,7 +96,7 @@ class ValidationReport:
         if self.rejects.is_empty():
             return (f"{self.source}: {self.rows.height:,} rows valid"
                     + (f" ({'; '.join(self.warnings)})" if self.warnings else ""))
-        return (f"{self.source}: {self.rows_rejected:,} of {self.rows_read:,} rows rejected - "
+        return (f"{self.source}: {self.rows_rejected:,} of {plural(self.rows_read, 'row')} rejected - "
                 + first_problems(self.rejects, self.line_word))
 
     def write_rejects_csv(self, path: str | Path) -> Path:

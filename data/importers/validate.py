@@ -181,12 +181,13 @@ def _derive(t: pl.DataFrame, s: pl.DataFrame, mapping: Mapping, rj: _Rejects) ->
     )
     computed = (q * pl.col("unit_price") - pl.col("discount_amount")).cast(MONEY)
     t = t.with_columns(pl.coalesce(la, computed).alias("line_amount"))
+    t = t.with_columns(s.select(pl.col("line_amount").alias("__la_raw")))
     both = pl.col("__given_la").is_not_null() & up.is_not_null()
     gap = (pl.col("__given_la").cast(pl.Float64) - computed.cast(pl.Float64)).abs()
     tolerance = pl.max_horizontal(pl.lit(0.01), 0.005 * q.cast(pl.Float64).abs()) + 1e-9
     rj.add(t, "line_amount", pl.when(both & (gap > tolerance)).then(
         pl.format("line_amount differs from quantity x unit_price - discount ({})", computed.cast(pl.Utf8))),
-        value=pl.col("__given_la").cast(pl.Utf8))
+        value=pl.col("__la_raw"))
     # birth_year from age at the order's year.
     year = pl.col("order_ts").dt.year()
     rj.add(t, "age", pl.when((pl.col("age") < 0) | (pl.col("age") > 120)).then(pl.lit("age outside 0..120")))
@@ -269,6 +270,7 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
         return _fatal(report, exc)
     report.warnings += warnings
     labels = {f: sources.get(f, f) for f in FIELDS_BY_NAME}
+    report.labels = labels
     s = _string_frame(raw, sources, mapping)
     blank = pl.all_horizontal([pl.col(f.name).is_null() for f in FIELDS if f.name in sources])
     nblank = s.filter(blank).height
