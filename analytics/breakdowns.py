@@ -38,7 +38,7 @@ def _finish(res: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 def compute_category_breakdown(access: DataAccess, f: Filters) -> pl.DataFrame:
     """Revenue by product category.
 
-    Columns: category (str, null for uncategorised), revenue (money), units (count, returns netted),
+    Columns: category (str, null for uncategorised), revenue (money), units (count, returns taken out),
     orders (count of orders holding a line of the category), customers (count), average_order_value
     (money: category sales / those orders), revenue_share (fraction of the total revenue shown).
     Sorted by revenue descending, then category.
@@ -46,8 +46,9 @@ def compute_category_breakdown(access: DataAccess, f: Filters) -> pl.DataFrame:
     r = facts.revenue_lines(access, f)
     placed = r.is_sale & (r.status != facts.CANCELLED)
     expr = r.group_by("category").aggregate(
-        revenue=r.line_amount.sum(), sales=r.line_amount.sum(where=r.is_sale), units=r.quantity.sum(),
-        orders=r.order_id.nunique(where=placed), customers=r.customer_id.nunique(where=placed),
+        revenue=r.line_amount.sum(where=r.in_revenue), sales=r.line_amount.sum(where=r.is_sale),
+        units=r.quantity.sum(where=r.in_revenue), orders=r.order_id.nunique(where=placed),
+        customers=r.customer_id.nunique(where=placed),
     )
     return _finish(access.to_polars(expr), ["category"])
 
@@ -66,8 +67,9 @@ def compute_product_breakdown(
         r = r.filter(access.equals(r.category, category))
     placed = r.is_sale & (r.status != facts.CANCELLED)
     expr = r.group_by("product_id", "sku", "product_name", "category").aggregate(
-        revenue=r.line_amount.sum(), sales=r.line_amount.sum(where=r.is_sale), units=r.quantity.sum(),
-        orders=r.order_id.nunique(where=placed), customers=r.customer_id.nunique(where=placed),
+        revenue=r.line_amount.sum(where=r.in_revenue), sales=r.line_amount.sum(where=r.is_sale),
+        units=r.quantity.sum(where=r.in_revenue), orders=r.order_id.nunique(where=placed),
+        customers=r.customer_id.nunique(where=placed),
     )
     out = _finish(access.to_polars(expr), ["product_id"])
     return out if limit is None else out.head(limit)
@@ -81,7 +83,8 @@ def _by_store(access: DataAccess, f: Filters, region: str | None) -> ir.Table:
         s = access.table("stores")
         ids = s.filter(access.equals(s.region, region)).store_id
         r, o = r.filter(r.store_id.isin(ids)), o.filter(o.store_id.isin(ids))
-    lines = r.group_by("store_id").aggregate(revenue=r.line_amount.sum(), sales=r.line_amount.sum(where=r.is_sale))
+    lines = r.group_by("store_id").aggregate(revenue=r.line_amount.sum(where=r.in_revenue),
+                                             sales=r.line_amount.sum(where=r.is_sale))
     orders = o.group_by("store_id").aggregate(orders=o.count(), customers=o.customer_id.nunique())
     return facts.stack([lines, orders], ["store_id"])
 
@@ -95,9 +98,10 @@ def compute_region_breakdown(access: DataAccess, f: Filters) -> pl.DataFrame:
     r = facts.revenue_lines(access, f)
     o = facts.placed_orders(access, f)
     s = access.table("stores").select("store_id", "region")
-    r = r.left_join(s, r.store_id == s.store_id).select(r.line_amount, r.is_sale, s.region)
+    r = r.left_join(s, r.store_id == s.store_id).select(r.line_amount, r.is_sale, r.in_revenue, s.region)
     o = o.left_join(s, o.store_id == s.store_id).select(o.customer_id, s.region)
-    lines = r.group_by("region").aggregate(revenue=r.line_amount.sum(), sales=r.line_amount.sum(where=r.is_sale))
+    lines = r.group_by("region").aggregate(revenue=r.line_amount.sum(where=r.in_revenue),
+                                           sales=r.line_amount.sum(where=r.is_sale))
     orders = o.group_by("region").aggregate(orders=o.count(), customers=o.customer_id.nunique())
     return _finish(access.to_polars(facts.stack([lines, orders], ["region"])), ["region"])
 
@@ -122,8 +126,9 @@ def compute_day_orders(access: DataAccess, f: Filters, day: dt.date, limit: int 
 
     The filters' period is replaced by that day. Columns: order_id, order_ts (local time), order_type,
     status, store_id, channel, payment_method, customer_id, net_amount (money paid, as recorded),
-    lines (count of revenue lines), units (count), revenue (money: revenue lines, 0 for cancelled orders
-    and adjustments). Sorted by order_ts, order_id; cut to the first ``limit``.
+    lines (count of merchandise lines in the selected categories), units (count, as ordered), revenue
+    (money: what the order adds to revenue; 0 for cancelled and returned orders and adjustments).
+    Sorted by order_ts, order_id; cut to the first ``limit``.
     """
     one = replace(f, start=day, end=day)
     o = facts.order_documents(access, one)
@@ -132,7 +137,7 @@ def compute_day_orders(access: DataAccess, f: Filters, day: dt.date, limit: int 
         o = o.limit(limit)
     r = facts.revenue_lines(access, one)
     per_order = r.group_by("order_id").aggregate(lines=r.count(), units=r.quantity.sum(),
-                                                 revenue=r.line_amount.sum())
+                                                 revenue=r.line_amount.sum(where=r.in_revenue))
     j = o.left_join(per_order, o.order_id == per_order.order_id).select(
         o.order_id, o.order_ts, o.order_type, o.status, o.store_id, o.channel, o.payment_method,
         o.customer_id, o.net_amount, per_order.lines, per_order.units, per_order.revenue)

@@ -9,8 +9,13 @@ Definitions used throughout ``analytics`` (documented once here):
   one line of those categories. ``status`` is ``completed``, ``cancelled`` or ``returned``.
 - *Revenue lines*: lines of merchandise products (``products.is_merchandise``; postage, fees and manual
   lines are not sales) in the selected categories, of non-cancelled sale and return documents matching the
-  filters. A return document's lines are negative, so sums net returns out in the period the credit note is
-  dated. Revenue is ``sum(line_amount)``: after line discounts, before shipping, merchant currency.
+  filters. Amounts are ``line_amount``: after line discounts, before shipping, merchant currency.
+- *Sales* are the sale orders' lines. *Returns* come in two forms and both count: a sale order whose
+  ``status`` is ``returned`` (the goods came back; generated data and shop exports record it that way) and
+  a return document (a credit note, e.g. an Online Retail ``C`` invoice, with negative lines, dated when
+  credited). The schema does not link a credit note to its sale, so sources use one form or the other.
+- *Revenue* = sales - returns = the lines with ``in_revenue``: lines of sale orders not returned, plus the
+  (negative) lines of return documents. Units and cost of goods use the same lines.
 - *Line cost*: ``order_lines.unit_cost`` (cost at the time of sale), else the catalogue's current
   ``products.unit_cost``; null when neither is known. Margins use only lines whose cost is known.
 
@@ -32,6 +37,7 @@ from data.access import DataAccess
 SALE = "sale"
 RETURN = "return"
 CANCELLED = "cancelled"
+RETURNED = "returned"
 
 
 def _bounds(start: dt.date, end: dt.date) -> tuple[ir.TimestampScalar, ir.TimestampScalar]:
@@ -101,7 +107,8 @@ def revenue_lines(access: DataAccess, f: Filters) -> ir.Table:
     Columns: order_id, line_no, product_id, quantity (units, negative on returns), line_amount (money),
     discount_amount (money), list_amount (quantity x unit_price, money), cost (money per unit or null),
     line_cost (quantity x cost, money or null), sku, product_name, category, order_ts, order_type, status,
-    store_id, customer_id, channel, payment_method, is_sale (bool: line of a sale document).
+    store_id, customer_id, channel, payment_method, is_sale (bool: line of a sale order), in_revenue (bool:
+    counts toward revenue, i.e. not a line of a sale order that was returned).
     """
     o = order_documents(access, f, categories=False)
     o = o.filter(o.order_type.isin([SALE, RETURN]), o.status != CANCELLED)
@@ -133,6 +140,7 @@ def revenue_lines(access: DataAccess, f: Filters) -> ir.Table:
         channel=o.channel,
         payment_method=o.payment_method,
         is_sale=o.order_type == SALE,
+        in_revenue=(o.order_type == RETURN) | (o.status != RETURNED),
     )
 
 

@@ -23,12 +23,11 @@ from data.access import DataAccess
 Measures = Mapping[str, float | None]
 
 MEASURES: dict[str, str] = {
-    "revenue": "Sum of revenue-line amounts (sales minus returns), money.",
-    "sales": "Sum of revenue-line amounts of sale documents only, money.",
-    "returns": "Value credited by return documents (positive), money.",
-    "units": "Units on revenue lines (returned units negative).",
+    "revenue": "Revenue: sales minus returns (see analytics.facts), money.",
+    "sales": "Line amounts of non-cancelled sale orders, returned ones included, money.",
+    "units": "Units of the revenue lines (returned units taken out).",
     "costed_revenue": "Revenue of the lines whose cost is known, money.",
-    "cogs": "Cost of goods of the lines whose cost is known (quantity x cost), money.",
+    "cogs": "Cost of goods of the revenue lines whose cost is known (quantity x cost), money.",
     "sale_orders": "Sale orders in scope, any status.",
     "orders": "Non-cancelled sale orders in scope.",
     "cancelled_orders": "Cancelled sale orders in scope.",
@@ -58,18 +57,19 @@ class KPI:
 
 KPIS: tuple[KPI, ...] = (
     KPI("revenue", "Revenue", "money",
-        "Net sales: line amounts (after line discounts, before shipping) of merchandise lines of non-cancelled "
-        "sale orders, minus the lines of return documents (credit notes) dated in the period. Adjustment "
-        "documents, postage and fee lines are not revenue.",
+        "Net sales: line amounts (after line discounts, before shipping) of merchandise lines of the period's "
+        "non-cancelled sale orders, minus returns: sale orders marked returned, and return documents (credit "
+        "notes) dated in the period. Adjustment documents, postage and fee lines are not revenue.",
         lambda m: float(m["revenue"] or 0)),
     KPI("orders", "Orders", "count",
         "Non-cancelled sale orders placed in the period (returned ones included: they were sold).",
         lambda m: float(m["orders"] or 0)),
     KPI("average_order_value", "Average order value", "money",
-        "Sales of sale orders (returns not netted) / orders: the basket at checkout. Null without orders.",
+        "Sales of the orders (returns not taken out) / orders: the basket at checkout. Null without orders.",
         lambda m: _div(m["sales"] or 0, m["orders"])),
     KPI("units", "Units sold", "count",
-        "Units on revenue lines, returned units subtracted.",
+        "Units on the revenue lines: merchandise units of the period's non-cancelled sale orders, minus units "
+        "returned (of orders marked returned, and on return documents dated in the period).",
         lambda m: float(m["units"] or 0)),
     KPI("customers", "Customers", "count",
         "Distinct known customers with a non-cancelled sale order in the period (guest checkouts not counted).",
@@ -90,9 +90,9 @@ KPIS: tuple[KPI, ...] = (
         "Cancelled sale orders / all sale orders placed in the period. Null without sale orders.",
         lambda m: _div(m["cancelled_orders"], m["sale_orders"]), higher_is_better=False),
     KPI("return_rate", "Return rate", "ratio",
-        "Value credited by return documents dated in the period / sales of the period (value based, so "
-        "imported credit notes count). Null without sales.",
-        lambda m: _div(m["returns"] or 0, m["sales"]), higher_is_better=False),
+        "Returns / sales by value: sale orders of the period marked returned plus return documents dated "
+        "in the period, over the period's sales (so imported credit notes count). Null without sales.",
+        lambda m: _div((m["sales"] or 0) - (m["revenue"] or 0), m["sales"]), higher_is_better=False),
     KPI("gross_margin", "Gross margin", "ratio",
         "(revenue - cost of goods) / revenue over the revenue lines whose unit cost is known (cost at sale, "
         "else catalogue cost). Null when no line has a known cost.",
@@ -107,12 +107,11 @@ def measure_table(access: DataAccess, f: Filters) -> ir.Table:
     """One row holding every measure of ``MEASURES`` for the filters' period (an ibis expression)."""
     r = facts.revenue_lines(access, f)
     lines = r.aggregate(
-        revenue=r.line_amount.sum(),
+        revenue=r.line_amount.sum(where=r.in_revenue),
         sales=r.line_amount.sum(where=r.is_sale),
-        returns=(-r.line_amount).sum(where=~r.is_sale),
-        units=r.quantity.sum(),
-        costed_revenue=r.line_amount.sum(where=r.cost.notnull()),
-        cogs=r.line_cost.sum(),
+        units=r.quantity.sum(where=r.in_revenue),
+        costed_revenue=r.line_amount.sum(where=r.in_revenue & r.cost.notnull()),
+        cogs=r.line_cost.sum(where=r.in_revenue),
     )
     s = facts.sale_orders(access, f)
     placed = s.status != facts.CANCELLED

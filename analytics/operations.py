@@ -51,10 +51,11 @@ def compute_category_profitability(access: DataAccess, f: Filters) -> pl.DataFra
 
     Columns: category (str or null), list_value (money: quantity x unit price of sale lines, before
     discounts), discount_cost (money: line discounts granted on sale lines), sales (money: sale lines
-    after discounts), returns (money credited by return documents, positive), revenue (money: sales -
-    returns), cogs (money: cost of goods of the lines with known cost), gross_margin (money: revenue -
-    cogs over lines with known cost), gross_margin_rate (fraction of that revenue), discount_rate
-    (fraction: discount_cost / list_value), cost_coverage (fraction of revenue whose cost is known).
+    after discounts), returns (money: returned sale orders plus credit notes, positive), revenue (money:
+    sales - returns), cogs (money: cost of goods of the revenue lines with known cost), gross_margin
+    (money: revenue - cogs over lines with known cost), gross_margin_rate (fraction of that revenue),
+    discount_rate (fraction: discount_cost / list_value), cost_coverage (fraction of revenue whose cost
+    is known).
     Margin figures are null when no line of the category has a known cost. Sorted by revenue
     descending, then category.
     """
@@ -64,13 +65,13 @@ def compute_category_profitability(access: DataAccess, f: Filters) -> pl.DataFra
         list_value=r.list_amount.sum(where=r.is_sale),
         discount_cost=r.discount_amount.sum(where=r.is_sale),
         sales=r.line_amount.sum(where=r.is_sale),
-        returns=(-r.line_amount).sum(where=~r.is_sale),
-        revenue=r.line_amount.sum(),
-        costed_revenue=r.line_amount.sum(where=known),
-        cogs=r.line_cost.sum(),
+        revenue=r.line_amount.sum(where=r.in_revenue),
+        costed_revenue=r.line_amount.sum(where=r.in_revenue & known),
+        cogs=r.line_cost.sum(where=r.in_revenue),
     )
     res = frames.normalise(access.to_polars(expr))
-    res = frames.zero_fill(res, ("list_value", "discount_cost", "sales", "returns", "revenue", "costed_revenue"))
+    res = frames.zero_fill(res, ("list_value", "discount_cost", "sales", "revenue", "costed_revenue"))
+    res = res.with_columns((pl.col("sales") - pl.col("revenue")).alias("returns"))
     has_cost = pl.col("cogs").is_not_null()
     margin = pl.col("costed_revenue") - pl.col("cogs")
     res = res.with_columns(

@@ -1,8 +1,8 @@
 """Revenue and orders over time: daily with a comparison period, monthly or quarterly, weekday x hour.
 
-Revenue and orders follow the definitions of ``analytics.facts``: revenue from revenue lines (money,
-merchant currency, returns netted on the day of the credit note), orders = non-cancelled sale orders
-in scope, dated by ``order_ts`` (merchant local time).
+Revenue and orders follow the definitions of ``analytics.facts`` (money in merchant currency; a
+returned sale order leaves revenue on its order day, a credit note on its own day); orders are
+non-cancelled sale orders in scope, dated by ``order_ts`` (merchant local time).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _by_time(access: DataAccess, f: Filters, **keys: Callable[[ir.TimestampColum
     r = facts.revenue_lines(access, f)
     o = facts.placed_orders(access, f)
     lines = r.group_by(**{k: fn(r.order_ts) for k, fn in keys.items()}).aggregate(
-        revenue=r.line_amount.sum(), sales=r.line_amount.sum(where=r.is_sale))
+        revenue=r.line_amount.sum(where=r.in_revenue), sales=r.line_amount.sum(where=r.is_sale))
     orders = o.group_by(**{k: fn(o.order_ts) for k, fn in keys.items()}).aggregate(
         orders=o.count(), customers=o.customer_id.nunique())
     return facts.stack([lines, orders], list(keys))
