@@ -1,0 +1,134 @@
+"""Seeded, deterministic demo warehouse with planted ground truth.
+
+    from data.generator import generate, SIZES
+    report = generate(path, size="demo", seed=42)
+
+The same (size, seed, end_date) always gives the same rows. Observed tables go
+to ``main``; what was planted (expected demand, fraud labels, incidents,
+bundles, customer tiers, delivery delays, calendar effects) goes to ``truth``.
+The file is built beside ``path`` and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from data import schema
+from data.generator.calendar import window
+from data.generator.incidents import plan_incidents
+from data.generator.merchant import MerchantJob, build_merchant
+from data.generator.sizes import PROFILES, SIZES, SizeSpec
+from data.generator.writer import Nullable, Writer
+from data.warehouse import open_for_loading
+
+__all__ = ["GenerationReport", "SIZES", "generate"]
+
+DEFAULT_END_DATE = dt.date(2026, 10, 31)
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    path: Path
+    size: str
+    seed: int
+    start_date: dt.date
+    end_date: dt.date
+    seconds: float
+    rows: dict[str, int] = field(default_factory=dict)  # qualified table name -> rows written
+
+    @property
+    def orders(self) -> int:
+        return self.rows.get("main.orders", 0)
+
+
+def _building_path(path: Path) -> Path:
+    return path.with_name(path.name + ".building")
+
+
+def _remove(p: Path) -> None:
+    for q in (p, p.with_name(p.name + ".wal")):
+        if q.exists():
+            q.unlink()
+
+
+def generate(path: Path | str, size: str = "demo", seed: int = 42, progress: bool = True,
+             end_date: dt.date = DEFAULT_END_DATE, overwrite: bool = False) -> GenerationReport:
+    """Build a complete warehouse at ``path`` and return what was written (rows per table, seconds).
+
+    Raises FileExistsError if ``path`` exists and ``overwrite`` is false, ValueError for an unknown size.
+    """
+    began = time.perf_counter()
+    path = Path(path)
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    spec: SizeSpec = SIZES[size]
+    start, end = window(end_date, spec.months)
+    profiles = [PROFILES[k] for k in spec.profiles]
+    incidents = tuple(plan_incidents(profiles, start, end, spec.months, np.random.default_rng([seed, 0, 99])))
+    jobs = [MerchantJob(m, prof, spec, start, end, seed, incidents) for m, prof in enumerate(profiles, start=1)]
+
+    building = _building_path(path)
+    _remove(building)
+    con = open_for_loading(building)
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        writer = Writer(con)
+        with tqdm(total=len(jobs), desc=f"generating {size}", unit="merchant", disable=not progress) as bar:
+            for job in jobs:
+                bar.set_postfix_str(job.profile.name)
+                build_merchant(job, writer.append)
+                bar.update(1)
+        _write_incidents(writer, incidents)
+        _finish(con, writer, size, seed, end, len(jobs))
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.close()
+        _remove(building)
+        raise
+    con.close()
+    os.replace(building, path)
+    return GenerationReport(path, size, seed, start, end, round(time.perf_counter() - began, 2),
+                            {k: v for k, v in writer.rows.items()})
+
+
+def _write_incidents(writer: Writer, incidents) -> None:
+    writer.append("truth.incidents", {
+        "incident_id": np.array([i.incident_id for i in incidents]),
+        "merchant_id": Nullable(np.array([i.merchant_id or 0 for i in incidents]),
+                                np.array([i.merchant_id is None for i in incidents])),
+        "kind": [i.kind for i in incidents], "region": [i.region for i in incidents],
+        "start_ts": np.array([i.start for i in incidents], dtype="datetime64[us]"),
+        "end_ts": np.array([i.end for i in incidents], dtype="datetime64[us]"),
+        "order_factor": np.array([i.order_factor for i in incidents]),
+    })
+
+
+def _finish(con, writer: Writer, size: str, seed: int, end: dt.date, n_merchants: int) -> None:
+    """Meta keys, one imports row per merchant (imports.merchant_id is required), data version."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        schema.set_meta(con, "generator_seed", str(seed))
+        schema.set_meta(con, "generator_size", size)
+        schema.set_meta(con, "data_as_of", end.isoformat())
+        lines = dict(con.execute("SELECT merchant_id, count(*) FROM main.order_lines GROUP BY 1").fetchall())
+        for m in range(1, n_merchants + 1):
+            con.execute(
+                "INSERT INTO main.imports VALUES (?, ?, ?, 'generator', ?, 0, now() AT TIME ZONE 'UTC')",
+                [str(uuid.uuid4()), m, f"generator:{size}:seed={seed}", int(lines.get(m, 0))],
+            )
+            writer.rows["main.imports"] += 1
+        schema.bump_data_version(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
