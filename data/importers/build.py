@@ -77,7 +77,8 @@ def order_rows(rows: pl.DataFrame) -> pl.DataFrame:
 
     gross_amount = sum(quantity x unit_price); discount_amount = sum(line discounts);
     shipping_amount = 0 (order-line files carry none); net_amount = gross - discount + shipping.
-    order_ts is the earliest line's time.
+    order_ts is the earliest line's time. When unit prices were derived from line amounts
+    (rounded to 0.001), net can differ from the sum of line_amount by that rounding.
     """
     gross = (pl.col("quantity") * pl.col("unit_price")).sum().cast(MONEY).alias("gross_amount")
     out = rows.group_by("merchant_id", "order_ref", maintain_order=True).agg(

@@ -80,11 +80,14 @@ def date_formats(date_format: str | None, day_first: bool | None) -> tuple[str, 
     return (*formats, *ISO_FORMATS)
 
 
-def parse_datetime(s: pl.Expr, date_format: str | None, day_first: bool | None,
-                   lo: dt.date, hi: dt.date) -> Parsed:
-    tries = [s.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in date_formats(
-        date_format, day_first)]
-    value = pl.coalesce(tries)
+def datetime_value(s: pl.Expr, date_format: str | None, day_first: bool | None) -> pl.Expr:
+    """The first format (see date_formats) that parses the whole value; null if none does."""
+    return pl.coalesce([s.str.strptime(pl.Datetime("us"), f, strict=False, exact=True)
+                        for f in date_formats(date_format, day_first)])
+
+
+def datetime_problems(s: pl.Expr, value: pl.Expr, date_format: str | None, lo: dt.date, hi: dt.date) -> Parsed:
+    """Given raw text ``s`` and its parsed ``value``: the value within [lo, hi] and the reasons."""
     lo_ts, hi_ts = dt.datetime.combine(lo, dt.time()), dt.datetime.combine(hi, dt.time())
     out_of_range = (value < lo_ts) | (value >= hi_ts + dt.timedelta(days=1))
     hint = f"; expected format {date_format}" if date_format else ""

@@ -126,18 +126,26 @@ class _Rejects:
         return pl.concat(self.parts) if self.parts else empty_rejects()
 
 
-def _type(s: pl.DataFrame, mapping: Mapping, rj: _Rejects) -> pl.DataFrame:
-    """Typed columns; each unparsable value becomes a reject and a null."""
+def _type(s: pl.DataFrame, mapping: Mapping, given: set[str], rj: _Rejects) -> pl.DataFrame:
+    """Typed columns; each unparsable value becomes a reject and a null. Absent fields stay null."""
     lo, hi = mapping.min_date, mapping.effective_max_date()
+    dtypes = {f.name: CANONICAL_SCHEMA.get(f.name, pl.Int32) for f in FIELDS}
+    # Dates are parsed once into a helper column: the reasons below read it instead of re-parsing.
+    s = s.with_columns(parse.datetime_value(pl.col("order_ts"), mapping.date_format, mapping.day_first)
+                       .alias("__ts"))
     typed = []
     for f in FIELDS:
         col = pl.col(f.name)
+        if f.name not in given:
+            if f.kind != "text" or f.name in ENUMS or f.name == "payment_method":
+                typed.append((f.name, parse.Parsed(pl.lit(None, dtype=dtypes[f.name]), NULL_TEXT)))
+            continue
         if f.kind == "int":
             p = parse.parse_int(col)
         elif f.kind == "money":
             p = parse.parse_money(col)
         elif f.kind == "datetime":
-            p = parse.parse_datetime(col, mapping.date_format, mapping.day_first, lo, hi)
+            p = parse.datetime_problems(col, pl.col("__ts"), mapping.date_format, lo, hi)
         elif f.name in ENUMS:
             choices = ENUMS[f.name]
             value = col.str.to_lowercase().replace_strict(choices, default=None, return_dtype=pl.Utf8)
@@ -150,8 +158,9 @@ def _type(s: pl.DataFrame, mapping: Mapping, rj: _Rejects) -> pl.DataFrame:
             continue
         typed.append((f.name, p))
     for name, p in typed:
-        rj.add(s, name, p.bad)
-    t = s.with_columns([p.value.alias(name) for name, p in typed])
+        if name in given:
+            rj.add(s, name, p.bad)
+    t = s.with_columns([p.value.alias(name) for name, p in typed]).drop("__ts")
     for f in FIELDS:
         if f.required:
             rj.add(s, f.name, pl.when(pl.col(f.name).is_null()).then(pl.lit(f"missing {f.name}")))
@@ -244,13 +253,16 @@ def _rules(t: pl.DataFrame, s: pl.DataFrame, mapping: Mapping, rj: _Rejects, pri
 def _order_checks(t: pl.DataFrame, given: set[str], rj: _Rejects) -> pl.DataFrame:
     """One customer, store and document type per order; unique (order, line_no) when line_no is mapped."""
     keys = [ORDER_KEY]
-    for fname in ("customer_ref", "store", "order_type", "status"):
-        if fname not in given:
-            continue
-        first, first_line = pl.col(fname).first().over(keys), pl.col("line").first().over(keys)
-        rj.add(t, fname, pl.when(pl.col(fname).ne_missing(first)).then(pl.format(
-            "order {} has {} {} on line {}", pl.col("order_ref"), pl.lit(fname),
-            first.fill_null("(empty)"), first_line)))
+    checked = [f for f in ("customer_ref", "store", "order_type", "status") if f in given]
+    if checked:
+        firsts = t.group_by(keys).agg(pl.col("line").first().alias("__first_line"),
+                                      *(pl.col(f).first().alias(f"__first_{f}") for f in checked))
+        joined = t.join(firsts, on=keys, how="left", maintain_order="left")
+        for fname in checked:
+            first = pl.col(f"__first_{fname}")
+            rj.add(joined, fname, pl.when(pl.col(fname).ne_missing(first)).then(pl.format(
+                "order {} has {} {} on line {}", pl.col("order_ref"), pl.lit(fname),
+                first.fill_null("(empty)"), pl.col("__first_line"))))
     if "line_no" in given:
         dup_first = pl.col("line").first().over(keys + ["line_no"])
         rj.add(t, "line_no", pl.when(pl.col("line_no").is_not_null() & (pl.col("line") != dup_first)).then(
@@ -296,7 +308,7 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
     rj = _Rejects(labels)
     for ln, col, val, why in raw.rejects:
         rj.parts.append(rejects_frame([(ln, col, val, why)]))
-    t = _type(s, mapping, rj)
+    t = _type(s, mapping, given, rj)
     t = _derive(t, s, mapping, rj)
     t = t.with_columns((pl.col("merchant").fill_null("") + "\x1f" + pl.col("order_ref").fill_null(""))
                        .alias(ORDER_KEY))
