@@ -8,7 +8,9 @@ or absent. The process holding the warehouse calls :func:`apply_pending`
 (data.warehouse.Warehouse.apply_pending_imports): each folder, oldest first, is
 loaded through the same all-or-nothing load as a direct import
 (data.importers.load.load_rows, keyed by import_id) and deleted after commit. A
-folder whose load fails moves to ``failed/<import_id>/`` with ``error.txt``.
+folder whose load fails moves to ``failed/<import_id>/`` with ``error.txt``;
+a transient failure (connection closed, transaction conflict) leaves it pending
+for the next call.
 If the process dies between commit and delete, the next run finds the import_id
 in main.imports, does nothing and deletes the folder.
 """
@@ -30,6 +32,8 @@ ROWS = "rows.parquet"
 FAILED = "failed"
 TMP = ".tmp"
 FORMAT = 1
+# Failures that say nothing about the staged rows: the folder stays pending for the next call.
+TRANSIENT = (duckdb.ConnectionException, duckdb.TransactionException, duckdb.InterruptException)
 
 
 def inbox_dir(warehouse_path: str | Path) -> Path:
@@ -131,7 +135,9 @@ def apply_pending(cursor: duckdb.DuckDBPyConnection, warehouse_path: str | Path)
                 mode=manifest["mode"], source=manifest["source"], preset=manifest.get("preset"),
                 rows_rejected=manifest.get("rows_rejected", 0), line_word=manifest.get("line_word", "line"),
                 labels=manifest.get("labels"))
-        except Exception:  # noqa: BLE001 - any failure parks the folder with its reason
+        except TRANSIENT:
+            break
+        except Exception:  # noqa: BLE001 - any other failure parks the folder with its reason
             _fail(folder, f"staged import {folder.name} could not be applied; nothing was written.\n\n"
                   + traceback.format_exc())
             continue

@@ -186,3 +186,16 @@ def test_next_direct_import_applies_staged_loads_first(target, tmp_path):
     ids = [i for (i,) in con.execute("SELECT import_id FROM main.imports ORDER BY loaded_at").fetchall()]
     con.close()
     assert ids[-2:] == [staged.import_id, result.import_id]
+
+
+def test_transient_failure_leaves_the_staged_import_pending(held, tmp_path):
+    """A connection closed under the apply (dashboard shutting down) says nothing about the file."""
+    wh, path, mid = held
+    f = tmp_path / "orders.csv"
+    f.write_text(BASE_CSV)
+    result = import_file(path, f, mapping=MAPPING, merchant=mid)
+    cur = wh.cursor()
+    cur.close()
+    assert inbox.apply_pending(cur, path) == []
+    assert [p.name for p in inbox.pending(path)] == [result.import_id] and inbox.failed(path) == []
+    assert wh.apply_pending_imports() == [result.import_id]

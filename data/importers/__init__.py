@@ -12,7 +12,7 @@ Public API (used by ``python -m data import|validate`` and the admin Data page):
     result.write_rejects_csv("rejects.csv")
 
 Modules: fields (canonical fields), mapping (Mapping, TOML), presets (registry),
-read (files -> strings, file-level problems), parse + validate (typed rows and
+read + typed_files (files -> strings, file-level problems), parse + validate (typed rows and
 rejects), build + load (the one-transaction load), report (results), api.
 Nothing here imports streamlit.
 """

@@ -1,5 +1,7 @@
 """Reading CSV (optionally gzipped), Parquet and Excel files into all-string frames.
 
+Parquet and Excel are read by typed_files.py; this module dispatches and reads CSV.
+
 Every value comes back as a string (or null) in a polars frame with a
 ``__line__`` column: the physical line of a CSV record (1 = header; a quoted
 field spanning lines counts them all), or the sheet row / Parquet row number.
@@ -77,8 +79,12 @@ def read_source(path: str | Path, *, delimiter: str | None = None, encoding: str
         head = fh.read(8)
     suffix = path.suffix.lower()
     if head[:4] == b"PAR1" or suffix in (".parquet", ".pq"):
+        from data.importers.typed_files import read_parquet
+
         return read_parquet(path)
     if suffix in (".xlsx", ".xlsm") or (head[:2] == b"PK" and suffix not in (".csv", ".gz", ".txt", ".tsv")):
+        from data.importers.typed_files import read_excel
+
         return read_excel(path, sheet)
     if suffix == ".xls" or head[:4] == b"\xd0\xcf\x11\xe0":
         raise FileProblem(f"{name}: old binary Excel (.xls) is not supported; save it as .xlsx or CSV")
@@ -274,116 +280,3 @@ def _exact_csv(data: bytes, names: list[str], sep: str) -> RawTable:
     frame = pl.DataFrame({n: pl.Series(n, c, dtype=pl.Utf8) for n, c in zip(names, columns, strict=True)})
     frame = frame.with_columns(pl.Series(LINE, lines, dtype=pl.Int64))
     return RawTable(frame, names, "csv", rejects)
-
-
-# ---------------------------------------------------------------- Parquet
-
-def _float_to_text(expr: pl.Expr) -> pl.Expr:
-    """Floats as the decimal a person typed: binary noise below 1e-9 removed, integral values without .0."""
-    r3 = expr.round(3)
-    clean = pl.when((expr - r3).abs() <= 1e-9 * pl.max_horizontal(expr.abs(), pl.lit(1.0))).then(r3).otherwise(expr)
-    integral = (clean == clean.round(0)) & (clean.abs() < 1e15)
-    return pl.when(integral).then(clean.cast(pl.Int64).cast(pl.Utf8)).otherwise(clean.cast(pl.Utf8))
-
-
-def frame_to_text(frame: pl.DataFrame, name: str) -> pl.DataFrame:
-    """Every column as Utf8: temporals ISO, floats cleaned; nested or binary columns are a FileProblem."""
-    exprs = []
-    for col, dtype in frame.schema.items():
-        c = pl.col(col)
-        if dtype == pl.Utf8:
-            exprs.append(c)
-        elif dtype.is_float():
-            exprs.append(_float_to_text(c).alias(col))
-        elif dtype.is_integer() or dtype.is_decimal() or dtype == pl.Boolean or dtype == pl.Categorical \
-                or isinstance(dtype, pl.Enum):
-            exprs.append(c.cast(pl.Utf8))
-        elif dtype == pl.Datetime or isinstance(dtype, pl.Datetime):
-            exprs.append(c.dt.strftime("%Y-%m-%d %H:%M:%S").alias(col))
-        elif dtype == pl.Date:
-            exprs.append(c.dt.strftime("%Y-%m-%d").alias(col))
-        elif dtype == pl.Null:
-            exprs.append(c.cast(pl.Utf8))
-        else:
-            raise FileProblem(f"{name}: wrong schema: column {col!r} has type {dtype}, which cannot hold "
-                              "order-line values (expected text, numbers, dates or timestamps)", column=col)
-    return frame.select(exprs)
-
-
-def read_parquet(path: Path) -> RawTable:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    name = path.name
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise FileProblem(f"{name}: not a readable Parquet file ({exc})") from None
-    if table.num_rows == 0:
-        raise FileProblem(f"{name}: the Parquet file has no rows")
-    try:
-        frame = pl.from_arrow(table)
-    except Exception as exc:  # noqa: BLE001 - any conversion failure is a schema problem of the file
-        raise FileProblem(f"{name}: wrong schema: cannot read its columns ({exc})") from None
-    if frame.width != len(set(frame.columns)):
-        raise FileProblem(f"{name}: wrong schema: duplicate column names")
-    text = frame_to_text(frame, name)
-    text = text.with_columns(pl.int_range(1, text.height + 1, dtype=pl.Int64).alias(LINE))
-    return RawTable(text, [c.strip() for c in frame.columns], "parquet").rename_strip()
-
-
-# ---------------------------------------------------------------- Excel
-
-def _first_used_row(path: Path, sheet_index: int) -> int:
-    """1-based number of the sheet's first non-empty row (fastexcel skips leading blank rows)."""
-    import openpyxl
-
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        ws = wb.worksheets[sheet_index]
-        for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
-            if any(v is not None and str(v).strip() for v in row):
-                return number
-        return 1
-    finally:
-        wb.close()
-
-
-def read_excel(path: Path, sheet: str | int | None = None) -> RawTable:
-    import fastexcel
-
-    name = path.name
-    try:
-        reader = fastexcel.read_excel(path)
-    except Exception as exc:  # noqa: BLE001 - calamine raises its own error classes
-        raise FileProblem(f"{name}: not a readable Excel workbook ({str(exc).splitlines()[0]})") from None
-    names = reader.sheet_names
-    if sheet is None:
-        index = 0
-    elif isinstance(sheet, int):
-        index = sheet
-    elif sheet in names:
-        index = names.index(sheet)
-    else:
-        raise FileProblem(f"{name}: no sheet named {sheet!r}; sheets: {', '.join(names)}")
-    if not 0 <= index < len(names):
-        raise FileProblem(f"{name}: no sheet number {sheet}; it has {len(names)}")
-    try:
-        loaded = reader.load_sheet(index, dtypes="string")
-        frame = loaded.to_polars()
-    except Exception as exc:  # noqa: BLE001
-        raise FileProblem(f"{name}: sheet {names[index]!r} cannot be read ({str(exc).splitlines()[0]})") from None
-    if frame.width == 0:
-        raise FileProblem(f"{name}: sheet {names[index]!r} is empty")
-    unnamed = [c for c in frame.columns if c.startswith("__UNNAMED__")]
-    if unnamed:
-        pos = frame.columns.index(unnamed[0]) + 1
-        raise FileProblem(f"{name}: sheet {names[index]!r}: the header row has an empty column name "
-                          f"(column {pos})", column=unnamed[0])
-    if frame.height == 0:
-        raise FileProblem(f"{name}: sheet {names[index]!r} has a header but no data rows")
-    header_row = _first_used_row(path, index)
-    frame = frame_to_text(frame, name).with_columns(
-        pl.int_range(header_row + 1, header_row + 1 + frame.height, dtype=pl.Int64).alias(LINE))
-    return RawTable(frame, list(frame.columns[:-1]), "excel").rename_strip()
-

@@ -301,7 +301,7 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
             return _fatal(report, FileProblem(
                 f"{source}: {raw.line_word} {first['line']}, column {label!r}: date {first['order_ts']!r} is "
                 f"ambiguous (day/month order unknown){'; ' + evidence if evidence else ''}. Say which in the "
-                "mapping: [dates] day_first = true or false, or format = \"...\"",
+                "mapping's dates section: day_first = true or false, or format = \"...\"",
                 line=first["line"], column=label, value=first["order_ts"]),
                 reason="ambiguous day/month order; set day_first or a date format in the mapping")
     given = set(sources) | set(mapping.constants) | set(preset.provides if preset else ())
