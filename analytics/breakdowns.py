@@ -80,7 +80,7 @@ def _by_store(access: DataAccess, f: Filters, region: str | None) -> ir.Table:
     r = facts.revenue_lines(access, f)
     o = facts.placed_orders(access, f)
     if region is not None:
-        s = access.table("stores")
+        s = facts.table(access, "stores")
         ids = s.filter(access.equals(s.region, region)).store_id
         r, o = r.filter(r.store_id.isin(ids)), o.filter(o.store_id.isin(ids))
     lines = r.group_by("store_id").aggregate(revenue=r.line_amount.sum(where=r.in_revenue),
@@ -97,7 +97,7 @@ def compute_region_breakdown(access: DataAccess, f: Filters) -> pl.DataFrame:
     """
     r = facts.revenue_lines(access, f)
     o = facts.placed_orders(access, f)
-    s = access.table("stores").select("store_id", "region")
+    s = facts.table(access, "stores").select("store_id", "region")
     r = r.left_join(s, r.store_id == s.store_id).select(r.line_amount, r.is_sale, r.in_revenue, s.region)
     o = o.left_join(s, o.store_id == s.store_id).select(o.customer_id, s.region)
     lines = r.group_by("region").aggregate(revenue=r.line_amount.sum(where=r.in_revenue),
@@ -114,7 +114,7 @@ def compute_store_breakdown(access: DataAccess, f: Filters, region: str | None =
     Sorted by revenue descending, then store_id.
     """
     res = access.to_polars(_by_store(access, f, region))
-    s = access.table("stores")
+    s = facts.table(access, "stores")
     stores = access.to_polars(s.select("store_id", store_name=s.name, kind=s.kind, region=s.region))
     res = res.join(stores, on="store_id", how="left").select(
         "store_id", "store_name", "kind", "region", "revenue", "sales", "orders", "customers")
@@ -170,7 +170,7 @@ def compute_payment_mix(access: DataAccess, f: Filters, by: str | None = None) -
     if by is None:
         group = ibis.literal("all")
     else:
-        c = access.table("customers")
+        c = facts.table(access, "customers")
         j = j.left_join(c, j.customer_id == c.customer_id)
         group = ibis.coalesce(j.gender, "unknown") if by == "gender" else _age_band(j.order_ts, j.birth_year)
     t = j.select(group=group, payment_method=ibis.coalesce(j.payment_method, "unknown"), sales=j.sales)

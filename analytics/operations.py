@@ -22,7 +22,7 @@ def compute_delivery_performance(access: DataAccess, f: Filters) -> pl.DataFrame
     negative = early), max_delay_days (days). Rates are null without deliveries. Sorted by partner, region.
     """
     o = facts.placed_orders(access, f)
-    d = access.table("deliveries")
+    d = facts.table(access, "deliveries")
     d = d.filter(d.order_id.isin(o.order_id))
     done = d.delivered_date.notnull() & d.delay_days.notnull()
     expr = d.group_by("partner", "region").aggregate(
