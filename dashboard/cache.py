@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from analytics import breakdowns, customers, kpis, operations, options, trends
+from analytics import breakdowns, coverage, customers, details, kpis, operations, options, trends
 from analytics.filters import Filters
 from data.access import DataAccess, Scope
 from data import settings
@@ -43,6 +43,8 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "repeat_share": customers.compute_repeat_customer_share,
     "delivery_performance": operations.compute_delivery_performance,
     "category_profitability": operations.compute_category_profitability,
+    "details": details.compute_details,
+    "detail_count": details.compute_detail_count,
 }
 
 
@@ -105,9 +107,33 @@ def all_merchants(data_version: int) -> pl.DataFrame:
     return a.to_polars(m.select("merchant_id", "name", "currency").order_by("merchant_id"))
 
 
+@st.cache_data(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
+def data_coverage(scope: tuple[int, ...], data_version: int) -> pl.DataFrame:
+    """What the scope's data can answer (analytics.coverage): whole history, so not keyed by filters."""
+    return coverage.compute_data_coverage(access(scope))
+
+
+def loader(name: str, scope: tuple[int, ...], filters: Filters, **params: Any) -> Callable[[], Any]:
+    """A no-argument function that runs analytics call ``name`` when called, uncached.
+
+    For downloads built on click: a full detail result can be millions of rows, which would crowd
+    every other entry out of the bounded cache (and st.cache_data pickles it). The engine is taken
+    now, in the page run, so the call needs no script context; it opens its own cursor when called.
+    """
+    if name not in QUERIES:
+        raise KeyError(f"unknown query {name!r}")
+    eng, scope = engine(), tuple(sorted(scope))
+
+    def load() -> Any:
+        return QUERIES[name](DataAccess(eng.backend(), Scope.merchants(scope)), filters, **params)
+
+    return load
+
+
 def clear() -> None:
     """Staff refresh: drop every cached result (the engine stays)."""
     _run.clear()
     filter_options.clear()
     data_as_of.clear()
     all_merchants.clear()
+    data_coverage.clear()
