@@ -198,3 +198,37 @@ def test_same_real_file_twice_is_refused_and_changes_nothing(datasets_dir, tmp_p
                         merchant="Istanbul Shopping Malls", mode="skip")
     assert third.status == "refused" and "nothing left to load" in third.message
     assert fingerprint(path) == before
+
+
+def test_online_retail_as_typed_xlsx_gives_the_same_rows_as_the_csv(datasets_dir, tmp_path):
+    """The UCI original is an .xlsx: datetime cells, Customer ID as a float (13085.0), numeric prices."""
+    import xlsxwriter
+
+    from data.importers import validate_file
+
+    head = pl.read_csv(datasets_dir / ONLINE_RETAIL, infer_schema=False, n_rows=3_000)
+    csv_path = tmp_path / "head.csv"
+    head.write_csv(csv_path)
+    xlsx_path = tmp_path / "head.xlsx"
+    wb = xlsxwriter.Workbook(xlsx_path)
+    ws = wb.add_worksheet("Year 2009-2010")
+    stamp = wb.add_format({"num_format": "m/d/yy h:mm"})
+    ws.write_row(0, 0, head.columns)
+    for r, row in enumerate(head.iter_rows(named=True), start=1):
+        ws.write_string(r, 0, row["Invoice"])
+        ws.write_string(r, 1, row["StockCode"])
+        if row["Description"] is not None:
+            ws.write_string(r, 2, row["Description"])
+        ws.write_number(r, 3, int(row["Quantity"]))
+        ws.write_datetime(r, 4, dt.datetime.fromisoformat(row["InvoiceDate"]), stamp)
+        ws.write_number(r, 5, float(row["Price"]))
+        if row["Customer ID"] is not None:
+            ws.write_number(r, 6, float(row["Customer ID"]))
+        ws.write_string(r, 7, row["Country"])
+    wb.close()
+
+    from_csv = validate_file(csv_path, preset="online_retail_ii")
+    from_xlsx = validate_file(xlsx_path, preset="online_retail_ii")
+    assert from_csv.ok and from_xlsx.ok, (from_csv.message, from_xlsx.message)
+    assert from_xlsx.rows.height == 3_000
+    assert from_xlsx.rows.equals(from_csv.rows)

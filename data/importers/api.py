@@ -101,7 +101,8 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
         result.status, result.staged_path = "staged", staged
         result.rows_loaded = report.rows.height
         result.message = (f"{source}: {report.rows.height:,} lines validated and staged; the running dashboard "
-                          f"will apply it (import {import_id})" + _skipped(result))
+                          f"will apply it (or the next import, if another import held the warehouse) "
+                          f"(import {import_id})" + _skipped(result))
         return result
     try:
         result.applied_before = inbox.apply_pending(con, warehouse_path)
