@@ -275,3 +275,19 @@ def test_skip_mode_loads_good_orders_and_counts_the_rest(target, tmp_path):
     assert logged == [(3, 3)]
     out = result.write_rejects_csv(tmp_path / "rejects.csv")
     assert pl.read_csv(out).columns == ["line", "column", "value", "reason"]
+
+
+def test_skip_mode_skips_orders_already_loaded(target, tmp_path):
+    path, mid = target
+    first = import_file(path, write_text(BASE_CSV, "first.csv")(tmp_path), mapping=MAPPING, merchant=mid)
+    assert first.status == "loaded", first.message
+    overlap = write_text(csv_text(add=["O-8,2024-03-08 08:00,SKU-1,Mug,1,4.50,C-9"]), "overlap.csv")(tmp_path)
+    before = fingerprint(path)
+    result = import_file(path, overlap, mapping=MAPPING, merchant=mid, mode="skip")
+    assert result.status == "loaded", result.message
+    assert (result.rows_loaded, result.rows_rejected) == (1, 4)
+    assert set(result.rejects["line"].to_list()) == {2, 3, 4, 5}
+    assert set(result.rejects["column"].to_list()) == {"Order"}
+    after = fingerprint(path)
+    assert after["main.orders"][0] == before["main.orders"][0] + 1
+    assert after["main.customers"][0] == before["main.customers"][0] + 1  # C-9 only
