@@ -2,8 +2,8 @@
 
 Definitions (revenue, orders, sales) are those of ``analytics.facts``. Money is in the merchant's
 currency; a scope spanning merchants with different currencies adds them up as they are (the pages
-show one merchant at a time). A store's region is ``stores.region``; orders without a store, or at a
-store without a region, have region null (sorted last).
+show one merchant at a time). An order's region is where it was shipped, else its store's region (see
+``analytics.facts``); orders with neither have region null (sorted last).
 """
 
 from __future__ import annotations
@@ -80,9 +80,7 @@ def _by_store(access: DataAccess, f: Filters, region: str | None) -> ir.Table:
     r = facts.revenue_lines(access, f)
     o = facts.placed_orders(access, f)
     if region is not None:
-        s = facts.table(access, "stores")
-        ids = s.filter(access.equals(s.region, region)).store_id
-        r, o = r.filter(r.store_id.isin(ids)), o.filter(o.store_id.isin(ids))
+        r, o = r.filter(facts.in_regions(access, r, [region])), o.filter(facts.in_regions(access, o, [region]))
     lines = r.group_by("store_id").aggregate(revenue=r.line_amount.sum(where=r.in_revenue),
                                              sales=r.line_amount.sum(where=r.is_sale))
     orders = o.group_by("store_id").aggregate(orders=o.count(), customers=o.customer_id.nunique())
@@ -90,7 +88,7 @@ def _by_store(access: DataAccess, f: Filters, region: str | None) -> ir.Table:
 
 
 def compute_region_breakdown(access: DataAccess, f: Filters) -> pl.DataFrame:
-    """Revenue by region of the selling location.
+    """Revenue by region of the order (shipping region, else the store's).
 
     Columns: region (str or null), revenue (money), orders (count), customers (count of distinct known
     customers), average_order_value (money), revenue_share (fraction). Sorted by revenue desc, region.
@@ -98,8 +96,9 @@ def compute_region_breakdown(access: DataAccess, f: Filters) -> pl.DataFrame:
     r = facts.revenue_lines(access, f)
     o = facts.placed_orders(access, f)
     s = facts.table(access, "stores").select("store_id", "region")
-    r = r.left_join(s, r.store_id == s.store_id).select(r.line_amount, r.is_sale, r.in_revenue, s.region)
-    o = o.left_join(s, o.store_id == s.store_id).select(o.customer_id, s.region)
+    r = r.left_join(s, r.store_id == s.store_id).select(r.line_amount, r.is_sale, r.in_revenue,
+                                                        region=facts.order_region(r, s))
+    o = o.left_join(s, o.store_id == s.store_id).select(o.customer_id, region=facts.order_region(o, s))
     lines = r.group_by("region").aggregate(revenue=r.line_amount.sum(where=r.in_revenue),
                                            sales=r.line_amount.sum(where=r.is_sale))
     orders = o.group_by("region").aggregate(orders=o.count(), customers=o.customer_id.nunique())
@@ -107,17 +106,19 @@ def compute_region_breakdown(access: DataAccess, f: Filters) -> pl.DataFrame:
 
 
 def compute_store_breakdown(access: DataAccess, f: Filters, region: str | None = None) -> pl.DataFrame:
-    """Revenue by selling location, optionally within one ``region`` (``stores.region``).
+    """Revenue by selling location, optionally of the orders of one ``region`` (the order's region).
 
-    Columns: store_id (int or null), store_name, kind, region (str), revenue (money), orders (count),
-    customers (count), average_order_value (money), revenue_share (fraction of the rows' total).
+    An online shop appears under every region it shipped to. Columns: store_id (int or null),
+    store_name, kind, store_region (str: the location's own region, null for most online shops),
+    revenue (money), orders (count), customers (count), average_order_value (money), revenue_share
+    (fraction of the rows' total).
     Sorted by revenue descending, then store_id.
     """
     res = access.to_polars(_by_store(access, f, region))
     s = facts.table(access, "stores")
-    stores = access.to_polars(s.select("store_id", store_name=s.name, kind=s.kind, region=s.region))
+    stores = access.to_polars(s.select("store_id", store_name=s.name, kind=s.kind, store_region=s.region))
     res = res.join(stores, on="store_id", how="left").select(
-        "store_id", "store_name", "kind", "region", "revenue", "sales", "orders", "customers")
+        "store_id", "store_name", "kind", "store_region", "revenue", "sales", "orders", "customers")
     return _finish(res, ["store_id"])
 
 

@@ -4,6 +4,9 @@ Definitions used throughout ``analytics`` (documented once here):
 
 - An order *document* is a row of ``orders``: a ``sale``, a ``return`` (credit note, negative lines) or an
   ``adjustment`` (bad debt, manual; never counted as sales).
+- An order's *region* is where it was shipped (``orders.shipping_region``), else, for in-store sales,
+  the region of the store that sold it (``stores.region``). Online shops serve every region, so their
+  own region is usually empty.
 - *Sale orders in scope*: sale documents placed in the period (``order_ts`` on ``start``..``end``), matching
   the channel, payment-method, store and region filters and, when categories are selected, holding at least
   one line of those categories. ``status`` is ``completed``, ``cancelled`` or ``returned``.
@@ -93,11 +96,23 @@ def order_documents(
     if f.store_ids:
         conds.append(access.isin(o.store_id, f.store_ids))
     if f.regions:
-        s = table(access, "stores")
-        conds.append(o.store_id.isin(s.filter(access.isin(s.region, f.regions)).store_id))
+        conds.append(in_regions(access, o, f.regions))
     if categories and f.categories:
         conds.append(o.order_id.isin(category_lines(access, f).order_id))
     return o.filter(*conds) if conds else o
+
+
+def in_regions(access: DataAccess, o: ir.Table, regions: tuple[str, ...] | list[str]) -> ir.BooleanColumn:
+    """The order's region (shipping region, else its store's region) is one of ``regions``."""
+    s = table(access, "stores")
+    store_ids = s.filter(access.isin(s.region, regions)).store_id
+    shipped = o.shipping_region.notnull() & access.isin(o.shipping_region, regions)
+    return shipped | (o.shipping_region.isnull() & o.store_id.isin(store_ids))
+
+
+def order_region(o: ir.Table, s: ir.Table) -> ir.StringColumn:
+    """Region of each order of ``o`` left-joined to stores ``s``: shipping region, else the store's."""
+    return ibis.coalesce(o.shipping_region, s.region)
 
 
 def category_lines(access: DataAccess, f: Filters) -> ir.Table:
@@ -127,7 +142,7 @@ def revenue_lines(access: DataAccess, f: Filters) -> ir.Table:
     Columns: order_id, line_no, product_id, quantity (units, negative on returns), line_amount (money),
     discount_amount (money), list_amount (quantity x unit_price, money), cost (money per unit or null),
     line_cost (quantity x cost, money or null), sku, product_name, category, order_ts, order_type, status,
-    store_id, customer_id, channel, payment_method, is_sale (bool: line of a sale order), in_revenue (bool:
+    store_id, shipping_region, customer_id, channel, payment_method, is_sale (bool: line of a sale order), in_revenue (bool:
     counts toward revenue, i.e. not a line of a sale order that was returned).
     """
     o = order_documents(access, f, categories=False)
@@ -156,6 +171,7 @@ def revenue_lines(access: DataAccess, f: Filters) -> ir.Table:
         order_type=o.order_type,
         status=o.status,
         store_id=o.store_id,
+        shipping_region=o.shipping_region,
         customer_id=o.customer_id,
         channel=o.channel,
         payment_method=o.payment_method,

@@ -31,7 +31,8 @@ class Filters:
     """What the person selected. An empty tuple means "no restriction" on that dimension.
 
     - ``start``, ``end``: first and last day (inclusive) of the period, by order date.
-    - ``regions``: region of the selling location (``stores.region``).
+    - ``regions``: region of the order: where it was shipped (``orders.shipping_region``), else, for
+      in-store sales, the region of the store (``stores.region``).
     - ``store_ids``: selling location (``orders.store_id``).
     - ``categories``: product category (``products.category``); restricts lines, and orders to those
       holding at least one line of the categories.

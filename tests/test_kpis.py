@@ -24,13 +24,13 @@ from data.access import DataAccess, Scope
 ORACLE_CTES = """
 WITH
 sel AS (
-  SELECT o.*, s.region AS store_region
+  SELECT o.*, CASE WHEN o.shipping_region IS NULL THEN s.region ELSE o.shipping_region END AS order_region
   FROM orders o LEFT JOIN stores s ON s.store_id = o.store_id
   WHERE ($all_m OR list_contains($m, o.merchant_id))
     AND (len($ch) = 0 OR list_contains($ch, o.channel))
     AND (len($pm) = 0 OR list_contains($pm, o.payment_method))
     AND (len($st) = 0 OR list_contains($st, o.store_id))
-    AND (len($rg) = 0 OR list_contains($rg, s.region))
+    AND (len($rg) = 0 OR list_contains($rg, order_region))
 ),
 dated AS (SELECT * FROM sel WHERE CAST(order_ts AS DATE) BETWEEN $start AND $end),
 with_cat AS (
@@ -44,7 +44,7 @@ placed AS (SELECT * FROM sale_docs WHERE status <> 'cancelled'),
 rl AS (
   SELECT l.order_id, l.product_id, l.quantity, l.line_amount, l.discount_amount, l.unit_price,
          COALESCE(l.unit_cost, p.unit_cost) AS cost, p.category, p.sku, p.name AS product_name,
-         d.order_ts, d.order_type, d.status, d.customer_id, d.store_id, d.store_region,
+         d.order_ts, d.order_type, d.status, d.customer_id, d.store_id, d.order_region,
          d.order_type = 'sale' AS sale,
          (d.order_type = 'sale' AND d.status = 'completed') OR d.order_type = 'return' AS kept
   FROM order_lines l
@@ -159,8 +159,10 @@ def facts_of_fixture(oracle_con) -> dict:
         "first": first, "last": last, "merchants": merchants,
         "categories": top("""SELECT p.category FROM order_lines l JOIN products p USING (product_id)
                              WHERE p.category IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1""", 3),
-        "regions": top("""SELECT s.region FROM orders o JOIN stores s USING (store_id) WHERE s.region IS NOT NULL
-                          GROUP BY 1 ORDER BY count(*) DESC, 1""", 2),
+        # Regions holding a store come first: their orders arrive both shipped and over the counter.
+        "regions": top("""SELECT coalesce(o.shipping_region, s.region) AS r FROM orders o
+                          LEFT JOIN stores s USING (store_id) WHERE r IS NOT NULL GROUP BY 1
+                          ORDER BY r IN (SELECT region FROM stores) DESC, count(*) DESC, 1""", 2),
         "channels": top("SELECT channel FROM orders WHERE channel IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1", 2),
         "payments": top("""SELECT payment_method FROM orders WHERE payment_method IS NOT NULL
                            GROUP BY 1 ORDER BY count(*) DESC, 1""", 2),
@@ -179,7 +181,7 @@ def _cases(fx: dict) -> dict[str, tuple[Filters, list[int] | None]]:
         "all_time": (Filters(first, last), None),
         "last_120_channel_payment": (Filters(q, last, channels=tuple(fx["channels"][:1]),
                                              payment_methods=tuple(fx["payments"])), None),
-        "region_category": (Filters(first, last, regions=tuple(fx["regions"][:1]),
+        "region_category": (Filters(first, last, regions=tuple(fx["regions"]),
                                     categories=tuple(fx["categories"][:2])), None),
         "one_merchant_stores": (Filters(first, last, store_ids=tuple(fx["stores_m0"])), [m[0]]),
         "one_merchant_category": (Filters(q, last, categories=tuple(fx["categories"][:1])), [m[0]]),
@@ -330,9 +332,9 @@ def test_product_breakdown_within_category(case, facts_of_fixture):
 def test_region_and_store_breakdowns(case):
     access, f, oracle = case
     want = oracle.sql("""
-        WITH rev AS (SELECT store_region AS region, sum(line_amount) FILTER (WHERE kept) AS revenue,
+        WITH rev AS (SELECT order_region AS region, sum(line_amount) FILTER (WHERE kept) AS revenue,
                             sum(line_amount) FILTER (WHERE sale) AS sales FROM rl GROUP BY 1),
-             ords AS (SELECT store_region AS region, count(*) AS orders, count(DISTINCT customer_id) AS customers
+             ords AS (SELECT order_region AS region, count(*) AS orders, count(DISTINCT customer_id) AS customers
                       FROM placed GROUP BY 1)
         SELECT coalesce(rev.region, ords.region) AS region, coalesce(revenue, 0)::DOUBLE AS revenue,
                coalesce(orders, 0) AS orders, coalesce(customers, 0) AS customers,
@@ -345,13 +347,14 @@ def test_region_and_store_breakdowns(case):
         pytest.skip("no region in this case")  # pragma: no cover - the fixture has regions
     want = oracle.sql("""
         WITH rev AS (SELECT store_id, sum(line_amount) FILTER (WHERE kept) AS revenue FROM rl
-                     WHERE store_region = $r GROUP BY 1),
-             ords AS (SELECT store_id, count(*) AS orders FROM placed WHERE store_region = $r GROUP BY 1)
+                     WHERE order_region = $r GROUP BY 1),
+             ords AS (SELECT store_id, count(*) AS orders FROM placed WHERE order_region = $r GROUP BY 1)
         SELECT store_id, coalesce(revenue, 0)::DOUBLE AS revenue, coalesce(orders, 0) AS orders
         FROM rev FULL JOIN ords USING (store_id)""", r=region)
     got = breakdowns.compute_store_breakdown(access, f, region=region)
     frame_equal(got, want, sort_by=["store_id"])
-    assert set(got["region"].to_list()) == {region}
+    assert got["revenue"].sum() == pytest.approx(
+        breakdowns.compute_region_breakdown(access, f).filter(pl.col("region") == region)["revenue"].sum())
 
 
 def test_daily_trend_and_comparison(case):
@@ -564,3 +567,41 @@ def test_ratio_and_sort_helpers():
     assert out == [0.5, None, None, None]
     assert frames.sort(df, ["k"])["k"].to_list() == ["a", "x", "y", None]
     assert frames.sort(df, ["k"], descending=True)["k"].to_list() == ["y", "x", "a", None]
+
+
+def test_credit_notes_count_as_returns(writable_warehouse, facts_of_fixture):
+    """Imported credit notes (return documents with negative lines) subtract from revenue on their own day."""
+    from data.warehouse import Warehouse, open_for_loading
+
+    day = facts_of_fixture["busy_day"]
+    con = open_for_loading(writable_warehouse)
+    try:
+        m, store, product, price = con.execute("""
+            SELECT p.merchant_id, s.store_id, p.product_id, p.price FROM products p
+            JOIN stores s ON s.merchant_id = p.merchant_id AND s.kind = 'online'
+            WHERE p.is_merchandise AND p.price > 0 ORDER BY p.product_id LIMIT 1""").fetchall()[0]
+        oid = con.execute("SELECT max(order_id) + 1 FROM orders").fetchall()[0][0]
+        ts = dt.datetime.combine(day, dt.time(12, 0))
+        con.execute("""INSERT INTO orders (order_id, merchant_id, store_id, order_ts, order_type, status, channel,
+                                           payment_method, gross_amount, discount_amount, shipping_amount, net_amount)
+                       VALUES (?, ?, ?, ?, 'return', 'completed', 'web', 'card', ?, 0, 0, ?)""",
+                    [oid, m, store, ts, -2 * price, -2 * price])
+        con.execute("""INSERT INTO order_lines (order_id, line_no, merchant_id, product_id, quantity, unit_price,
+                                                discount_amount, line_amount) VALUES (?, 1, ?, ?, -2, ?, 0, ?)""",
+                    [oid, m, product, price, -2 * price])
+    finally:
+        con.close()
+    f = Filters(day, day)
+    wh = Warehouse(writable_warehouse)
+    try:
+        got = dict(kpis.compute_kpis(DataAccess(wh.backend(), Scope.merchants([m])), f).iter_rows())
+    finally:
+        wh.close()
+    oracle = duckdb.connect(str(writable_warehouse), read_only=True)
+    try:
+        want = oracle_kpis(Oracle(oracle, f, [m]))
+    finally:
+        oracle.close()
+    for key, value in got.items():
+        approx_equal(value, want[key])
+    assert got["return_rate"] > 0 and got["units"] == want["units"]
