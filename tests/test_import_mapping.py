@@ -219,3 +219,34 @@ def test_bad_create_merchant_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="ISO 4217"):
         import_file(tmp_path / "w.duckdb", tmp_path / "x.csv", create_merchant=("Shop", "GB", "pounds"))
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_merchant_resolution_by_id_name_and_creation(tmp_path):
+    from tests.import_support import build_tiny_warehouse, fingerprint
+
+    path = tmp_path / "w.duckdb"
+    build_tiny_warehouse(path)  # merchant 1 'Gift Shop' GB GBP
+    mapping = Mapping(columns=BASE_COLUMNS)
+
+    def load(text: str, **kwargs):
+        f = tmp_path / "m.csv"
+        f.write_text(text)
+        return import_file(path, f, mapping=mapping, **kwargs)
+
+    row = "Order,Date,SKU,Product,Qty,Price,Customer\n{ref},2024-03-01,SKU-1,Mug,1,4.50,\n"
+    assert load(row.format(ref="A1"), merchant="1").merchant_id == 1
+    assert load(row.format(ref="A2"), merchant="gift shop").merchant_id == 1  # case-insensitive name
+    # create_merchant naming an existing merchant reuses it, and refuses a different country/currency
+    assert load(row.format(ref="A3"), create_merchant=("Gift Shop", "GB", "GBP")).merchant_id == 1
+    before = fingerprint(path)
+    clash = load(row.format(ref="A4"), merchant="Gift Shop", create_merchant=("Gift Shop", "TR", "TRY"))
+    assert clash.status == "refused" and "exists with country GB and currency GBP" in clash.message
+    assert fingerprint(path) == before
+    # a new merchant is created once, then found by name
+    new = load(row.format(ref="B1"), merchant="Tea Room", create_merchant=("Tea Room", "IE", "EUR"))
+    assert (new.status, new.merchant_id) == ("loaded", 2)
+    again = load(row.format(ref="B2"), merchant="Other name", create_merchant=("Tea Room", "IE", "EUR"))
+    assert again.merchant_id == 2
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT count(*) FROM main.merchants").fetchall() == [(2,)]
+    con.close()

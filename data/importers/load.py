@@ -119,6 +119,10 @@ def _max_id(con: duckdb.DuckDBPyConnection, table: str, col: str) -> int:
 
 
 def _find_merchant(merchants: pl.DataFrame, ref: str | int) -> int | None:
+    """Merchant id for an id or a name (exact, else case-insensitive); None if unknown.
+
+    A name shared by several merchants is refused: the id must be given then.
+    """
     text = str(ref).strip()
     if text.isdigit():
         hit = merchants.filter(pl.col("merchant_id") == int(text))
@@ -127,6 +131,9 @@ def _find_merchant(merchants: pl.DataFrame, ref: str | int) -> int | None:
     hit = merchants.filter(pl.col("name") == text)
     if hit.height == 0:
         hit = merchants.filter(pl.col("name").str.to_lowercase() == text.lower())
+    if hit.height > 1:
+        ids = ", ".join(str(i) for i in hit["merchant_id"].sort())
+        raise _Refused(f"merchant name {text!r} is shared by merchants {ids}; pass the merchant id instead")
     return int(hit["merchant_id"][0]) if hit.height == 1 else None
 
 
@@ -138,9 +145,12 @@ def _resolve_merchants(con, rows: pl.DataFrame, spec: MerchantSpec, now: dt.date
     ref = spec.default_ref
     if ref is not None:
         default_id = _find_merchant(merchants, ref)
-        if default_id is not None and spec.create is not None and spec.ref is None:
+        if default_id is None and spec.create is not None:
+            default_id = _find_merchant(merchants, spec.create[0])
+        if default_id is not None and spec.create is not None:
             row = merchants.filter(pl.col("merchant_id") == default_id).row(0, named=True)
-            if (row["country"], row["currency"]) != spec.create[1:]:
+            same_name = row["name"].lower() == spec.create[0].lower()
+            if same_name and (row["country"], row["currency"]) != spec.create[1:]:
                 raise _Refused(f"merchant {row['name']!r} exists with country {row['country']} and currency "
                                f"{row['currency']}, not {spec.create[1]} / {spec.create[2]}")
         if default_id is None and spec.create is not None:
