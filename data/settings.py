@@ -62,6 +62,46 @@ SETTINGS: tuple[Setting, ...] = (
         "42",
         "Random seed of the generated demo warehouse.",
     ),
+    Setting(
+        "credentials",
+        "RETAIL_PULSE_CREDENTIALS",
+        "warehouse/credentials.yaml",
+        "Users file (streamlit-authenticator YAML, bcrypt hashes), managed with `python -m dashboard.users`. "
+        "Session epochs live beside it in `<name>.sessions.json`.",
+    ),
+    Setting(
+        "cookie_key",
+        "RETAIL_PULSE_COOKIE_KEY",
+        "",
+        "Secret that signs the re-login cookie: at least 32 random characters, e.g. "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`. Required outside demo mode; "
+        "setting it also switches `auto` demo mode off.",
+    ),
+    Setting(
+        "demo",
+        "RETAIL_PULSE_DEMO",
+        "auto",
+        "Demo mode: `1` on, `0` off, `auto` on only while no cookie key is set and the credentials file is "
+        "missing (then created with one public demo user per role) or is that demo file.",
+    ),
+    Setting(
+        "cookie_expiry_days",
+        "RETAIL_PULSE_COOKIE_EXPIRY_DAYS",
+        "1",
+        "Days a re-login cookie stays valid (0 to 30; 0 turns re-login cookies off). Logout revokes it earlier.",
+    ),
+    Setting(
+        "login_free_attempts",
+        "RETAIL_PULSE_LOGIN_FREE_ATTEMPTS",
+        "5",
+        "Failed sign-ins allowed per username and client before exponential backoff starts.",
+    ),
+    Setting(
+        "login_max_backoff_seconds",
+        "RETAIL_PULSE_LOGIN_MAX_BACKOFF_SECONDS",
+        "300",
+        "Longest wait the sign-in backoff imposes (it always expires; accounts are never locked for good).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
