@@ -1,0 +1,233 @@
+"""Sign-in for the Streamlit app: startup checks, the login form, the logout button.
+
+The entrypoint calls ``require_login()`` before ``st.navigation`` and stops when it
+returns None; pages receive the ``Principal`` (never read roles from session state).
+
+Why our own form instead of streamlit-authenticator 0.4.2's ``Authenticate.login``
+(hashes and YAML stay in the library's format; see credentials.py and passwords.py):
+
+* its ``check_credentials`` returns at once for an unknown username (285 ms vs
+  0.001 ms in PITFALLS.md), and offers no hook to run a dummy bcrypt check;
+* its only limit, ``max_login_attempts``, locks an account for good, for everyone,
+  and cannot be put in front of the password check from outside;
+* it strips passwords, sleeps 0.7 s on every signed-out rerun, and with a file path
+  rewrites the YAML non-atomically on every login and logout;
+* its cookie re-auth reads the cookie itself: default key ``some_key``, ``alg: none``
+  raises ``InvalidAlgorithmError`` through the app, a token without ``exp_date`` raises
+  ``KeyError``, an unknown user raises ``LoginError``, and logout does not revoke it.
+
+So the library's cookie re-auth is not used at all (it never sees our cookie: we do
+not construct ``Authenticate``). Our cookie (``accounts.COOKIE_NAME``) is read from
+``st.context.cookies`` and checked by ``accounts.principal_from_token`` (tokens.py:
+HS256 only, required ``exp``, our key, current user, epoch and password) before
+anything trusts it; failures of any kind mean "show the login form". The cookie is
+written by a tiny script (``st.html(unsafe_allow_javascript=True)``: Streamlit has
+no way to send a Set-Cookie header), so it is ``SameSite=Strict``, ``Secure`` on
+https, but cannot be HttpOnly; logout therefore revokes it on the server (per-user
+session epoch, sessions.py), which also ends the user's other open sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+
+import streamlit as st
+
+from dashboard import accounts
+from dashboard.accounts import AuthConfig, Principal, SessionTicket
+
+log = logging.getLogger(__name__)
+
+FORM_KEY = "rp_login_form"
+USERNAME_KEY = "rp_login_username"
+PASSWORD_KEY = "rp_login_password"
+SUBMIT_KEY = "rp_login_submit"
+LOGOUT_KEY = "rp_logout"
+UNAVAILABLE = "Sign-in is unavailable right now. Ask an administrator to check the server log."
+_TICKET = "_rp_session_ticket"
+_COOKIE_TRIED = "_rp_cookie_tried"
+_DROP_COOKIE = "_rp_drop_cookie"
+_LOGOUT_FAILED = "_rp_logout_failed"
+_MESSAGE = "_rp_login_message"
+_SET_COOKIE = "_rp_set_cookie"
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_.-]*$")
+
+
+def startup_checks() -> AuthConfig:
+    """Refuse to run (st.error + st.stop) on an unsafe configuration; create the demo users in demo mode.
+
+    Outside demo mode a missing, short, sample (``some_key``) or non-random cookie key, a
+    missing or unreadable credentials file and the public demo file all stop the app with
+    the reason and the fix. Returns the checked configuration.
+    """
+    config = accounts.load_auth_config()
+    if config.problems:
+        for problem in config.problems:
+            _log_once(logging.ERROR, f"Retail Pulse refuses to start: {problem}")
+        st.error("**Retail Pulse refuses to start:**\n\n" + "\n\n".join(f"- {p}" for p in config.problems))
+        st.stop()
+    if config.demo_users:
+        try:
+            if accounts.create_demo_users(config.credentials_path):
+                log.warning("demo mode: created %s with the public demo users", config.credentials_path)
+        except Exception:  # noqa: BLE001
+            log.exception("could not create the demo credentials file")
+            st.error(f"Demo mode could not create {config.credentials_path}; see the server log.")
+            st.stop()
+    for note in config.notes:
+        _log_once(logging.WARNING, note)
+    return config
+
+
+_logged: set[str] = set()
+
+
+def _log_once(level: int, message: str) -> None:
+    # startup_checks runs on every rerun; the server log needs each message once per process
+    if message not in _logged:
+        _logged.add(message)
+        log.log(level, message)
+
+
+def require_login(*, cookies: Mapping[str, str] | None = None) -> Principal | None:
+    """The signed-in Principal, or None after drawing the login form (the caller then calls st.stop()).
+
+    Checks, in order: the session's ticket (still current: user exists, same password, not
+    logged out), then the re-login cookie (``cookies`` defaults to ``st.context.cookies``; tests
+    pass their own), then the form. Runs ``startup_checks`` first, so it refuses unsafe configs too.
+    """
+    config = startup_checks()
+    ticket = st.session_state.get(_TICKET)
+    if isinstance(ticket, SessionTicket):
+        principal = accounts.resume_session(ticket, config)
+        if principal is not None:
+            if st.session_state.pop(_SET_COOKIE, False):
+                _set_relogin_cookie(ticket, config)
+            return principal
+        del st.session_state[_TICKET]
+        st.session_state[_DROP_COOKIE] = True
+        st.info("Your session has ended (logged out, or your account changed). Please sign in again.")
+    if not st.session_state.get(_COOKIE_TRIED):
+        # A browser session sees one cookie value for its whole life (st.context reads the
+        # first request), so one try is enough; after a logout it stays revoked anyway.
+        st.session_state[_COOKIE_TRIED] = True
+        got = accounts.principal_from_token(_cookie_value(cookies), config)
+        if got is not None:
+            st.session_state[_TICKET] = got[1]
+            return got[0]
+        if _cookie_value(cookies):
+            st.session_state[_DROP_COOKIE] = True
+    _login_form(config)
+    return None
+
+
+def render_logout(principal: Principal, *, location: str = "sidebar") -> None:
+    """'Signed in as ...' and a Log out button (key ``rp_logout``) in the sidebar or the main area."""
+    area = st.sidebar if location == "sidebar" else st
+    scope = "all merchants" if principal.merchant_ids is None else "merchant " + ", ".join(
+        map(str, sorted(principal.merchant_ids))
+    )
+    area.caption(f"Signed in as **{principal.name}** ({principal.role}, {scope})")
+    area.button("Log out", key=LOGOUT_KEY, on_click=_logout)
+
+
+def _logout() -> None:
+    # A button callback: runs before the script, so this very run shows the login form.
+    ticket = st.session_state.pop(_TICKET, None)
+    st.session_state[_DROP_COOKIE] = True
+    st.session_state[_COOKIE_TRIED] = True
+    if isinstance(ticket, SessionTicket):
+        try:
+            accounts.end_session(ticket, accounts.load_auth_config())
+        except Exception:  # noqa: BLE001
+            log.exception("logout could not revoke the sessions of %s", ticket.username)
+            st.session_state[_LOGOUT_FAILED] = True
+
+
+def _login_form(config: AuthConfig) -> None:
+    st.subheader("Sign in to Retail Pulse")
+    notice = accounts.demo_notice(config)
+    if notice:
+        st.info(notice)
+    if st.session_state.pop(_LOGOUT_FAILED, False):
+        st.error("Logged out here, but your other sessions could not be ended. Tell an administrator.")
+    with st.form(FORM_KEY, clear_on_submit=True):
+        st.text_input("Username", key=USERNAME_KEY, autocomplete="username")
+        st.text_input("Password", type="password", key=PASSWORD_KEY, autocomplete="current-password")
+        st.form_submit_button("Sign in", key=SUBMIT_KEY, on_click=_submit_login)
+    message = st.session_state.pop(_MESSAGE, None)
+    if message:
+        st.error(message)
+    if st.session_state.pop(_DROP_COOKIE, False):
+        _write_cookie(None, 0)
+
+
+def _submit_login() -> None:
+    # The form's submit callback: runs before the script, so the password can be wiped from
+    # session state at once (clear_on_submit only clears the browser's copy) and the run
+    # that follows already sees the new session.
+    username = str(st.session_state.get(USERNAME_KEY) or "")
+    password = str(st.session_state.get(PASSWORD_KEY) or "")
+    st.session_state[PASSWORD_KEY] = ""
+    config = accounts.load_auth_config()
+    if config.problems:
+        return  # the run that follows stops in startup_checks
+    try:
+        outcome = accounts.attempt_login(
+            username, password, client=_client_id(), throttle=accounts.shared_throttle(config), config=config
+        )
+    except Exception:  # noqa: BLE001 - broken credentials or sessions file
+        log.exception("sign-in failed with an error")
+        st.session_state[_MESSAGE] = UNAVAILABLE
+        return
+    if outcome.principal is None or outcome.ticket is None:
+        st.session_state[_MESSAGE] = outcome.message or accounts.LOGIN_FAILED
+        return
+    st.session_state[_TICKET] = outcome.ticket
+    st.session_state[_SET_COOKIE] = True
+
+
+def _set_relogin_cookie(ticket: SessionTicket, config: AuthConfig) -> None:
+    try:
+        token = accounts.issue_session_token(ticket, config)
+        if token:
+            _write_cookie(token, config.cookie_lifetime_seconds)
+    except Exception:  # noqa: BLE001 - the session works without the re-login cookie
+        log.exception("could not set the re-login cookie")
+
+
+def _client_id() -> str:
+    try:
+        return st.context.ip_address or "local"
+    except Exception:  # noqa: BLE001
+        return "local"
+
+
+def _cookie_value(cookies: Mapping[str, str] | None) -> str | None:
+    try:
+        source = st.context.cookies if cookies is None else cookies
+        value = source.get(accounts.COOKIE_NAME)
+        return value if isinstance(value, str) and value else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _is_https() -> bool:
+    try:
+        return (st.context.url or "").startswith("https://")
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _write_cookie(value: str | None, max_age: int) -> None:
+    """Set (or, with None, delete) the re-login cookie in the browser."""
+    value = value or ""
+    if not _TOKEN_CHARS.match(value):
+        return
+    attrs = [f"{accounts.COOKIE_NAME}={value}", "Path=/", f"Max-Age={int(max_age)}", "SameSite=Strict"]
+    if _is_https():
+        attrs.append("Secure")
+    st.html(f"<script>document.cookie = {json.dumps('; '.join(attrs))};</script>", unsafe_allow_javascript=True)
