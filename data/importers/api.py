@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from data import warehouse
+from data import inbox, warehouse
 from data.importers.load import MODES, MerchantSpec, load_rows
 from data.importers.mapping import Mapping
 from data.importers.presets import Preset, get_preset
@@ -35,6 +35,7 @@ def validate_file(file_path: str | Path, preset: str | Preset | None = None,
     rows that would be loaded, ``rejects`` every problem (line, column, value,
     reason), ``fatal`` a file-level refusal, ``message`` a sentence for people.
     Checks needing the warehouse (merchant, orders already loaded) happen at load.
+    Raises KeyError for an unknown preset name and ValueError when given both.
     """
     mapping, preset_obj = _choose(preset, mapping)
     path = Path(file_path)
@@ -68,9 +69,8 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
     staged in ``<warehouse>.inbox/<import_id>/`` and that process applies them (data/inbox.py):
     status "staged". Staged loads found when this process opens the warehouse are applied first.
     Never raises for bad files or rows: status "refused" with rejects and a message instead.
+    Raises ValueError for a bad mode, create_merchant tuple, or preset and mapping together.
     """
-    from data import inbox  # inbox imports this package
-
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     import_id = str(import_id or uuid.uuid4())
