@@ -1,0 +1,205 @@
+"""Plotly figures for the analytics pages: ``build_*_figure(frame, ...) -> go.Figure``, pure.
+
+Each builder takes the documented frame of one analytics call and returns a figure; nothing here
+queries or reads session state. Drillable figures put each point's key in ``customdata`` as text
+(``str(value)``, "" for a null key), which ``dashboard.drill.clicked_value`` maps back to the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import plotly.graph_objects as go
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+NONE_LABEL = "(none)"
+SEGMENT_LABELS = {"repeat": "Repeat customers", "one_time": "One-time customers", "guest": "Guest checkouts"}
+METRIC_LABELS = {"revenue": "Revenue", "orders": "Orders"}
+
+
+def _money(label: str, currency: str | None) -> str:
+    return f"{label} ({currency})" if currency else label
+
+
+def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "y": -0.2}, clickmode="event+select")
+    return fig
+
+
+def key_text(values: list) -> list[str]:
+    """customdata for drillable points: the key as text, "" for a null key (never drillable)."""
+    return ["" if v is None else str(v) for v in values]
+
+
+def labels(values: list) -> list[str]:
+    return [NONE_LABEL if v is None else str(v) for v in values]
+
+
+def unique_labels(names: list[str], keys: list) -> list[str]:
+    """Bar labels made unique (a category axis would merge equal labels): duplicates get their key."""
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    return [f"{name} [{k}]" if seen[name] > 1 else name for name, k in zip(names, keys)]
+
+
+def build_trend_figure(daily: pl.DataFrame, metric: str, comparison_label: str, currency: str | None,
+                       highlight: dt.date | None = None) -> go.Figure:
+    """Daily ``metric`` (revenue or orders) of the period beside the comparison period, aligned by day offset.
+
+    ``daily`` is ``analytics.trends.compute_daily_trend``. Trace 0 is the period (drillable by day),
+    trace 1 the comparison, drawn at the same positions with its own dates in the hover. ``highlight``
+    marks the day drilled into.
+    """
+    if metric not in METRIC_LABELS:
+        raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRIC_LABELS)}")
+    days = daily["day"].to_list()
+    y_title = _money(METRIC_LABELS[metric], currency) if metric == "revenue" else METRIC_LABELS[metric]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=days, y=daily[metric].to_list(), name="This period", mode="lines+markers",
+        customdata=key_text(days), hovertemplate="%{x|%a %d %b %Y}: %{y:,.2f}<extra>This period</extra>"))
+    fig.add_trace(go.Scatter(
+        x=days, y=daily[f"comparison_{metric}"].to_list(), name=comparison_label, mode="lines",
+        line={"dash": "dot"}, customdata=key_text(daily["comparison_day"].to_list()),
+        hovertemplate="%{customdata}: %{y:,.2f}<extra>" + comparison_label + "</extra>"))
+    fig.update_yaxes(title=y_title, rangemode="tozero")
+    if highlight is not None:
+        fig.add_shape(type="line", x0=highlight.isoformat(), x1=highlight.isoformat(), y0=0, y1=1, yref="paper",
+                      line={"dash": "dash", "color": "grey"})
+    return _layout(fig, f"{METRIC_LABELS[metric]} per day, with {comparison_label.lower()}")
+
+
+def build_bar_figure(frame: pl.DataFrame, key: str, value: str, *, title: str, value_label: str,
+                     currency: str | None = None, label: str | None = None, top: int | None = None) -> go.Figure:
+    """Horizontal bars of ``value`` per ``key`` (largest on top), optionally only the ``top`` rows.
+
+    ``label`` names a column to show instead of the key (e.g. product_name); customdata keeps the key.
+    """
+    rows = frame.sort(value, descending=True, nulls_last=True)
+    if top is not None:
+        rows = rows.head(top)
+    rows = rows.reverse()  # plotly draws the first bar at the bottom
+    keys = rows[key].to_list()
+    names = unique_labels(labels(rows[label].to_list() if label else keys), keys)
+    fig = go.Figure(go.Bar(x=rows[value].to_list(), y=names, orientation="h", customdata=key_text(keys),
+                           hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))
+    fig.update_xaxes(title=_money(value_label, currency) if currency else value_label)
+    fig.update_yaxes(type="category")
+    return _layout(fig, title, height=max(300, 60 + 24 * rows.height))
+
+
+def build_product_figure(products: pl.DataFrame, *, title: str, currency: str | None, top: int) -> go.Figure:
+    """Top products by revenue, labelled "SKU · name" (``compute_product_breakdown``); keyed by product_id."""
+    names = [sku if not name or name == sku else f"{sku} · {name[:32]}"
+             for sku, name in zip(products["sku"].to_list(), products["product_name"].to_list())]
+    frame = products.with_columns(pl.Series("_label", names, dtype=pl.Utf8))
+    return build_bar_figure(frame, "product_id", "revenue", title=title, value_label="Revenue", currency=currency,
+                            label="_label", top=top)
+
+
+def weekday_hour_matrix(frame: pl.DataFrame, value: str) -> list[list[float]]:
+    """7 x 24 values (rows Monday..Sunday, columns hour 0..23) from ``compute_weekday_hour``; 0 where absent."""
+    grid = [[0.0] * 24 for _ in range(7)]
+    for row in frame.iter_rows(named=True):
+        grid[int(row["weekday"])][int(row["hour"])] = float(row[value] or 0)
+    return grid
+
+
+def build_weekday_hour_figure(frame: pl.DataFrame, value: str = "orders", currency: str | None = None) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=weekday_hour_matrix(frame, value), x=list(range(24)), y=list(WEEKDAYS),
+                               colorscale="Blues", hovertemplate="%{y} %{x}:00: %{z:,.0f}<extra></extra>",
+                               colorbar={"title": _money(value.capitalize(), currency if value == "revenue" else None)}))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="Hour of day", dtick=2)
+    return _layout(fig, f"{value.capitalize()} by weekday and hour")
+
+
+def build_period_figure(frame: pl.DataFrame, grain: str, currency: str | None) -> go.Figure:
+    """Revenue bars per month or quarter with orders as a line on a second axis (``compute_period_trend``)."""
+    starts = frame["period_start"].to_list()
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=starts, y=frame["revenue"].to_list(), name=_money("Revenue", currency)))
+    fig.add_trace(go.Scatter(x=starts, y=frame["orders"].to_list(), name="Orders", yaxis="y2", mode="lines+markers"))
+    fig.update_layout(yaxis={"title": _money("Revenue", currency)},
+                      yaxis2={"title": "Orders", "overlaying": "y", "side": "right", "rangemode": "tozero"})
+    return _layout(fig, f"Revenue and orders per {grain}")
+
+
+def build_profitability_figure(frame: pl.DataFrame, currency: str | None) -> go.Figure:
+    """Per category: revenue, what discounts cost and gross margin (``compute_category_profitability``)."""
+    cats = labels(frame["category"].to_list())
+    fig = go.Figure()
+    for column, name in (("revenue", "Revenue"), ("discount_cost", "Discounts granted"), ("gross_margin", "Gross margin")):
+        fig.add_trace(go.Bar(x=cats, y=frame[column].to_list(), name=name))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=_money("Amount", currency))
+    return _layout(fig, "Margin after discounts per category")
+
+
+def build_payment_mix_figure(frame: pl.DataFrame) -> go.Figure:
+    """Stacked share of orders per payment method within each group (``compute_payment_mix``)."""
+    groups = list(dict.fromkeys(frame["group"].to_list()))
+    fig = go.Figure()
+    for method in sorted(set(frame["payment_method"].to_list())):
+        part = frame.filter(pl.col("payment_method") == method)
+        share = dict(zip(part["group"].to_list(), part["order_share"].to_list()))
+        fig.add_trace(go.Bar(x=groups, y=[share.get(g) or 0.0 for g in groups], name=method,
+                             hovertemplate="%{x}: %{y:.1%}<extra>" + method + "</extra>"))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title="Share of orders", tickformat=".0%", range=[0, 1])
+    return _layout(fig, "Payment method mix")
+
+
+def cohort_matrix(frame: pl.DataFrame) -> tuple[list, list[int], list[list[float | None]]]:
+    """(cohort months, months since 0..n, retention rows with None for cells not reached yet)."""
+    months = sorted(set(frame["cohort_month"].to_list()))
+    offsets = sorted(set(frame["months_since"].to_list()))
+    cells = {(r["cohort_month"], r["months_since"]): r["retention"] for r in frame.iter_rows(named=True)}
+    return months, offsets, [[cells.get((m, k)) for k in offsets] for m in months]
+
+
+def build_cohort_figure(frame: pl.DataFrame) -> go.Figure:
+    months, offsets, z = cohort_matrix(frame)
+    fig = go.Figure(go.Heatmap(z=z, x=offsets, y=[f"{m:%b %Y}" for m in months], colorscale="Greens", zmin=0,
+                               zmax=1, text=[[None if v is None else f"{v:.0%}" for v in row] for row in z],
+                               texttemplate="%{text}", hovertemplate="%{y}, month %{x}: %{z:.1%}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", type="category", title="First order in")
+    fig.update_xaxes(title="Months since first order", dtick=1)
+    return _layout(fig, "Monthly cohort retention", height=max(300, 80 + 28 * len(months)))
+
+
+def build_repeat_share_figure(frame: pl.DataFrame, currency: str | None) -> go.Figure:
+    """Share of sales by repeat customers, one-time customers and guests (``compute_repeat_customer_share``)."""
+    names = [SEGMENT_LABELS.get(s, s) for s in frame["segment"].to_list()]
+    fig = go.Figure(go.Bar(x=names, y=frame["sales_share"].fill_null(0).to_list(),
+                           customdata=frame["sales"].to_list(),
+                           hovertemplate="%{x}: %{y:.1%} (%{customdata:,.2f} " + (currency or "") + ")<extra></extra>"))
+    fig.update_yaxes(title="Share of sales", tickformat=".0%", range=[0, 1])
+    return _layout(fig, "Share of sales by repeat and one-time customers", height=320)
+
+
+def delivery_by_partner(frame: pl.DataFrame) -> pl.DataFrame:
+    """``compute_delivery_performance`` rolled up per partner: shipments, delivered, on_time_rate, avg_delay_days."""
+    return frame.group_by("partner").agg(
+        pl.col("shipments").sum(), pl.col("delivered").sum(), pl.col("on_time").sum(),
+        (pl.col("avg_delay_days") * pl.col("delivered")).sum().alias("_delay_sum"),
+    ).with_columns(
+        pl.when(pl.col("delivered") > 0).then(pl.col("on_time") / pl.col("delivered")).alias("on_time_rate"),
+        pl.when(pl.col("delivered") > 0).then(pl.col("_delay_sum") / pl.col("delivered")).alias("avg_delay_days"),
+    ).drop("_delay_sum").sort("partner")
+
+
+def build_delivery_figure(frame: pl.DataFrame) -> go.Figure:
+    """On-time rate per carrier and destination region (heatmap), average delay in the hover."""
+    partners = sorted(set(frame["partner"].to_list()))
+    regions = sorted(set(frame["region"].to_list()))
+    cells = {(r["partner"], r["region"]): r for r in frame.iter_rows(named=True)}
+    z = [[(cells.get((p, g)) or {}).get("on_time_rate") for g in regions] for p in partners]
+    delay = [[(cells.get((p, g)) or {}).get("avg_delay_days") for g in regions] for p in partners]
+    fig = go.Figure(go.Heatmap(z=z, x=regions, y=partners, customdata=delay, colorscale="RdYlGn", zmin=0, zmax=1,
+                               hovertemplate="%{y} to %{x}: %{z:.1%} on time, average delay %{customdata:.1f} days"
+                               "<extra></extra>"))
+    return _layout(fig, "On-time rate by carrier and region", height=max(300, 100 + 40 * len(partners)))
