@@ -92,3 +92,15 @@ def test_page_script_alone_refuses_without_a_signed_in_context(env, page):
     assert not at.exception
     assert any("do not have access" in e.value for e in at.error)
     assert MARKERS[page.key] not in texts(at)
+
+
+def test_readme_role_matrix_matches_the_registry():
+    readme = (ROOT / "README.md").read_text()
+    header = next(line for line in readme.splitlines() if line.startswith("| page | merchant"))
+    roles = [c.strip() for c in header.strip("|").split("|")][1:]
+    for page in PAGES:
+        row = next((line for line in readme.splitlines() if line.startswith(f"| {page.title}")), None)
+        assert row, f"page {page.title} missing from the README role matrix"
+        cells = [c.strip() for c in row.strip("|").split("|")][1:]
+        documented = {role for role, cell in zip(roles, cells) if cell == "yes"}
+        assert documented == set(page.roles), f"README matrix for {page.title} differs from navigation.PAGES"
