@@ -1,0 +1,59 @@
+"""Overview: the period's headline KPIs with their changes, and the daily trend beside a comparison period.
+
+Drill-down: click a day on the trend (or pick it in "Drill into a day") to list that day's orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from dashboard import charts, drill, widgets
+from dashboard.context import guard
+from dashboard.downloads import file_stem
+from dashboard.formatting import build_kpi_cards
+from dashboard.pagedata import PageData
+
+COMPARISONS = {"previous": "Previous period", "last_year": "Same period last year"}
+DAY = drill.Drill("ov_day", "Whole period", "Drill into a day")
+
+ctx = guard("overview")
+st.title("Overview")
+top = widgets.render_page_top(ctx)
+money = widgets.render_currency_scope(ctx)
+data = PageData(ctx, money.merchant_ids)
+limits = data.limits()
+f = ctx.filters
+st.caption(f"{f.start:%d %b %Y} to {f.end:%d %b %Y} ({f.days} days). Arrows compare with the previous {f.days} "
+           "days; \"last year\" with the same days 52 weeks earlier (so weekdays line up).")
+
+widgets.render_limits(limits, "orders")
+kpis = data.get("kpi_comparison")
+widgets.render_kpi_cards(build_kpi_cards(kpis, money.currency, limits))
+widgets.render_limits(limits, "conversion", "repeat", "margin")
+
+st.subheader("Trend")
+left, right = st.columns(2)
+comparison = left.radio("Compare with", list(COMPARISONS), format_func=COMPARISONS.get, horizontal=True,
+                        key="ov_comparison")
+metric = right.radio("Show", list(charts.METRIC_LABELS), format_func=charts.METRIC_LABELS.get, horizontal=True,
+                     key="ov_metric")
+daily = data.get("daily_trend", comparison=comparison)
+days = daily["day"].to_list()
+day = drill.render_picker(DAY, days, drill.format_day)
+widgets.render_chart(
+    charts.build_trend_figure(daily, metric, COMPARISONS[comparison], money.currency, highlight=day), "ov_trend", daily,
+    data.rows("lines"), file_stem("daily", f.start, f.end), on_select=drill.chart_callback(DAY, "ov_trend", days))
+
+if day is not None:
+    st.subheader(f"Orders of {drill.format_day(day)}")
+    drill.render_breadcrumb(DAY, day, drill.format_day)
+    orders = data.get("day_orders", day=day, limit=None)
+    st.caption(f"{orders.height:,} order documents (sales, returns and adjustments, any status); revenue is "
+               f"what each adds to the day's revenue, in {money.currency}.")
+    st.dataframe(orders, hide_index=True)
+    widgets.render_rows_behind("ov_day_orders", orders, data.rows("lines", replace(f, start=day, end=day)),
+                               file_stem("orders", day), show_table=False)
+
+widgets.render_freshness(top, ctx, data)

@@ -1,0 +1,134 @@
+"""Rendering pieces the analytics pages share: freshness, currency scope, KPI cards, rows behind a chart.
+
+Each ``render_*`` draws; the decisions they show (wording, groups, limits) come from the pure
+modules ``formatting``, ``downloads`` and ``analytics.coverage``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from dashboard import cache, downloads
+from dashboard.context import PageContext
+from dashboard.formatting import CurrencyGroup, KpiCard, currency_groups, is_flat, percent_columns
+from dashboard.pagedata import PageData, Rows
+
+KPI_COLUMNS = 4
+REFRESH_KEY = "refresh_data"
+CURRENCY_KEY = "currency_pick"
+
+
+def render_page_top(ctx: PageContext) -> Any:
+    """The freshness line's place, and the staff refresh button (drops every cached result, reruns).
+
+    Call before any read, so a refresh does not first compute the page from the old cache.
+    Returns the container ``render_freshness`` writes into.
+    """
+    line, button = st.columns([5, 1], vertical_alignment="center")
+    if ctx.principal.is_staff and button.button("Refresh data", key=REFRESH_KEY, icon=":material/refresh:",
+                                                help="Drop cached results and read the warehouse again."):
+        cache.clear()
+        st.rerun()
+    return line
+
+
+def render_freshness(container: Any, ctx: PageContext, data: PageData) -> None:
+    """"Data as of <last order day> · figures computed at <time the oldest cached result was made>"."""
+    as_of = f"{ctx.as_of:%d %b %Y}" if ctx.as_of else "n/a (no orders yet)"
+    computed = data.computed_at
+    when = f" · figures computed {computed:%d %b %Y %H:%M:%S}" if computed else ""
+    container.caption(f"Data as of {as_of}{when} · data version {ctx.data_version}")
+
+
+def render_currency_scope(ctx: PageContext) -> CurrencyGroup:
+    """The merchants this page shows: all of ``ctx.scope`` when they share a currency, else one currency's.
+
+    Amounts in different currencies are never added up: with several currencies in scope, the page
+    says so and shows one currency at a time (a picker, key ``currency_pick``).
+    """
+    merchants = cache.filter_options(ctx.scope, ctx.data_version)["merchants"]
+    groups = currency_groups(merchants, ctx.scope)
+    if not groups:
+        st.info("No merchant in scope.")
+        st.stop()
+    if len(groups) == 1:
+        return groups[0]
+    by_code = {g.currency: g for g in groups}
+    code = st.selectbox(
+        "Currency", list(by_code), key=CURRENCY_KEY,
+        format_func=lambda c: f"{c}: {', '.join(by_code[c].names)}",
+        help="Amounts in different currencies are never added together.")
+    st.info(f"The selected merchants keep their books in {len(groups)} currencies "
+            f"({', '.join(by_code)}). Figures are shown per currency: these are for the {code} merchants.")
+    return by_code[code]
+
+
+def render_kpi_cards(cards: Sequence[KpiCard], columns: int = KPI_COLUMNS) -> None:
+    """Each KPI with its change against the previous period (the arrow) and the same period last year (below)."""
+    for start in range(0, len(cards), columns):
+        cols = st.columns(columns)
+        for col, card in zip(cols, cards[start:start + columns]):
+            with col:
+                flat = is_flat(card.vs_previous)
+                st.metric(card.label, card.value, delta=card.vs_previous,
+                          delta_color="off" if flat else "inverse" if card.inverse else "normal",
+                          delta_arrow="off" if flat else "auto", help=card.help, border=True)
+                st.caption(f"Last year: {card.vs_last_year or 'n/a'}")
+
+
+def render_limits(limits: Mapping[str, str], *topics: str) -> bool:
+    """Say what this data cannot answer for ``topics``; True when any applies."""
+    found = [limits[t] for t in topics if t in limits]
+    for message in found:
+        st.info(message, icon=":material/info:")
+    return bool(found)
+
+
+def render_table(frame: pl.DataFrame) -> None:
+    """A result table, fractions shown as percentages."""
+    config = {c: st.column_config.NumberColumn(format="percent") for c in percent_columns(frame)}
+    st.dataframe(frame, hide_index=True, column_config=config)
+
+
+def _download_pair(key: str, source: downloads.Source, rows: int, stem: str, what: str) -> None:
+    csv_col, xlsx_col = st.columns(2)
+    csv_col.download_button(f"CSV: {what}", data=downloads.csv_builder(source), file_name=f"{stem}.csv",
+                            mime=downloads.CSV_MIME, key=f"{key}_csv", on_click="ignore",
+                            icon=":material/download:")
+    fits = downloads.excel_fits(rows)
+    xlsx_col.download_button(f"Excel: {what}", data=downloads.excel_builder(source), file_name=f"{stem}.xlsx",
+                             mime=downloads.EXCEL_MIME, key=f"{key}_xlsx", on_click="ignore", disabled=not fits,
+                             icon=":material/download:")
+    if not fits:
+        st.caption(f"Excel holds at most {downloads.EXCEL_MAX_ROWS:,} rows per worksheet: these {rows:,} rows "
+                   "are offered as CSV only.")
+
+
+def render_rows_behind(key: str, table: pl.DataFrame, rows: Rows | None, stem: str, show_table: bool = True) -> None:
+    """"See the rows behind this": the figure's table and downloads of it and of every detail row behind it.
+
+    ``show_table=False`` when the table is already on the page (a drill-down list): downloads only.
+    """
+    with st.expander("See the rows behind this", icon=":material/table_rows:"):
+        if show_table:
+            render_table(table)
+        _download_pair(f"{key}_table", table, table.height, stem, f"this table ({table.height:,} rows)")
+        if rows is not None:
+            st.caption(f"{rows.count:,} {rows.noun} behind these figures, with the filters and drill-down above.")
+            _download_pair(f"{key}_{rows.kind}", rows.load, rows.count, f"{stem}_{rows.kind}",
+                           f"all {rows.count:,} {rows.noun}")
+
+
+def render_chart(fig: go.Figure, key: str, table: pl.DataFrame, rows: Rows | None, stem: str,
+                 on_select: Callable[[], None] | None = None) -> None:
+    """A figure (clickable when ``on_select`` is given) followed by the rows behind it."""
+    if on_select is None:
+        st.plotly_chart(fig, key=key)
+    else:
+        st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points")
+    render_rows_behind(key, table, rows, stem)
