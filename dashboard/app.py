@@ -20,8 +20,7 @@ from dashboard.context import PageContext, publish  # noqa: E402
 from dashboard.navigation import pages_for  # noqa: E402
 
 st.set_page_config(page_title="Retail Pulse", page_icon=":material/monitoring:", layout="wide")
-auth.startup_checks()
-principal = auth.require_login()
+principal = auth.require_login()  # runs the startup checks (refuses unsafe settings) first
 if principal is None:
     st.stop()
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-MERCHANT, OPERATIONS, ANALYST, FRAUD_REVIEWER, ADMIN = "merchant", "operations", "analyst", "fraud_reviewer", "admin"
-ROLES = (MERCHANT, OPERATIONS, ANALYST, FRAUD_REVIEWER, ADMIN)
-STAFF_ROLES = frozenset({OPERATIONS, ANALYST, FRAUD_REVIEWER, ADMIN})
+from dashboard.roles import Role
 
+ROLES: tuple[Role, ...] = tuple(Role)
 VIEWS = Path(__file__).resolve().parent / "views"
 
 
@@ -23,7 +22,7 @@ class PageSpec:
     title: str
     icon: str
     script: str
-    roles: frozenset[str]
+    roles: frozenset[Role]
     doc: str
 
     @property
@@ -32,12 +31,12 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("overview", "Overview", ":material/dashboard:", "overview.py", frozenset(ROLES),
+    PageSpec("overview", "Overview", ":material/dashboard:", "overview.py", frozenset(Role),
              "Headline KPIs for the period with changes against the previous period and last year, and the trend."),
     PageSpec("sales", "Sales analytics", ":material/query_stats:", "sales.py",
-             frozenset({MERCHANT, OPERATIONS, ANALYST, ADMIN}),
+             frozenset({Role.MERCHANT, Role.OPERATIONS, Role.ANALYST, Role.ADMIN}),
              "Seasonality, trends, stores and regions, categories and margins, payments, cohorts, deliveries."),
-    PageSpec("data", "Data", ":material/database:", "data_admin.py", frozenset({ADMIN}),
+    PageSpec("data", "Data", ":material/database:", "data_admin.py", frozenset({Role.ADMIN}),
              "Import a file with its validation report, manage users, warehouse information."),
 )
 PAGES_BY_KEY = {p.key: p for p in PAGES}
