@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from data import settings
@@ -31,7 +32,7 @@ WarehouseOpt = Annotated[
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -105,13 +106,13 @@ def import_(
         if result.rejects is not None and result.rejects.height:
             _print_rejects(result.rejects)
         _fail(result.message, code=2)
-    console.print(result.message)
+    console.print(escape(result.message))
 
 
 def _print_rejects(rejects, limit: int = 20) -> None:
     table = RichTable("line", "column", "value", "reason", title=f"Rejected rows ({rejects.height:,})")
     for row in rejects.head(limit).iter_rows():
-        table.add_row(*(str(v) if v is not None else "" for v in row[:4]))
+        table.add_row(*(escape(str(v)) if v is not None else "" for v in row[:4]))
     err.print(table)
 
 
@@ -152,7 +153,7 @@ def validate(
         if result.rejects.height:
             _print_rejects(result.rejects)
             _fail(result.message, code=2)
-        console.print(result.message)
+        console.print(escape(result.message))
         return
     from data import schema, warehouse as wh
     from data.checks import run_checks
