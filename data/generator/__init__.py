@@ -80,18 +80,26 @@ def generate(path: Path | str, size: str = "demo", seed: int = 42, progress: boo
     building = _building_path(path)
     _remove(building)
     con = open_for_loading(building)
+    writer = None
     try:
         con.execute("SET preserve_insertion_order = false")
-        writer = Writer(con)
+        con.execute("SET checkpoint_threshold = '50GB'")
+        writer = Writer(con, background=True)
         with tqdm(total=len(jobs), desc=f"generating {size}", unit="merchant", disable=not progress) as bar:
             for job in jobs:
                 bar.set_postfix_str(job.profile.name)
                 build_merchant(job, writer.append)
                 bar.update(1)
         _write_incidents(writer, incidents)
+        writer.close()
         _finish(con, writer, size, seed, end, len(jobs))
         con.execute("CHECKPOINT")
     except BaseException:
+        try:
+            if writer is not None:
+                writer.close()
+        except BaseException:  # noqa: BLE001 - the first error is the one to report
+            pass
         con.close()
         _remove(building)
         raise

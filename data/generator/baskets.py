@@ -1,5 +1,8 @@
 """What each order contains: lines drawn by popularity among launched products, planted bundles,
-category promotions that pull demand into their category, and the special baskets of fraud."""
+category promotions that pull demand into their category, and the special baskets of fraud.
+
+Lines come out grouped by order, in the order of the input orders.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import numpy as np
 
 from data.generator.calendar import Calendar
 from data.generator.catalogue import Catalogue
+from data.generator.sampling import TableSampler
 
 EXTRA_LINES_MEAN = 1.3  # lines per ordinary basket = 1 + Poisson(this), before bundles
 MAX_LINES = 12
@@ -21,7 +25,7 @@ NORMAL, EXPENSIVE, CHEAP_SINGLE, BULK = 0, 1, 2, 3
 
 @dataclass
 class Lines:
-    order: np.ndarray  # int64 position in the merchant's order arrays
+    order: np.ndarray  # int64 position in the merchant's order arrays (non-decreasing)
     product: np.ndarray  # int32 position in the catalogue
     qty: np.ndarray  # int32
 
@@ -55,74 +59,83 @@ def category_resample_prob(cal: Calendar, cat: Catalogue, n_categories: int) -> 
     return out
 
 
-def _draw(cdf: np.ndarray, pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return pool[np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), len(pool) - 1)]
-
-
-def _draw_launched(cat: Catalogue, pool: np.ndarray, day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Products from pool by popularity, redrawn while not yet launched on the line's day."""
-    cdf = np.cumsum(cat.popularity[pool])
-    prod = _draw(cdf, pool, len(day), rng)
-    for _ in range(8):
-        bad = np.flatnonzero(cat.launch_idx[prod] > day)
+def draw_launched(sampler: TableSampler, fallback: TableSampler, launch_idx: np.ndarray, day: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Products by popularity, redrawn while not launched on the day; then from the fallback pool."""
+    prod = sampler.draw(len(day), rng)
+    bad = np.flatnonzero(launch_idx[prod] > day)
+    for _ in range(6):
         if not len(bad):
             return prod
-        prod[bad] = _draw(cdf, pool, len(bad), rng)
-    bad = cat.launch_idx[prod] > day
-    old = pool[cat.launch_idx[pool] < 0]
-    prod[bad] = _draw(np.cumsum(cat.popularity[old]), old, int(bad.sum()), rng)
+        prod[bad] = sampler.draw(len(bad), rng)
+        bad = bad[launch_idx[prod[bad]] > day[bad]]
+    prod[bad] = fallback.draw(len(bad), rng)
     return prod
 
 
 def build_lines(kind: np.ndarray, day: np.ndarray, cal: Calendar, cat: Catalogue, trade: str,
                 n_categories: int, rng: np.random.Generator) -> Lines:
     n = len(kind)
-    n_lines = np.ones(n, dtype=np.int64)
     normal = kind == NORMAL
-    n_lines[normal] = np.minimum(1 + rng.poisson(EXTRA_LINES_MEAN, size=int(normal.sum())), MAX_LINES)
-    n_lines[kind == EXPENSIVE] = 1 + (rng.random(int((kind == EXPENSIVE).sum())) < 0.4)
-    order = np.repeat(np.arange(n, dtype=np.int64), n_lines)
+    n_main = np.ones(n, dtype=np.int64)
+    n_main[normal] = np.minimum(1 + rng.poisson(EXTRA_LINES_MEAN, size=int(normal.sum())), MAX_LINES)
+    n_main[kind == EXPENSIVE] = 1 + (rng.random(int((kind == EXPENSIVE).sum())) < 0.4)
+    # Planted bundles: all members go in the last slots of the basket.
+    bundle = np.full(n, -1, dtype=np.int64)
+    n_bundle = np.zeros(n, dtype=np.int64)
+    if cat.bundles:
+        with_bundle = np.flatnonzero(normal & (rng.random(n) < BUNDLE_PROB))
+        bundle[with_bundle] = rng.integers(0, len(cat.bundles), size=len(with_bundle))
+        sizes = np.array([len(b) for b in cat.bundles])
+        n_bundle[with_bundle] = sizes[bundle[with_bundle]]
+    per_order = n_main + n_bundle
+    offsets = np.concatenate([[0], np.cumsum(per_order)])
+    order = np.repeat(np.arange(n, dtype=np.int64), per_order)
+    pos = np.arange(len(order)) - offsets[order]
+    is_bundle = pos >= n_main[order]
     line_day = day[order]
     line_kind = kind[order]
-    product = np.empty(len(order), dtype=np.int64)
+    product = np.empty(len(order), dtype=np.int32)
 
-    everything = np.arange(len(cat), dtype=np.int64)
-    sel = line_kind == NORMAL
-    product[sel] = _draw_launched(cat, everything, line_day[sel], rng)
+    everything = TableSampler(cat.popularity)
+    old = np.flatnonzero(cat.launch_idx < 0)
+    old_sampler = TableSampler(cat.popularity[old], old)
+    sel = np.flatnonzero((line_kind == NORMAL) & ~is_bundle)
+    product[sel] = draw_launched(everything, old_sampler, cat.launch_idx, line_day[sel], rng)
     # Category promotions pull a share of lines into the promoted category.
-    resample = category_resample_prob(cal, cat, n_categories)[line_day] > rng.random(len(order))
+    resample = category_resample_prob(cal, cat, n_categories)[line_day[sel]] > rng.random(len(sel))
+    promo_of_line = cal.promo_of_day[line_day[sel]]
     for i in range(len(cal.promotions)):
         c = cal.promotions.category[i]
         if c < 0:
             continue
-        hit = sel & resample & (cal.promo_of_day[line_day] == i)
-        if hit.any():
+        hit = sel[resample & (promo_of_line == i)]
+        if len(hit):
             pool = np.flatnonzero(cat.category == c)
-            product[hit] = _draw_launched(cat, pool, line_day[hit], rng)
+            product[hit] = draw_launched(TableSampler(cat.popularity[pool], pool, bits=16), old_sampler,
+                                         cat.launch_idx, line_day[hit], rng)
+    if cat.bundles:
+        members = np.concatenate(cat.bundles)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        b = np.flatnonzero(is_bundle)
+        product[b] = members[starts[bundle[order[b]]] + pos[b] - n_main[order[b]]]
 
-    old = np.flatnonzero(cat.launch_idx < 0)
     by_price = old[np.argsort(cat.price_cents[old], kind="stable")]
     expensive = by_price[int(len(by_price) * 0.8):]
+    priciest = by_price[int(len(by_price) * 0.9):]
     cheap = by_price[: max(int(len(by_price) * 0.1), 1)]
-    for k, pool in ((EXPENSIVE, expensive), (BULK, expensive), (CHEAP_SINGLE, cheap)):
-        sel = line_kind == k
-        product[sel] = pool[rng.integers(0, len(pool), size=int(sel.sum()))]
+    for k, pool in ((EXPENSIVE, expensive), (BULK, priciest), (CHEAP_SINGLE, cheap)):
+        sel_k = line_kind == k
+        product[sel_k] = pool[rng.integers(0, len(pool), size=int(sel_k.sum()))]
 
     qty = (rng.choice(4, size=len(order), p=qty_probs(trade)) + 1).astype(np.int32)
-    qty[line_kind == BULK] = rng.integers(4, 13, size=int((line_kind == BULK).sum()))
+    qty[is_bundle] = 1
+    qty[line_kind == BULK] = rng.integers(8, 26, size=int((line_kind == BULK).sum()))
 
-    # Planted bundles: all members added to the basket.
-    if cat.bundles:
-        with_bundle = np.flatnonzero(normal & (rng.random(n) < BUNDLE_PROB))
-        which = rng.integers(0, len(cat.bundles), size=len(with_bundle))
-        sizes = np.array([len(b) for b in cat.bundles])[which]
-        b_order = np.repeat(with_bundle, sizes)
-        members = np.concatenate([cat.bundles[w] for w in which]) if len(which) else np.empty(0, np.int64)
-        order = np.concatenate([order, b_order])
-        product = np.concatenate([product, members.astype(np.int64)])
-        qty = np.concatenate([qty, np.ones(len(b_order), dtype=np.int32)])
-
-    # One line per product per order: keep the first draw of a duplicate.
-    key = order * len(cat) + product
-    _, first = np.unique(key, return_index=True)  # sorted by order, then product
-    return Lines(order[first], product[first].astype(np.int32), qty[first])
+    # One line per product per order: drop later repeats within the same basket.
+    dup = np.zeros(len(order), dtype=bool)
+    for k in range(1, int(per_order.max(initial=1))):
+        same = (order[k:] == order[:-k]) & (product[k:] == product[:-k])
+        dup[k:] |= same
+    keep = ~dup
+    return Lines(order[keep], product[keep], qty[keep])

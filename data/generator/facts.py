@@ -91,7 +91,8 @@ def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cus
         "shipping_region": Cat(np.where(in_store, -1, ship_region), [*regions, INTERNATIONAL]),
         "shipping_country": Cat(o["country"], countries),
     })
-    line_no = np.arange(n_l) - np.searchsorted(l_order, l_order, side="left") + 1
+    line_start = np.concatenate([[0], np.cumsum(np.bincount(l_order, minlength=n))])
+    line_no = np.arange(n_l) - line_start[l_order] + 1
     emit("main.order_lines", {
         "order_id": order_ids[l_order], "line_no": line_no.astype(np.int32), "merchant_id": np.full(n_l, mid),
         "product_id": cat.product_id[l_prod], "quantity": l_qty, "unit_price": price, "discount_amount": line_disc,
@@ -134,7 +135,7 @@ def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cus
         "region": Cat(rr.ravel(), dv.regions), "mean_delay_days": dv.mean_delay.ravel(),
     })
 
-    ev = build_events(ts, o["channel"], o["customer"], l_order, l_prod, np.cumsum(cat.popularity), cat.launch_idx,
+    ev = build_events(ts, o["channel"], o["customer"], l_order, l_prod, cat.popularity, cat.launch_idx,
                       n_all_cust, cust_signup, day0 * US_PER_DAY, spec.non_purchase_sessions_per_order,
                       job.rng("events"))
     n_ev = len(ev.ts_us)

@@ -48,7 +48,17 @@ def draw_chargeback_lag(n: int, rng: np.random.Generator) -> np.ndarray:
     return (14 + rng.gamma(3.0, 9.0, size=n)).astype(np.int64)
 
 
-def build_fraud(target_orders: int, n_days: int, n_customers: int, rng: np.random.Generator) -> FraudOrders:
+def _active_customer(day: int, signup: np.ndarray, churn: np.ndarray, rng: np.random.Generator) -> int:
+    """A customer whose account is live and not churned on day (a taken-over account), or -1."""
+    for _ in range(20):
+        c = int(rng.integers(0, len(signup)))
+        if signup[c] <= day < churn[c]:
+            return c
+    return -1
+
+
+def build_fraud(target_orders: int, n_days: int, signup: np.ndarray, churn: np.ndarray,
+                rng: np.random.Generator) -> FraudOrders:
     days, secs, pats, kinds, groups, custs, accts = [], [], [], [], [], [], []
     acct_days: list[int] = []
     group = 0
@@ -72,8 +82,8 @@ def build_fraud(target_orders: int, n_days: int, n_customers: int, rng: np.rando
                 sec = rng.integers(0, 86400, size=1)
                 kind = BULK if pattern == UNUSUAL else EXPENSIVE
                 customer, account = -1, -1
-                if pattern == MISMATCH and rng.random() < 0.5 and n_customers:
-                    customer = int(rng.integers(0, n_customers))
+                if pattern == MISMATCH and rng.random() < 0.5 and len(signup):
+                    customer = _active_customer(day, signup, churn, rng)
                 elif pattern == NEW_ACCOUNT or (pattern == UNUSUAL and rng.random() < 0.5):
                     account = len(acct_days)
             if account >= 0:

@@ -83,23 +83,25 @@ def simulate(demand: np.ndarray, launch_idx: np.ndarray, rng: np.random.Generato
     return StockResult(close, sold, lost, avail, *po)
 
 
-def fulfil(line_day: np.ndarray, line_product: np.ndarray, line_qty: np.ndarray, line_sec: np.ndarray,
+def fulfil(line_day: np.ndarray, line_product: np.ndarray, line_qty: np.ndarray, line_time: np.ndarray,
            line_cancelled: np.ndarray, stock: StockResult) -> np.ndarray:
     """Units actually sold on each line (0 = line refused) given the simulated stock.
 
-    Lines of a SKU-day are served in time order until the day's stock is gone.
+    Lines of a SKU-day are served in time order (line_time) until the day's stock
+    is gone. Only SKU-days with lost demand need that; elsewhere every line is served.
     """
-    kept = np.zeros(len(line_qty), dtype=np.int32)
-    live = np.flatnonzero(~line_cancelled)
-    order = live[np.lexsort((line_sec[live], line_day[live], line_product[live]))]
-    q = line_qty[order].astype(np.int64)
-    cum = np.cumsum(q)
-    grp_key = line_product[order].astype(np.int64) * (1 << 20) + line_day[order]
-    new_grp = np.concatenate([[True], grp_key[1:] != grp_key[:-1]])
-    grp_start_cum = np.maximum.accumulate(np.where(new_grp, cum - q, 0))
-    before = cum - q - grp_start_cum
-    can = stock.sold[line_day[order], line_product[order]].astype(np.int64)
-    kept[order] = np.clip(can - before, 0, q).astype(np.int32)
+    kept = line_qty.astype(np.int32, copy=True)
+    short = np.flatnonzero((stock.lost[line_day, line_product] > 0) & ~line_cancelled)
+    if len(short):
+        order = short[np.lexsort((line_time[short], line_day[short], line_product[short]))]
+        q = line_qty[order].astype(np.int64)
+        cum = np.cumsum(q)
+        grp_key = line_product[order].astype(np.int64) * (1 << 20) + line_day[order]
+        new_grp = np.concatenate([[True], grp_key[1:] != grp_key[:-1]])
+        grp_start_cum = np.maximum.accumulate(np.where(new_grp, cum - q, 0))
+        before = cum - q - grp_start_cum
+        can = stock.sold[line_day[order], line_product[order]].astype(np.int64)
+        kept[order] = np.clip(can - before, 0, q).astype(np.int32)
     dead = np.flatnonzero(line_cancelled)
     kept[dead] = np.where(stock.available[line_day[dead], line_product[dead]] > 0, line_qty[dead], 0)
     return kept

@@ -64,7 +64,7 @@ def build_merchant(job: MerchantJob, emit) -> None:
     cal = build_calendar(p, job.start, job.end, cat.category_share(n_cat), job.rng("calendar"))
     cust = build_customers(p, mid, spec.customers_per_merchant, cal.factor, job.rng("customers"))
     arr = draw_arrivals(cust, cal.factor, spec.orders_per_merchant, job.rng("arrivals"))
-    fr = build_fraud(spec.orders_per_merchant, n_days, len(cust), job.rng("fraud"))
+    fr = build_fraud(spec.orders_per_merchant, n_days, cust.signup_idx, cust.churn_idx, job.rng("fraud"))
 
     # Fraud accounts join the customer table (opened on the day of the fraud, never seen again).
     rng = job.rng("orders")
@@ -110,6 +110,7 @@ def build_merchant(job: MerchantJob, emit) -> None:
 
     o = _take(o, np.flatnonzero(keep_mask(list(job.incidents), mid, job.start, o["day"], o["sec"], o["region"],
                                           regions, job.rng("incidents"))))
+    o = _take(o, np.argsort(o["day"].astype(np.int64) * 86400 + o["sec"], kind="stable"))  # time order
     lines = baskets.build_lines(o["kind"], o["day"], cal, cat, p.trade, n_cat, job.rng("baskets"))
 
     # Cancellations are known before stock is taken: cancelled orders hold no stock.
@@ -122,25 +123,25 @@ def build_merchant(job: MerchantJob, emit) -> None:
 
     P = len(cat)
     l_day = o["day"][lines.order]
-    live = ~o["cancelled"][lines.order]
+    l_cancelled = o["cancelled"][lines.order]
+    live = ~l_cancelled
     demand = np.bincount(l_day[live].astype(np.int64) * P + lines.product[live], weights=lines.qty[live],
                          minlength=n_days * P).astype(np.int32).reshape(n_days, P)
     stock = simulate(demand, cat.launch_idx, job.rng("inventory"))
-    kept = fulfil(l_day, lines.product, lines.qty, o["sec"][lines.order], o["cancelled"][lines.order], stock)
     del demand
+    # Lines are in order (= time) order already, so the line position serves as the time key.
+    kept = fulfil(l_day, lines.product, lines.qty, np.arange(len(l_day)), l_cancelled, stock)
     ok = kept > 0
     l_order, l_prod, l_qty = lines.order[ok], lines.product[ok], kept[ok]
+    del lines, l_day, l_cancelled, live, kept, ok
 
     # Orders that kept no line were never placed (the shop showed everything as sold out).
-    survivors = np.unique(l_order)
-    by_time = survivors[np.lexsort((o["sec"][survivors], o["day"][survivors]))]
-    o = _take(o, by_time)
-    new_pos = np.full(n, -1, dtype=np.int64)
-    new_pos[by_time] = np.arange(len(by_time))
+    has_line = np.zeros(n, dtype=bool)
+    has_line[l_order] = True
+    new_pos = np.cumsum(has_line) - 1
+    o = _take(o, np.flatnonzero(has_line))
     l_order = new_pos[l_order]
-    srt = np.lexsort((l_prod, l_order))
-    l_order, l_prod, l_qty = l_order[srt], l_prod[srt], l_qty[srt]
-    n = len(by_time)
+    n = len(o["day"])
 
     tables_out.emit_static(emit, job, cat, cal, cust, fr, cust_signup, cust_country, cust_region, arr, stock,
                            countries, regions, cities, n_phys)

@@ -53,7 +53,7 @@ PROFILES: dict[str, MerchantProfile] = {
             "us_electronics", "Voltline Electronics", "US", "USD", "electronics",
             ("phones", "audio", "computing", "accessories", "gaming", "smart home", "cameras"),
             (450.0, 120.0, 800.0, 25.0, 60.0, 90.0, 400.0),
-            (0.94, 0.96, 0.97, 0.99, 1.04, 1.12, 1.05),
+            (0.90, 0.93, 0.94, 0.97, 1.06, 1.20, 1.08),
             0.08, 340, 0.60, 2.5, 0.30, 0.06, (0.55, 0.25, 0.10, 0.10), 599, 3500, 0.38,
         ),
         MerchantProfile(
@@ -84,8 +84,8 @@ class SizeSpec:
 SIZES: dict[str, SizeSpec] = {
     s.name: s
     for s in (
-        SizeSpec("tiny", ("gb_gifts", "de_fashion", "us_electronics"), 14, 5_000, 150, 1_500, 2, 5, None, 1.2),
-        SizeSpec("demo", tuple(PROFILES), 24, 50_000, 800, 12_000, 4, 12, None, 1.2),
-        SizeSpec("benchmark", tuple(PROFILES), 24, 2_500_000, 5_000, 250_000, 12, 40, None, 1.2),
+        SizeSpec("tiny", ("gb_gifts", "de_fashion", "us_electronics"), 14, 6_000, 150, 1_800, 2, 5, None, 3.0),
+        SizeSpec("demo", tuple(PROFILES), 24, 50_000, 800, 12_000, 4, 12, None, 3.0),
+        SizeSpec("benchmark", tuple(PROFILES), 24, 2_500_000, 5_000, 360_000, 12, 40, None, 0.8),
     )
 }
