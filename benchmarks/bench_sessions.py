@@ -53,7 +53,7 @@ async def one_session(browser, url: str, user: str, password: str, views: int, t
     try:
         await page.goto(url, timeout=60_000)
         await page.get_by_label("Username").fill(user)
-        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("textbox", name="Password").fill(password)
         await page.get_by_role("button", name="Sign in").click()
         await page.get_by_role("heading", name="Overview").first.wait_for(timeout=60_000)
         titles = USERS[user]
