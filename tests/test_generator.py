@@ -304,12 +304,32 @@ def test_holiday_effects(con):
     assert np.mean(down) < 0.75, down
 
 
+def test_payday_effect(con):
+    """The last two and first day of a month sell more than the same weekday one and two weeks either side."""
+    days = daily_orders(con)
+    n = {(m, d): k for m, d, k in days.select("merchant_id", "day", "n").iter_rows()}
+    countries = dict(con.execute("SELECT merchant_id, country FROM merchants").fetchall())
+    ratios = []
+    for (m, day), k in n.items():
+        nxt = day + dt.timedelta(days=1)
+        if not (day.day == 1 or nxt.month != day.month or (nxt + dt.timedelta(days=1)).month != day.month):
+            continue
+        peers = [n.get((m, day + dt.timedelta(weeks=w))) for w in (-2, -1, 1, 2)]
+        hol = holidays.country_holidays(countries[m], years=day.year)
+        if None in peers or day.month in (11, 12, 1) or day in hol:
+            continue
+        ratios.append((k, np.mean(peers)))
+    assert len(ratios) > 60
+    got, usual = np.array(ratios).sum(axis=0)  # ratio of sums: no small-count bias
+    assert got / usual > 1.07, got / usual
+
+
 def test_yearly_peak_and_trend(con):
     monthly = q(con, """SELECT merchant_id, date_trunc('month', order_ts)::DATE AS month, count(*) AS n
                         FROM orders GROUP BY ALL""")
-    gifts = monthly.filter(pl.col("merchant_id") == 1)
-    dec = gifts.filter(pl.col("month") == dt.date(2025, 12, 1))["n"][0]
-    assert dec > 1.4 * gifts.filter(pl.col("month") != dt.date(2025, 12, 1))["n"].mean()
+    gifts = dict(zip(*monthly.filter(pl.col("merchant_id") == 1).select("month", "n")))
+    around = [gifts[dt.date(2025, m, 1)] for m in (9, 10, 11)] + [gifts[dt.date(2026, m, 1)] for m in (1, 2, 3)]
+    assert gifts[dt.date(2025, 12, 1)] > 1.3 * np.mean(around)  # the gift shop's Christmas peak
     # growth: the last full quarter beats the same months a year earlier
     for m in (1, 2, 3):
         g = dict(zip(*monthly.filter(pl.col("merchant_id") == m).select("month", "n")))
@@ -407,11 +427,10 @@ def test_fraud_patterns_are_visible(con):
         assert burst >= least, pattern
 
 
-def test_incidents_cut_orders(con):
-    incidents = q(con, "SELECT * FROM truth.incidents")
-    assert set(incidents["kind"]) == {"payment_outage", "bad_day"}
-    seen = expected = 0.0
-    for inc in incidents.iter_rows(named=True):
+def incident_counts(con) -> list[tuple[str, int, float]]:
+    """(kind, orders in the incident window, mean orders in the same window 1-4 weeks before and after)."""
+    out = []
+    for inc in q(con, "SELECT * FROM truth.incidents").iter_rows(named=True):
         where = "TRUE" if inc["merchant_id"] is None else f"o.merchant_id = {int(inc['merchant_id'])}"
         counts = []
         for w in (0, -4, -3, -2, -1, 1, 2, 3, 4):
@@ -419,14 +438,19 @@ def test_incidents_cut_orders(con):
             counts.append(one(con, f"""
                 SELECT count(*) FROM orders o JOIN stores s USING (store_id)
                 WHERE {where} AND o.order_ts >= ? AND o.order_ts < ?
-                  AND (? IS NULL OR coalesce(o.shipping_region, s.region) = ?)""",
+                  AND (?::VARCHAR IS NULL OR coalesce(o.shipping_region, s.region) = ?)""",
                               [inc["start_ts"] + shift, inc["end_ts"] + shift, inc["region"], inc["region"]]))
-        base = np.mean(counts[1:])
-        if inc["kind"] == "bad_day":
-            assert counts[0] < 0.7 * base, (inc, counts)
-        seen += counts[0]
-        expected += base
-    assert seen < 0.5 * expected
+        out.append((inc["kind"], counts[0], float(np.mean(counts[1:]))))
+    return out
+
+
+def test_incidents_cut_orders(con):
+    counts = incident_counts(con)
+    assert {k for k, _, _ in counts} == {"payment_outage", "bad_day"}
+    for kind, seen, usual in counts:
+        if kind == "bad_day":  # site-wide: big enough to see one by one even in the tiny build
+            assert seen < 0.7 * usual, (seen, usual)
+    # regional outages hold too few orders in the tiny build; test_demo_size... checks them pooled
 
 
 def test_stockouts_cut_sales(con):
@@ -515,3 +539,7 @@ def test_demo_size_builds_fast_with_four_countries(tmp_path):
         assert m == (4, 3, 4)
         span = c.execute("SELECT max(order_ts)::DATE - min(order_ts)::DATE FROM orders").fetchall()[0][0]
         assert span > 700
+        outages = [(seen, usual) for kind, seen, usual in incident_counts(c) if kind == "payment_outage"]
+    assert len(outages) == 8
+    seen, usual = np.sum(outages, axis=0)
+    assert usual > 30 and seen < 0.4 * usual, (seen, usual)

@@ -19,7 +19,7 @@ from data.generator.sizes import MerchantProfile
 CLOSURE_HOLIDAYS = ("Christmas Day", "New Year's Day")
 CLOSURE_FACTOR = 0.5
 HOLIDAY_UPLIFT = 1.35
-PAYDAY_FACTOR = 1.15  # last two days and first day of each month
+PAYDAY_FACTOR = 1.2  # last two days and first day of each month
 MIDMONTH_FACTOR = 1.05  # the 15th (semi-monthly pay)
 
 AUDIENCES = ("all", "new", "returning")
@@ -103,7 +103,13 @@ def _yearly(profile: MerchantProfile, days: np.ndarray) -> np.ndarray:
     return out
 
 
-def _promotions(profile: MerchantProfile, n_days: int, rng: np.random.Generator) -> Promotions:
+SEASON_THEMES = {12: "Winter Sale", 1: "January Sale", 2: "Winter Sale", 3: "Spring Offer", 4: "Spring Offer",
+                 5: "Spring Offer", 6: "Summer Sale", 7: "Summer Sale", 8: "Summer Sale", 9: "Autumn Deals",
+                 10: "Autumn Deals", 11: "Autumn Deals"}
+ANYTIME_THEMES = ("Flash Sale", "Weekend Deal", "Members Week", "Clearance")
+
+
+def _promotions(profile: MerchantProfile, start: dt.date, n_days: int, rng: np.random.Generator) -> Promotions:
     starts, ends = [], []
     day = int(rng.integers(3, 20))
     while day < n_days - 3:
@@ -118,12 +124,12 @@ def _promotions(profile: MerchantProfile, n_days: int, rng: np.random.Generator)
     audience = rng.choice(3, size=n, p=[0.8, 0.1, 0.1])
     channel = np.where(rng.random(n) < 0.85, -1, rng.integers(0, 2, size=n))
     uplift = 1.0 + pct / 100.0 * rng.uniform(1.5, 3.0, size=n)
-    themes = ("Flash Sale", "Weekend Deal", "Seasonal Sale", "Members Week", "Spring Offer", "Summer Sale",
-              "Autumn Deals", "Winter Sale", "Clearance", "Bank Holiday Sale")
     names = []
     for i in range(n):
         scope = "All" if category[i] < 0 else profile.categories[category[i]].title()
-        names.append(f"{themes[int(rng.integers(len(themes)))]} {int(pct[i])}% {scope} #{i + 1}")
+        month = (start + dt.timedelta(days=int(starts[i]))).month
+        theme = SEASON_THEMES[month] if rng.random() < 0.5 else ANYTIME_THEMES[int(rng.integers(len(ANYTIME_THEMES)))]
+        names.append(f"{theme} {int(pct[i])}% {scope} #{i + 1}")
     return Promotions(np.array(starts, dtype=np.int32), np.array(ends, dtype=np.int32), pct,
                       category.astype(np.int32), audience.astype(np.int32), channel.astype(np.int32), uplift, names)
 
@@ -162,7 +168,7 @@ def build_calendar(profile: MerchantProfile, start: dt.date, end: dt.date, categ
     years_in = np.arange(n) / 365.25
     trend_factor = np.exp(profile.growth_per_year * years_in)
 
-    promos = _promotions(profile, n, rng)
+    promos = _promotions(profile, start, n, rng)
     promo_of_day = promos.day_index(n)
     share = promo_scope_share(promos, category_share, profile.channel_mix)
     promo_factor = np.ones(n)
