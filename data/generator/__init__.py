@@ -87,8 +87,11 @@ def generate(path: Path | str, size: str = "demo", seed: int = 42, progress: boo
         writer = Writer(con, background=True)
         with tqdm(total=len(jobs), desc=f"generating {size}", unit="merchant", disable=not progress) as bar:
             for job in jobs:
-                bar.set_postfix_str(job.profile.name)
-                build_merchant(job, writer.append)
+                def emit(table: str, columns: dict, name: str = job.profile.name) -> None:
+                    bar.set_postfix_str(f"{name}: {table}", refresh=True)
+                    writer.append(table, columns)
+
+                build_merchant(job, emit)
                 bar.update(1)
         _write_incidents(writer, incidents)
         writer.close()
@@ -104,6 +107,9 @@ def generate(path: Path | str, size: str = "demo", seed: int = 42, progress: boo
         _remove(building)
         raise
     con.close()
+    stale_wal = path.with_name(path.name + ".wal")
+    if stale_wal.exists():  # an old warehouse's log must not be replayed onto the new file
+        stale_wal.unlink()
     os.replace(building, path)
     return GenerationReport(path, size, seed, start, end, round(time.perf_counter() - began, 2),
                             {k: v for k, v in writer.rows.items()})

@@ -65,7 +65,8 @@ def build_catalogue(profile: MerchantProfile, merchant_id: int, n: int, n_days: 
             for i, (a, c) in enumerate(zip(adj, category))]
     brand_of = rng.integers(0, len(BRAND_STEMS), size=(n_cat, 4))
     pick = rng.integers(0, 4, size=n)
-    brand = [BRAND_STEMS[brand_of[c, k]] + (" & Co" if profile.trade == "gifts" else "") for c, k in zip(category, pick)]
+    suffix = " & Co" if profile.trade == "gifts" else ""
+    brand = [BRAND_STEMS[brand_of[c, k]] + suffix for c, k in zip(category, pick)]
 
     # Bundles: 2-3 products each, all on sale for the whole window, no product in two bundles.
     pool = np.flatnonzero(launched_before)

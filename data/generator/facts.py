@@ -141,7 +141,7 @@ def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cus
     n_ev = len(ev.ts_us)
     emit("main.interactions", {
         "event_id": mid * 100_000_000_000 + np.arange(1, n_ev + 1, dtype=np.int64),
-        "merchant_id": np.full(n_ev, mid), "session_id": mid * 10_000_000_000 + 1 + ev.session,
+        "merchant_id": np.full(n_ev, mid), "session_id": mid * 10_000_000_000 + 1 + ev.session.astype(np.int64),
         "customer_id": Nullable(mid * 100_000_000 + 1 + ev.customer, ev.customer < 0), "event_ts": ev.ts_us,
         "event_type": Cat(ev.type, list(EVENT_TYPES)),
         "product_id": Nullable(cat.product_id[np.maximum(ev.product, 0)], ev.product < 0),

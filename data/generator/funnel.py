@@ -3,7 +3,8 @@
 Every web and app order has a session ending in its purchase event (store and
 marketplace orders do not pass through the shop, and interactions.channel only
 knows `web` and `app`). In a purchase session every bought product is carted
-and most are viewed first (the rest go to the cart from a list page). Sessions without a purchase browse, some cart, a few reach checkout.
+and most are viewed first (the rest go to the cart from a list page).
+Sessions without a purchase browse, some cart, a few reach checkout.
 Events come out ordered by session (numbered by start time), then time.
 """
 
@@ -68,7 +69,7 @@ def build_events(order_ts: np.ndarray, order_channel: np.ndarray, order_customer
     # Per session, ordered by start time.
     k = counts[shop]
     start = np.concatenate([order_ts[shop] - p_len, b_start])
-    perm = np.argsort(start, kind="stable")
+    perm = np.argsort(start)
     start = start[perm]
     length = np.concatenate([p_len, (rng.uniform(1, 20, size=n_b) * 60e6).astype(np.int64)])[perm]
     n_lines = np.concatenate([k, np.zeros(n_b, np.int64)])[perm]
@@ -85,21 +86,21 @@ def build_events(order_ts: np.ndarray, order_channel: np.ndarray, order_customer
     s_day = np.concatenate([p_day, b_day])[perm]
     del perm
 
-    t1 = nv
-    t2 = t1 + nc
-    t3 = t2 + nk
+    t1 = nv.astype(np.int32)
+    t2 = t1 + nc.astype(np.int32)
+    t3 = t2 + nk.astype(np.int32)
     total = t3 + npur
     e_off = np.concatenate([[0], np.cumsum(total)])
-    sess = np.repeat(np.arange(len(start), dtype=np.int64), total)
-    pos = (np.arange(len(sess)) - e_off[sess]).astype(np.int32)
+    sess = np.repeat(np.arange(len(start), dtype=np.int32), total)
+    pos = (np.arange(len(sess), dtype=np.int64) - e_off[sess]).astype(np.int32)
+    # Per session and event type: where the type's events begin, and how many there are.
+    band = np.stack([np.zeros_like(t1), t1, t2, t3], axis=1)
+    width = np.stack([t1, t2 - t1, np.ones_like(t1), np.ones_like(t1)], axis=1)
     typ = ((pos >= t1[sess]).astype(np.int8) + (pos >= t2[sess]) + (pos >= t3[sess])).astype(np.int8)
-    band_start = np.where(typ == VIEW, 0, np.where(typ == CART, t1[sess], np.where(typ == CHECKOUT, t2[sess],
-                                                                                     t3[sess])))
-    band_n = np.where(typ == VIEW, nv[sess], np.where(typ == CART, nc[sess], 1))
-    j = pos - band_start
-    frac = BAND_LO[typ] + (j + rng.random(len(sess))) / band_n * (BAND_HI[typ] - BAND_LO[typ])
+    frac = (pos - band[sess, typ] + rng.random(len(sess), dtype=np.float32)) / width[sess, typ]
+    frac = BAND_LO[typ] + frac * (BAND_HI - BAND_LO)[typ]
     ts = start[sess] + (frac * length[sess]).astype(np.int64)
-    del band_start, band_n, frac
+    del band, width, frac
 
     product = np.full(len(sess), -1, dtype=np.int32)
     bought_view = (typ == VIEW) & (pos < n_seen[sess])

@@ -15,14 +15,11 @@ from data.generator import baskets, facts, tables_out
 from data.generator.calendar import build_calendar
 from data.generator.catalogue import build_catalogue
 from data.generator.customers import build_customers
-from data.generator.deliveries import build_deliveries
 from data.generator.fraud import CARD_TESTING, CARD_TESTING_DECLINE, build_fraud
-from data.generator.funnel import build_events
 from data.generator.geo import FRAUD_COUNTRIES, NEIGHBOURS, region_table
 from data.generator.incidents import Incident, keep_mask
 from data.generator.inventory import fulfil, simulate
 from data.generator.orders import CHANNELS, PAY_METHODS, draw_arrivals, draw_channels, draw_pay_methods, draw_seconds
-from data.generator.payments import OrderView, build_payments
 from data.generator.sizes import MerchantProfile, SizeSpec
 
 PARTS = ("catalogue", "calendar", "customers", "arrivals", "fraud", "orders", "incidents", "baskets", "status",
@@ -95,8 +92,8 @@ def build_merchant(job: MerchantJob, emit) -> None:
                             ).astype(np.int16)
     o["country"][o["pattern"] >= 0] = 0  # fraud ships to a home address (a reshipper)
     guest_region = rng.choice(len(regions), size=len(has), p=region_w)
-    o["region"] = np.where(has, cust_region[ci], np.where(o["country"] == 0, guest_region, -1)).astype(np.int16)
-    o["region"][o["country"] != 0] = -1
+    home_region = np.where(has & (cust_region[ci] >= 0), cust_region[ci], guest_region)
+    o["region"] = np.where(o["country"] == 0, home_region, -1).astype(np.int16)  # -1: shipped abroad
     # In-store sales: the store of the buyer's region if there is one, else one picked by size.
     store_w = region_w[:n_phys] / region_w[:n_phys].sum()
     random_store = rng.choice(n_phys, size=len(has), p=store_w)
@@ -110,7 +107,7 @@ def build_merchant(job: MerchantJob, emit) -> None:
 
     o = _take(o, np.flatnonzero(keep_mask(list(job.incidents), mid, job.start, o["day"], o["sec"], o["region"],
                                           regions, job.rng("incidents"))))
-    o = _take(o, np.argsort(o["day"].astype(np.int64) * 86400 + o["sec"], kind="stable"))  # time order
+    o = _take(o, np.argsort(o["day"].astype(np.int64) * 86400 + o["sec"]))  # time order (quicksort: deterministic)
     lines = baskets.build_lines(o["kind"], o["day"], cal, cat, p.trade, n_cat, job.rng("baskets"))
 
     # Cancellations are known before stock is taken: cancelled orders hold no stock.

@@ -72,7 +72,8 @@ def build_payments(o: OrderView, cust_country: np.ndarray, cust_signup: np.ndarr
     paid = o.ts_us + delay_s * 1_000_000
 
     has_cust = o.customer >= 0
-    home = np.where(has_cust, cust_country[np.maximum(o.customer, 0)], 0).astype(np.int16)
+    # Where the payer lives: the customer's country; for guests, where the goods go (home for in-store sales).
+    home = np.where(has_cust, cust_country[np.maximum(o.customer, 0)], np.maximum(o.ship_country, 0)).astype(np.int16)
     card_c = home.copy()
     travel = legit & (rng.random(n) < 0.005)
     card_c[travel] = rng.integers(1, n_neighbours + 1, size=int(travel.sum()))
@@ -96,6 +97,7 @@ def build_payments(o: OrderView, cust_country: np.ndarray, cust_signup: np.ndarr
     ip_c[calm] = home[calm]
     billing[fraud] = 0
     card_c[~is_card] = -1
+    ip_c[o.channel == CHANNELS.index("store")] = -1  # a till has no buyer IP
 
     device = np.empty(n, dtype=np.int8)
     u = rng.random(n)
@@ -115,11 +117,10 @@ def build_payments(o: OrderView, cust_country: np.ndarray, cust_signup: np.ndarr
     cb = captured & (rng.random(n) < cb_prob) & (cb_day < n_days)  # later ones have not arrived yet
 
     # Declined first attempts of retried orders come first.
-    r = np.flatnonzero(retry)
-    order = np.concatenate([r, np.arange(n)])
-    first = np.concatenate([np.ones(len(r), bool), np.zeros(n, bool)])
-    sort = np.lexsort((~first, order))  # by order, the declined attempt first
-    order, first = order[sort], first[sort]
+    order = np.repeat(np.arange(n), 1 + retry)
+    first = np.zeros(len(order), dtype=bool)
+    first[np.flatnonzero(np.diff(order, prepend=-1))] = True
+    first &= retry[order]  # the declined first attempt of a retried order
     ts = np.where(first, o.ts_us[order] + rng.integers(2, 20, size=len(order)) * 1_000_000, paid[order])
     st = np.where(first, STATUSES.index("declined"), status[order]).astype(np.int8)
     cbk = np.where(first, False, cb[order])

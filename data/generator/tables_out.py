@@ -140,7 +140,8 @@ def emit_static(emit, job, cat, cal, cust, fr, cust_signup, cust_country, cust_r
     open_ = received >= n_days
     emit("main.purchase_orders", {
         "po_id": mid * 1_000_000_000 + np.arange(1, n_po + 1, dtype=np.int64),
-        "merchant_id": np.full(n_po, mid), "store_id": np.full(n_po, wh), "product_id": cat.product_id[stock.po_product],
+        "merchant_id": np.full(n_po, mid), "store_id": np.full(n_po, wh),
+        "product_id": cat.product_id[stock.po_product],
         "ordered_date": day0 + stock.po_ordered, "expected_date": day0 + stock.po_expected,
         "received_date": Nullable(day0 + received, open_), "quantity": stock.po_qty,
         "lead_time_days": Nullable(received - stock.po_ordered, open_),
