@@ -28,11 +28,11 @@ def _finish(res: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Common tail: floats, zero sums, AOV and revenue share; sorted by revenue desc then keys."""
     res = frames.normalise(res, counts=("orders", "customers", "units"))
     res = frames.zero_fill(res, ("revenue", "sales"))
-    res = res.with_columns(
+    res = frames.sort(res, ["revenue", *keys], descending=[True] + [False] * len(keys))
+    return res.with_columns(
         frames.ratio("sales", "orders").alias("average_order_value"),
         frames.share("revenue").alias("revenue_share"),
     ).drop("sales")
-    return frames.sort(res, ["revenue", *keys], descending=[True] + [False] * len(keys))
 
 
 def compute_category_breakdown(access: DataAccess, f: Filters) -> pl.DataFrame:
@@ -177,7 +177,6 @@ def compute_payment_mix(access: DataAccess, f: Filters, by: str | None = None) -
     t = j.select(group=group, payment_method=ibis.coalesce(j.payment_method, "unknown"), sales=j.sales)
     expr = t.group_by("group", "payment_method").aggregate(orders=t.count(), sales=t.sales.sum())
     res = frames.zero_fill(frames.normalise(access.to_polars(expr), counts=("orders",)), ("sales",))
-    res = res.with_columns(frames.share("orders", over=["group"]).alias("order_share"))
     # Age bands in age order (not alphabetical, where "<25" would follow "65+"), "unknown" last.
     order = [label for _, _, label in AGE_BANDS] if by == "age_band" else []
     rank = pl.col("group").replace_strict(order, list(range(len(order))), default=len(order),
@@ -185,4 +184,4 @@ def compute_payment_mix(access: DataAccess, f: Filters, by: str | None = None) -
     rank = pl.when(pl.col("group") == "unknown").then(len(order) + 1).otherwise(rank).alias("_rank")
     res = frames.sort(res.with_columns(rank), ["_rank", "group", "orders", "payment_method"],
                       descending=[False, False, True, False])
-    return res.drop("_rank")
+    return res.with_columns(frames.share("orders", over=["group"]).alias("order_share")).drop("_rank")

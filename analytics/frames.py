@@ -12,7 +12,12 @@ import polars as pl
 
 
 def normalise(frame: pl.DataFrame, counts: tuple[str, ...] = ()) -> pl.DataFrame:
-    """Decimals to Float64 (money stays exact up to the cast), ``counts`` to Int64 with nulls as 0."""
+    """Decimals to Float64 (money stays exact up to the cast), ``counts`` to Int64 with nulls as 0.
+
+    The frame comes back in one chunk: a float sum adds chunk by chunk, and engines deliver different
+    chunkings, so a total over several chunks can differ in its last bit between engines.
+    """
+    frame = frame.rechunk()
     exprs = []
     for name, dtype in frame.schema.items():
         if isinstance(dtype, pl.Decimal):
@@ -37,7 +42,10 @@ def ratio(numerator: str | pl.Expr, denominator: str | pl.Expr) -> pl.Expr:
 
 
 def share(column: str, over: list[str] | None = None) -> pl.Expr:
-    """column / its total (within ``over`` groups), null when the total is 0."""
+    """column / its total (within ``over`` groups), null when the total is 0.
+
+    Float addition is order dependent: take shares of a frame already in its final (sorted) order.
+    """
     total = pl.col(column).sum() if over is None else pl.col(column).sum().over(over)
     return ratio(pl.col(column), total)
 
