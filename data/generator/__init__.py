@@ -1,12 +1,38 @@
 """Seeded, deterministic demo warehouse with planted ground truth.
 
     from data.generator import generate, SIZES
-    report = generate(path, size="demo", seed=42)
+    report = generate(path, size="demo", seed=42)   # -> GenerationReport(rows per table, seconds)
 
-The same (size, seed, end_date) always gives the same rows. Observed tables go
-to ``main``; what was planted (expected demand, fraud labels, incidents,
-bundles, customer tiers, delivery delays, calendar effects) goes to ``truth``.
-The file is built beside ``path`` and moved into place only when complete.
+The same (size, seed, end_date) always gives the same rows: every part of every
+merchant draws from its own numpy Generator seeded by (seed, merchant, part)
+(see merchant.PARTS). Observed tables go to ``main``; what was planted goes to
+``truth``. The file is built beside ``path`` (``<name>.building``) and moved into
+place with os.replace only when complete.
+
+What is planted, and where it shows:
+- calendar.py: weekday, yearly (Christmas run-up, Black Friday), public holidays of
+  the merchant's country from `holidays` (Christmas Day and New Year's Day cut
+  demand, other holidays lift it), payday (last two and first day of a month),
+  trend and promotions -> truth.calendar_effects, truth.promotion_effects.
+- customers.py / orders.py: value tiers with purchase rates, signup cohorts, churn
+  -> truth.customer_profiles; orders follow the calendar as Poisson processes.
+  calendar_effects.expected_orders = the calendar factors x the active customers'
+  rates + guests + acquisition orders on that day's (realised) signups.
+- catalogue.py / baskets.py: launches (no sale before launch_date), bundles
+  -> truth.bundles, category promotions that pull lines into their category.
+- inventory.py: daily stock at each merchant's one warehouse, reorder-point
+  replenishment, supplier disruptions -> truth.stockouts, truth.demand_daily
+  (lost_units). Inventory covers the whole window for every size.
+- fraud.py / payments.py: five fraud patterns, chargebacks 2-10 weeks later (none
+  yet for the newest) -> truth.fraud.
+- incidents.py: regional payment outages and site-wide bad days -> truth.incidents.
+- deliveries.py: carrier x region delays -> truth.delivery_delays.
+- funnel.py: view/cart/checkout/purchase sessions; only web and app orders have a
+  session (interactions.channel is `web` or `app`), so purchases = web+app orders.
+
+main.imports gets one row per merchant (imports.merchant_id is required), source
+``generator:<size>:seed=<seed>``. Orders are `sale` documents; a sent-back order
+has status `returned` (no separate return document).
 """
 
 from __future__ import annotations
