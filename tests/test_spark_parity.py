@@ -148,3 +148,18 @@ def test_open_engine_spark(spark_warehouse):
                                "RETAIL_PULSE_PARQUET_DIR": str(spark_warehouse.parquet_dir),
                                "RETAIL_PULSE_SPARK_MASTER": "local[2]"})
     assert isinstance(eng, SparkWarehouse) and eng.data_version() == spark_warehouse.data_version()
+
+
+def test_hostile_values_are_data_on_spark(spark_warehouse, page_facts):
+    """Filter values reach Spark as a registered DataFrame too: quotes, NUL, comments, config syntax match nothing."""
+    access = DataAccess(spark_warehouse.backend(), Scope.unrestricted())
+    last = page_facts["last"]
+    base = Filters(last - dt.timedelta(days=29), last, channels=(page_facts["channel"], "zz-no-such-value"))
+    want = kpis.compute_kpis(access, base)
+    assert dict(want.iter_rows())["orders"] > 0
+    for value in ["' OR '1'='1", "x`; DROP VIEW orders; --", "' UNION SELECT 'app' --", "web\x00\\'",
+                  "${spark.sql.warehouse.dir}'; SET spark.sql.ansi.enabled=false; --"]:
+        got = kpis.compute_kpis(access, Filters(base.start, base.end, channels=(page_facts["channel"], value)))
+        assert_frame_equal(got, want, check_exact=True)
+    o = access.table("orders")
+    assert access.to_polars(o.count().name("n"))["n"][0] > 0  # the views are still there
