@@ -15,6 +15,7 @@ session time zone is UTC, so no value shifts on the way.
 from __future__ import annotations
 
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -101,6 +102,9 @@ class SparkWarehouse:
 
     The session is process-wide (Spark allows one per JVM): views of a second SparkWarehouse on another
     folder would replace these. ``backend()`` may be called per request; the ibis backend is light.
+    ``data_version()`` reads the export's meta from disk and re-registers the views when a new export
+    has replaced the folder's tables, so a running dashboard picks new data up with new cache keys.
+    The folder must be a local or mounted path (shared storage on a cluster), not a URI.
     """
 
     engine = "spark"
@@ -116,12 +120,17 @@ class SparkWarehouse:
         check_export(self.parquet_dir)
         self.master = master
         self.session = get_session(master, conf)
+        self._lock = threading.Lock()
+        self._loaded_version: int | None = None
         self.refresh()
 
     def refresh(self) -> None:
-        """(Re)register every table's view, e.g. after a new export into the same folder."""
-        for name in EXPORTED:
-            self.session.read.parquet(str(self.parquet_dir / name)).createOrReplaceTempView(name)
+        """(Re)register every table's view on the folder's current files."""
+        with self._lock:
+            version = int(read_meta(self.parquet_dir).get("data_version") or 0)
+            for name in EXPORTED:
+                self.session.read.parquet(str(self.parquet_dir / name)).createOrReplaceTempView(name)
+            self._loaded_version = version
 
     def backend(self):
         """An ibis PySpark backend on the session."""
@@ -130,12 +139,11 @@ class SparkWarehouse:
         return ibis.pyspark.connect(self.session)
 
     def data_version(self) -> int:
-        rows = self.session.sql(f"SELECT value FROM {META} WHERE key = 'data_version'").collect()
-        return int(rows[0][0]) if rows else 0
-
-    def schema_version(self) -> int | None:
-        rows = self.session.sql(f"SELECT value FROM {META} WHERE key = 'schema_version'").collect()
-        return int(rows[0][0]) if rows else None
+        """The exported data version (a cache key); re-registers the views after a new export."""
+        version = int(read_meta(self.parquet_dir).get("data_version") or 0)
+        if version != self._loaded_version:
+            self.refresh()
+        return version
 
     def close(self) -> None:
         """Drop this warehouse's views; the session stays up for the rest of the process."""
@@ -143,13 +151,17 @@ class SparkWarehouse:
             self.session.catalog.dropTempView(name)
 
 
-def check_export(parquet_dir: Path | str) -> None:
-    """Raise SchemaError when the export was written by a different schema version."""
+def read_meta(parquet_dir: Path | str) -> dict[str, str]:
+    """The exported ``meta`` table (schema_version, data_version...) as a dict."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(Path(parquet_dir) / META)
-    meta = dict(zip(table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True))
-    version = int(meta.get("schema_version", 0))
+    return dict(zip(table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True))
+
+
+def check_export(parquet_dir: Path | str) -> None:
+    """Raise SchemaError when the export was written by a different schema version."""
+    version = int(read_meta(parquet_dir).get("schema_version", 0))
     if version != schema.SCHEMA_VERSION:
         raise schema.SchemaError(
             f"{parquet_dir} holds an export of schema version {version}; this Retail Pulse needs "

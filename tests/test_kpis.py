@@ -280,6 +280,11 @@ def test_every_kpi_is_documented():
             "conversion_rate", "cancellation_rate", "return_rate", "gross_margin"} <= set(keys)
 
 
+def test_every_measure_is_documented(access_all):
+    f = Filters(dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    assert kpis.measure_table(access_all, f).columns == tuple(kpis.MEASURES)
+
+
 def test_kpi_compute_on_inline_measures():
     m = {"revenue": 80.0, "sales": 100.0, "units": 7, "costed_revenue": 50.0, "cogs": 20.0, "sale_orders": 5,
          "orders": 4, "cancelled_orders": 1, "customers": 4, "new_customers": 1, "sessions": 10,
@@ -302,7 +307,7 @@ def test_kpi_compute_on_inline_measures():
 def test_category_breakdown(case):
     access, f, oracle = case
     want = oracle.sql("""
-        SELECT category, sum(line_amount) FILTER (WHERE kept)::DOUBLE AS revenue,
+        SELECT category, coalesce(sum(line_amount) FILTER (WHERE kept), 0)::DOUBLE AS revenue,
                coalesce(sum(quantity) FILTER (WHERE kept), 0) AS units,
                count(DISTINCT order_id) FILTER (WHERE sale) AS orders,
                count(DISTINCT customer_id) FILTER (WHERE sale) AS customers,
@@ -319,7 +324,7 @@ def test_product_breakdown_within_category(case, facts_of_fixture):
     access, f, oracle = case
     cat = (f.categories or tuple(facts_of_fixture["categories"]))[0]
     want = oracle.sql("""
-        SELECT product_id, sku, category, sum(line_amount) FILTER (WHERE kept)::DOUBLE AS revenue,
+        SELECT product_id, sku, category, coalesce(sum(line_amount) FILTER (WHERE kept), 0)::DOUBLE AS revenue,
                coalesce(sum(quantity) FILTER (WHERE kept), 0) AS units,
                count(DISTINCT order_id) FILTER (WHERE sale) AS orders
         FROM rl WHERE category = $c GROUP BY ALL ORDER BY revenue DESC, product_id""", c=cat)

@@ -163,3 +163,39 @@ def test_hostile_values_are_data_on_spark(spark_warehouse, page_facts):
         assert_frame_equal(got, want, check_exact=True)
     o = access.table("orders")
     assert access.to_polars(o.count().name("n"))["n"][0] > 0  # the views are still there
+
+
+def test_new_export_is_picked_up(fixture_warehouse_path, tmp_path, spark_warehouse):
+    """A re-export into the served folder shows up with a new data version, without a restart.
+
+    The session's views are process-wide: this test's warehouse replaces the module's, which are put
+    back at the end.
+    """
+    from data import schema
+    from data.spark import SparkWarehouse, export_parquet
+    from data.warehouse import open_for_loading
+
+    src = tmp_path / "src.duckdb"
+    shutil.copy(fixture_warehouse_path, src)
+    out = tmp_path / "parquet"
+    export_parquet(src, out)
+    wh = SparkWarehouse(out)
+    try:
+        access = DataAccess(wh.backend(), Scope.unrestricted())
+        before_version = wh.data_version()
+        o = access.table("orders")
+        before = access.to_polars(o.count().name("n"))["n"][0]
+        con = open_for_loading(src)
+        try:
+            con.execute("DELETE FROM orders WHERE order_id IN (SELECT min(order_id) FROM orders)")
+            schema.bump_data_version(con)
+        finally:
+            con.close()
+        export_parquet(src, out)
+        assert wh.data_version() == before_version + 1
+        access = DataAccess(wh.backend(), Scope.unrestricted())
+        o = access.table("orders")
+        assert access.to_polars(o.count().name("n"))["n"][0] == before - 1
+    finally:
+        wh.close()
+        spark_warehouse.refresh()
