@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import ibis
 import polars as pl
 
 from analytics import facts, frames
@@ -22,13 +21,15 @@ COVERAGE_COLUMNS: dict[str, str] = {
     "orders": "Non-cancelled sale orders ever.",
     "customers": "Distinct known customers with such an order.",
     "repeat_customers": "Of those, customers with two or more such orders.",
-    "sessions": "Distinct browsing sessions (interactions).",
+    "events": "Browsing events (interactions); sessions are not counted distinct, which is slow and not needed.",
     "products": "Merchandise products.",
     "categorised_products": "Merchandise products with a category.",
     "coded_products": "Merchandise products identified below their category (sku differs from the category).",
     "regional_orders": "Sale orders with a region: shipped to one, or sold at a store that has one.",
     "paid_orders": "Sale orders with a payment method recorded.",
-    "costed_lines": "Order lines whose unit cost is known (at sale or in the catalogue).",
+    "costed_products": "Merchandise products with a catalogue unit cost.",
+    "costed_lines": "1 when any order line carries a unit cost at sale, else 0 (presence only: a count would scan "
+                    "every line).",
     "deliveries": "Shipment records.",
     "customers_with_gender": "Customers whose gender is known.",
     "customers_with_age": "Customers whose birth year is known.",
@@ -36,7 +37,11 @@ COVERAGE_COLUMNS: dict[str, str] = {
 
 
 def compute_data_coverage(access: DataAccess) -> pl.DataFrame:
-    """One row of counts, columns as in ``COVERAGE_COLUMNS`` (all Int64), over the scope's whole history."""
+    """One row of counts, columns as in ``COVERAGE_COLUMNS`` (all Int64), over the scope's whole history.
+
+    Cheap by design (it runs on each new scope or data version, before a page shows): on the 10M-order
+    benchmark on 2 cores about 0.25 s for one merchant, 0.8 s for all, mostly the per-customer order count.
+    """
     o = access.table("orders")
     placed = o.filter(o.order_type == facts.SALE, o.status != facts.CANCELLED)
     known = placed.filter(placed.customer_id.notnull())
@@ -46,9 +51,7 @@ def compute_data_coverage(access: DataAccess) -> pl.DataFrame:
     s = access.table("stores")
     regional_stores = s.filter(s.region.notnull()).store_id
     lines = access.table("order_lines")
-    allp = access.table("products")
-    cat = allp.select("product_id", catalogue_cost=allp.unit_cost)
-    lc = lines.left_join(cat, lines.product_id == cat.product_id)
+    costed = lines.filter(lines.unit_cost.notnull()).select("order_id").limit(1)
     c = access.table("customers")
     e = access.table("interactions")
     d = access.table("deliveries")
@@ -58,10 +61,11 @@ def compute_data_coverage(access: DataAccess) -> pl.DataFrame:
                                                       | placed.store_id.isin(regional_stores))),
         per_customer.aggregate(customers=per_customer.count(), repeat_customers=per_customer.count(
             where=per_customer.n >= 2)),
-        e.aggregate(sessions=e.session_id.nunique()),
+        e.aggregate(events=e.count()),
         p.aggregate(products=p.count(), categorised_products=p.count(where=p.category.notnull()),
-                    coded_products=p.count(where=p.category.isnull() | (p.sku != p.category))),
-        lc.aggregate(costed_lines=lc.count(where=ibis.coalesce(lc.unit_cost, lc.catalogue_cost).notnull())),
+                    coded_products=p.count(where=p.category.isnull() | (p.sku != p.category)),
+                    costed_products=p.count(where=p.unit_cost.notnull())),
+        costed.aggregate(costed_lines=costed.count()),
         d.aggregate(deliveries=d.count()),
         c.aggregate(customers_with_gender=c.count(where=c.gender.notnull()),
                     customers_with_age=c.count(where=c.birth_year.notnull())),
@@ -83,7 +87,7 @@ class Limit:
 LIMITS: tuple[Limit, ...] = (
     Limit("orders", "There are no orders in this data yet.", lambda c: c["orders"] == 0),
     Limit("conversion", "No session events in this data: conversion (sessions to orders) cannot be computed.",
-          lambda c: c["sessions"] == 0),
+          lambda c: c["events"] == 0),
     Limit("customers", "No customer identifiers in this data (every order is a guest checkout): customer "
           "figures cannot be computed.", lambda c: c["orders"] > 0 and c["customers"] == 0),
     Limit("repeat", "Every customer bought once: retention and repeat figures cannot be computed.",
@@ -96,7 +100,7 @@ LIMITS: tuple[Limit, ...] = (
           "store comparison cannot be drawn.", lambda c: c["orders"] > 0 and c["regional_orders"] == 0),
     Limit("payments", "No payment methods recorded in this data.", lambda c: c["paid_orders"] == 0),
     Limit("margin", "No unit costs in this data: gross margin cannot be computed.",
-          lambda c: c["costed_lines"] == 0),
+          lambda c: c["costed_products"] == 0 and c["costed_lines"] == 0),
     Limit("deliveries", "No shipment records in this data: delivery performance cannot be computed.",
           lambda c: c["deliveries"] == 0),
     Limit("demographics", "No customer age or gender in this data: the payment mix is shown overall only.",

@@ -135,7 +135,7 @@ SELECT
      AND status <> 'cancelled') AS customers,
   (SELECT count(*) FROM (SELECT customer_id FROM orders WHERE merchant_id = $m AND order_type = 'sale'
      AND status <> 'cancelled' AND customer_id IS NOT NULL GROUP BY 1 HAVING count(*) >= 2)) AS repeat_customers,
-  (SELECT count(DISTINCT session_id) FROM interactions WHERE merchant_id = $m) AS sessions,
+  (SELECT count(*) FROM interactions WHERE merchant_id = $m) AS events,
   (SELECT count(*) FROM products WHERE merchant_id = $m AND is_merchandise) AS products,
   (SELECT count(category) FROM products WHERE merchant_id = $m AND is_merchandise) AS categorised_products,
   (SELECT count(*) FROM products WHERE merchant_id = $m AND is_merchandise
@@ -145,8 +145,8 @@ SELECT
      AS regional_orders,
   (SELECT count(payment_method) FROM orders WHERE merchant_id = $m AND order_type = 'sale'
      AND status <> 'cancelled') AS paid_orders,
-  (SELECT count(*) FROM order_lines l JOIN products p USING (product_id) WHERE l.merchant_id = $m
-     AND COALESCE(l.unit_cost, p.unit_cost) IS NOT NULL) AS costed_lines,
+  (SELECT count(unit_cost) FROM products WHERE merchant_id = $m AND is_merchandise) AS costed_products,
+  (SELECT least(count(*), 1) FROM order_lines WHERE merchant_id = $m AND unit_cost IS NOT NULL) AS costed_lines,
   (SELECT count(*) FROM deliveries WHERE merchant_id = $m) AS deliveries,
   (SELECT count(gender) FROM customers WHERE merchant_id = $m) AS customers_with_gender,
   (SELECT count(birth_year) FROM customers WHERE merchant_id = $m) AS customers_with_age
@@ -173,14 +173,14 @@ FULL = {name: 10 for name in coverage.COVERAGE_COLUMNS}
 
 @pytest.mark.parametrize(("changes", "topic"), [
     ({"orders": 0, "customers": 0, "repeat_customers": 0, "paid_orders": 0, "regional_orders": 0}, "orders"),
-    ({"sessions": 0}, "conversion"),
+    ({"events": 0}, "conversion"),
     ({"customers": 0, "repeat_customers": 0}, "customers"),
     ({"repeat_customers": 0}, "repeat"),
     ({"categorised_products": 0}, "categories"),
     ({"coded_products": 0}, "products"),
     ({"regional_orders": 0}, "regions"),
     ({"paid_orders": 0}, "payments"),
-    ({"costed_lines": 0}, "margin"),
+    ({"costed_products": 0, "costed_lines": 0}, "margin"),
     ({"deliveries": 0}, "deliveries"),
     ({"customers_with_gender": 0, "customers_with_age": 0}, "demographics"),
 ])
@@ -193,14 +193,16 @@ def test_each_limit_applies_exactly_when_its_data_is_missing(changes, topic):
 def test_customer_shopping_shape_gives_its_three_notices():
     # One purchase per customer, one pseudo-product per category, no sessions (as the real dataset).
     shape = FULL | {"customers": 99, "repeat_customers": 0, "products": 8, "categorised_products": 8,
-                    "coded_products": 0, "sessions": 0}
+                    "coded_products": 0, "events": 0}
     limits = coverage.data_limits(pl.DataFrame([shape]))
     assert set(limits) == {"conversion", "repeat", "products"}
     assert "no session events" in limits["conversion"].lower()
     assert "every customer bought once" in limits["repeat"].lower()
     assert "no product identifiers below category" in limits["products"].lower()
-    # demographics need only one of gender or age
+    # demographics need only one of gender or age; margins only one source of cost
     assert "demographics" not in coverage.data_limits(pl.DataFrame([FULL | {"customers_with_gender": 0}]))
+    assert "margin" not in coverage.data_limits(pl.DataFrame([FULL | {"costed_products": 0}]))
+    assert "margin" not in coverage.data_limits(pl.DataFrame([FULL | {"costed_lines": 0}]))
 
 
 def test_limits_are_documented_once():
