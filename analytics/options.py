@@ -13,8 +13,9 @@ def compute_filter_options(access: DataAccess) -> dict[str, pl.DataFrame]:
     """Choices for the shared filters, each sorted.
 
     Keys: ``merchants`` (merchant_id, name, currency), ``stores`` (store_id, name, region, kind),
-    ``categories`` (category), ``channels`` (channel), ``payment_methods`` (payment_method).
-    Null values are left out.
+    ``regions`` (region: every region an order can fall in, i.e. shipping regions and the regions of
+    selling stores, as the region filter reads them), ``categories`` (category), ``channels`` (channel),
+    ``payment_methods`` (payment_method). Null values are left out.
     """
     m = access.table("merchants")
     s = access.table("stores")
@@ -24,6 +25,7 @@ def compute_filter_options(access: DataAccess) -> dict[str, pl.DataFrame]:
         "merchants": access.to_polars(m.select("merchant_id", "name", "currency").order_by("merchant_id")),
         "stores": access.to_polars(
             s.filter(s.kind != "warehouse").select("store_id", "name", "region", "kind").order_by("store_id")),
+        "regions": _regions(access, o, s),
         "categories": _distinct(access, p.filter(p.is_merchandise), "category"),
         "channels": _distinct(access, o, "channel"),
         "payment_methods": _distinct(access, o, "payment_method"),
@@ -33,6 +35,12 @@ def compute_filter_options(access: DataAccess) -> dict[str, pl.DataFrame]:
 def _distinct(access: DataAccess, table, column: str) -> pl.DataFrame:
     col = table[column]
     return access.to_polars(table.filter(col.notnull()).select(col).distinct().order_by(column))
+
+
+def _regions(access: DataAccess, o, s) -> pl.DataFrame:
+    shipped = o.filter(o.shipping_region.notnull()).select(region=o.shipping_region).distinct()
+    stores = s.filter((s.kind != "warehouse") & s.region.notnull()).select(region=s.region).distinct()
+    return access.to_polars(shipped.union(stores, distinct=True).order_by("region"))
 
 
 def compute_data_as_of(access: DataAccess) -> dt.date | None:

@@ -45,9 +45,11 @@ def render_filters(scope: tuple[int, ...], data_version: int) -> tuple[Filters, 
             start, end = picked
     opts = cache.filter_options(scope, data_version)
     stores = opts["stores"]
-    regions = side.multiselect("Region", sorted({r for r in stores["region"].to_list() if r}), key="flt_regions")
-    if regions:
-        stores = stores.filter(stores["region"].is_in(regions))
+    regions = side.multiselect(
+        "Region", opts["regions"]["region"].to_list(), key="flt_regions",
+        help="Where an order was shipped; for in-store sales, the store's region.")
+    if regions:  # online shops (no region of their own) serve every region
+        stores = stores.filter(stores["region"].is_in(regions) | stores["region"].is_null())
     store_names = dict(zip(stores["store_id"].to_list(), stores["name"].to_list()))
     store_ids = side.multiselect("Store", list(store_names), format_func=lambda i: store_names.get(i, str(i)),
                                  key="flt_stores")
