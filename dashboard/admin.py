@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import accounts
-from data import inbox
+from data import inbox, safe_csv
 from data.importers import ImportResult, import_file, load_mapping
 from data.importers.mapping import MappingError
 from data.info import compute_table_stats
@@ -56,7 +56,7 @@ def render_import_result(result: ImportResult | str | None) -> None:
     if result.rejects is not None and result.rejects.height:
         st.subheader(f"Rejected rows ({result.rejects.height:,})")
         st.dataframe(result.rejects, hide_index=True, use_container_width=True)
-        st.download_button("Download the rejected rows (CSV)", data=result.rejects.write_csv(),
+        st.download_button("Download the rejected rows (CSV)", data=safe_csv.csv_bytes(result.rejects),
                            file_name=f"rejects-{result.import_id}.csv", mime="text/csv", key="imp_rejects_csv")
 
 

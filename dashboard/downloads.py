@@ -14,6 +14,8 @@ from collections.abc import Callable
 import polars as pl
 import xlsxwriter
 
+from data import safe_csv
+
 # One worksheet holds 1,048,576 rows; the header takes one.
 EXCEL_MAX_ROWS = 1_048_576
 CSV_MIME = "text/csv"
@@ -34,7 +36,8 @@ def _frame(source: Source) -> pl.DataFrame:
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
-    return frame.write_csv().encode("utf-8")
+    """UTF-8 CSV of ``frame``; text a spreadsheet would run as a formula is made inert (see data.safe_csv)."""
+    return safe_csv.csv_bytes(frame)
 
 
 def excel_bytes(frame: pl.DataFrame, limit: int | None = None) -> bytes:

@@ -81,6 +81,7 @@ def import_(
 ) -> None:
     """Validate a file and load it all-or-nothing (staged for the running dashboard if it holds the file)."""
     from data.importers import PRESETS, import_file, load_mapping
+    from data.importers.report import write_rejects_csv
 
     if mode not in ("refuse", "skip"):
         _fail(f"--mode {mode!r}: choose refuse or skip")
@@ -100,7 +101,7 @@ def import_(
         merchant=merchant, create_merchant=create, mode=mode,
     )
     if report is not None and result.rejects is not None and result.rejects.height:
-        result.rejects.write_csv(report)
+        write_rejects_csv(result.rejects, report)
         console.print(f"Rejected rows written to {report}")
     if result.status == "refused":
         if result.rejects is not None and result.rejects.height:

@@ -27,6 +27,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from data import safe_csv
+
 MANIFEST = "manifest.json"
 ROWS = "rows.parquet"
 FAILED = "failed"
@@ -144,7 +146,7 @@ def apply_pending(cursor: duckdb.DuckDBPyConnection, warehouse_path: str | Path)
         if outcome.status == "refused":
             text = outcome.message
             if outcome.rejects.height:
-                text += "\n\nline,column,value,reason\n" + outcome.rejects.write_csv(include_header=False)
+                text += "\n\nline,column,value,reason\n" + safe_csv.csv_text(outcome.rejects, include_header=False)
             _fail(folder, f"staged import {folder.name} ({manifest['source']}) refused; nothing was written: "
                   + text)
             continue

@@ -255,3 +255,14 @@ def test_file_stem_is_safe():
     assert downloads.file_stem("products", "Food & Beverage", D(2024, 3, 4)) == "products_Food-Beverage_2024-03-04"
     assert downloads.file_stem("../../etc") == "etc"
     assert downloads.file_stem(None, "") == "rows"
+
+
+def test_csv_makes_formula_text_inert_and_leaves_the_rest_alone():
+    frame = pl.DataFrame({
+        "name": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "plain", "a=b", None],
+        "amount": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, None],
+    })
+    back = pl.read_csv(io.BytesIO(downloads.csv_bytes(frame)))
+    assert back["name"].to_list() == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "plain",
+                                      "a=b", None]
+    assert back["amount"].to_list() == [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, None]  # numbers untouched

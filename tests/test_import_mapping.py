@@ -250,3 +250,20 @@ def test_merchant_resolution_by_id_name_and_creation(tmp_path):
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT count(*) FROM main.merchants").fetchall() == [(2,)]
     con.close()
+
+
+def test_rejects_report_cannot_run_formulas_in_a_spreadsheet(target, tmp_path):
+    from data.importers.report import write_rejects_csv
+
+    path, mid = target
+    data = tmp_path / "orders.csv"
+    data.write_text(BASE_CSV + "O-4,2024-03-04 10:00,SKU-9,Cup,=1+2,4.50,C-3\n"
+                               "O-5,2024-03-04 11:00,SKU-9,Cup,1,-4.50,C-3\n")
+    result = import_file(path, data, mapping=Mapping(name="test-shop", columns=BASE_COLUMNS), merchant=mid,
+                         mode="skip")
+    assert result.status == "loaded", result.message
+    by_value = {r["value"]: r for r in result.rejects.iter_rows(named=True)}
+    assert {"=1+2", "-4.50"} <= set(by_value), result.rejects
+    back = pl.read_csv(write_rejects_csv(result.rejects, tmp_path / "rejects.csv"), infer_schema=False)
+    assert set(back["value"].to_list()) >= {"'=1+2", "'-4.50"}  # text, never a formula
+    assert back["line"].to_list() == [str(v) for v in result.rejects["line"].to_list()]

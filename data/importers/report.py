@@ -14,6 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from data import safe_csv
+
 REJECT_SCHEMA = {"line": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
 MAX_IN_MESSAGE = 3
 
@@ -57,8 +59,7 @@ def write_rejects_csv(rejects: pl.DataFrame, path: str | Path) -> Path:
     """Write the rejects (line, column, value, reason) as a UTF-8 CSV file; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rejects.select(list(REJECT_SCHEMA)).write_csv(path)
-    return path
+    return safe_csv.write_csv(rejects.select(list(REJECT_SCHEMA)), path)
 
 
 @dataclass

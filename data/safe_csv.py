@@ -1,0 +1,38 @@
+"""CSV files that a spreadsheet opens safely (no CSV injection).
+
+A spreadsheet runs a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a
+formula. Values from imported files (product names, rejected cells) are untrusted, so every text cell
+that starts so is written with a leading apostrophe, as OWASP recommends. Numbers are untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def inert(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every text cell a spreadsheet would run as a formula prefixed with ``'``."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.Utf8]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in text)
+
+
+def csv_text(frame: pl.DataFrame, include_header: bool = True) -> str:
+    return inert(frame).write_csv(include_header=include_header)
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    return csv_text(frame).encode("utf-8")
+
+
+def write_csv(frame: pl.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    inert(frame).write_csv(path)
+    return path
