@@ -119,8 +119,15 @@ def test_sign_in_overview_drill_into_category_and_download(server, browser, tmp_
     shot(page, "category-drill")
 
     page.get_by_text("See the rows behind this").first.click()
-    button = page.get_by_role("button", name="CSV: all").first
+    # The table inside the expander draws after it opens and pushes the buttons down: wait for it, so
+    # the click lands on the button and not where the button was a moment before (seen under load).
+    expander = page.locator('[data-testid="stExpander"]').filter(has_text="See the rows behind this").first
+    expander.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=TIMEOUT)
+    idle(page)
+    button = expander.get_by_role("button", name="CSV: all").first
     button.wait_for(timeout=TIMEOUT)
+    button.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
     with page.expect_download(timeout=TIMEOUT) as dl:
         button.click()
     target = tmp_path / "rows.csv"
