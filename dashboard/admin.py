@@ -55,7 +55,7 @@ def render_import_result(result: ImportResult | str | None) -> None:
         st.success(result.message)
     if result.rejects is not None and result.rejects.height:
         st.subheader(f"Rejected rows ({result.rejects.height:,})")
-        st.dataframe(result.rejects, hide_index=True, use_container_width=True)
+        st.dataframe(result.rejects, hide_index=True, width="stretch")
         st.download_button("Download the rejected rows (CSV)", data=safe_csv.csv_bytes(result.rejects),
                            file_name=f"rejects-{result.import_id}.csv", mime="text/csv", key="imp_rejects_csv")
 
@@ -65,7 +65,7 @@ def render_users(users: list[accounts.UserAccount]) -> None:
              "merchants": "all" if u.merchant_ids is None else ", ".join(map(str, sorted(u.merchant_ids)))}
             for u in users]
     st.dataframe(pl.DataFrame(rows) if rows else pl.DataFrame({"username": []}), hide_index=True,
-                 use_container_width=True)
+                 width="stretch")
 
 
 def _account_action(action, *args, **kwargs) -> None:

@@ -52,7 +52,7 @@ with users_tab:
     admin.render_user_forms(cache.all_merchants(ctx.data_version))
 
 with warehouse_tab:
-    st.dataframe(admin.warehouse_stats(cache.engine()), hide_index=True, use_container_width=True)
+    st.dataframe(admin.warehouse_stats(cache.engine()), hide_index=True, width="stretch")
     failed = admin.failed_imports(cache.engine())
     if failed:
         st.warning("Staged imports that could not be applied (nothing of them was written):")
