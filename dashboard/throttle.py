@@ -5,17 +5,20 @@ Failures are counted per (username, client) and per client:
 * a (username, client) pair gets ``free_attempts`` failures, then must wait
   ``base_delay * 2**k`` seconds before each further try, capped at ``max_delay``;
 * a client gets ``4 * free_attempts`` failures across all usernames (password
-  spraying), then the same backoff for every username it tries;
+  spraying); past that, every username the client has already failed on waits
+  the same backoff, so a sprayer gets one guess per username, not five;
 * a pair or client not failing for ``forget_after`` seconds starts afresh, and a
   success clears the pair.
 
 Nothing is permanent and nothing is counted per username alone, so failures from
 one client never block another client from signing in to the same account
 (streamlit-authenticator's ``max_login_attempts`` locks the account for good,
-for everybody). The price: guesses from many clients at one account are slowed
-only by bcrypt's cost. The client is the connection's IP address; behind a proxy
-that hides it, everyone shares one client, so one person's failures can delay
-others signing in to that same username, for at most ``max_delay`` seconds.
+for everybody). The client-wide count never refuses a username the client has
+not failed on itself: behind a proxy or NAT that makes everyone one client, an
+attacker's failures cannot keep the others out (the price: a first guess at each
+username is slowed only by bcrypt's cost). Someone sharing that address who
+mistypes their own password does share the attacker's backoff on that username,
+for at most ``max_delay`` seconds after the attacker's last failure.
 Attempts refused while a backoff runs do not count as failures, and unknown
 usernames are throttled exactly like known ones (no hint that a name exists).
 """
@@ -71,9 +74,11 @@ class LoginThrottle:
     def check(self, username: str, client: str) -> ThrottleDecision:
         """May ``client`` try a password for ``username`` now?"""
         now = self._clock()
+        pair, per_client = self._keys(username, client)
         with self._lock:
-            waits = [self._wait(key, now) for key in self._keys(username, client)]
-        wait = max(waits)
+            wait = self._wait(pair, now)
+            if self._live(pair, now) is not None:  # the client-wide count only slows names it failed on
+                wait = max(wait, self._wait(per_client, now))
         return ThrottleDecision(allowed=wait <= 0, retry_after=max(wait, 0.0))
 
     def record_failure(self, username: str, client: str) -> ThrottleDecision:

@@ -191,10 +191,27 @@ def test_spraying_many_usernames_from_one_client_is_slowed(config):
     throttle = LoginThrottle(free_attempts=3, base_delay=60, max_delay=300, clock=Clock())
     for i in range(12):  # the client's allowance (4 x 3), each username below its own limit
         _login(config, throttle, f"user{i}", "guess-password", client="sprayer")
-    assert throttle.check("fresh-name", "sprayer").allowed
+    assert throttle.check("user0", "sprayer").allowed
     _login(config, throttle, "user12", "guess-password", client="sprayer")  # one more starts the backoff
-    assert not throttle.check("fresh-name", "sprayer").allowed
-    assert throttle.check("fresh-name", "someone-else").allowed
+    assert not throttle.check("user0", "sprayer").allowed  # a second guess at any name it tried waits
+    assert not throttle.check("user12", "sprayer").allowed
+    assert throttle.check("user0", "someone-else").allowed
+    assert throttle.check("fresh-name", "sprayer").allowed  # never refused before its own first failure
+
+
+def test_an_attacker_behind_a_shared_address_cannot_keep_others_out(config):
+    """Behind a proxy everyone is one client: a sprayer failing every few minutes for hours never refuses
+    someone who has not failed, and does not stop them signing in."""
+    clock = Clock()
+    throttle = LoginThrottle(free_attempts=3, base_delay=2, max_delay=300, clock=clock)
+    for hour in range(3):
+        for i in range(40):
+            decision = throttle.check(f"victim{i % 7}", "proxy")
+            clock.t += decision.retry_after
+            throttle.record_failure(f"victim{i % 7}", "proxy")
+            clock.t += 299 / 40 * (hour + 1)
+            assert throttle.check("alice", "proxy").allowed
+    assert _login(config, throttle, "shop", "shop-password-1", client="proxy").principal.username == "shop"
 
 
 def test_unknown_usernames_are_throttled_like_known_ones(config):
