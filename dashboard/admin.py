@@ -68,13 +68,42 @@ def render_users(users: list[accounts.UserAccount]) -> None:
                  width="stretch")
 
 
-def _account_action(action, *args, **kwargs) -> None:
+def _account_action(action, *args, **kwargs) -> bool:
+    """Run one credentials change; shows the error and returns False when it is refused."""
     try:
         action(*args, **kwargs)
     except (accounts.AccountError, accounts.UnknownRole, accounts.CredentialsError, ValueError) as exc:
         st.error(str(exc))
-    else:
-        st.success("Saved.")
+        return False
+    return True
+
+
+KEEP = "(keep)"
+
+
+def change_user(username: str, role: str, merchant_ids: list[int], password: str) -> bool:
+    """Apply the "Change a user" form: only what was chosen changes. Stops at the first refusal.
+
+    ``role`` is a role name or ``KEEP``; ``merchant_ids`` empty keeps the user's merchants (a new
+    merchant role then needs them); an empty ``password`` keeps the password. Returns whether
+    everything asked for was saved.
+    """
+    if role == KEEP and not merchant_ids and not password:
+        st.info("Nothing to change: pick a new role, merchants or a password.")
+        return False
+    if role != KEEP:
+        ids = (merchant_ids or None) if role == "merchant" else None
+        if role != "merchant" and merchant_ids:
+            st.error("Merchants apply only to the merchant role: staff roles see every merchant.")
+            return False
+        if not _account_action(accounts.set_role, username, role, ids):
+            return False
+    elif merchant_ids and not _account_action(accounts.set_merchants, username, merchant_ids):
+        return False
+    if password and not _account_action(accounts.reset_password, username, password):
+        return False
+    st.success("Saved.")
+    return True
 
 
 def render_user_forms(merchants: pl.DataFrame) -> None:
@@ -88,23 +117,21 @@ def render_user_forms(merchants: pl.DataFrame) -> None:
         role = c2.selectbox("Role", accounts.ROLE_NAMES, key="usr_add_role")
         ids = c3.multiselect("Merchants (merchant role)", key="usr_add_merchants", **pick)
         password = st.text_input("Password", type="password", key="usr_add_password")
-        if st.form_submit_button("Add user"):
-            _account_action(accounts.add_user, username, password, role,
-                            merchant_ids=ids if role == "merchant" else None)
+        if st.form_submit_button("Add user") and _account_action(
+                accounts.add_user, username, password, role, merchant_ids=ids if role == "merchant" else None):
+            st.success("Saved.")
     with st.form("user_change"):
         st.markdown("**Change a user**")
         c1, c2, c3 = st.columns(3)
         username = c1.text_input("Username", key="usr_chg_name")
-        role = c2.selectbox("New role", accounts.ROLE_NAMES, key="usr_chg_role")
-        ids = c3.multiselect("Merchants (merchant role)", key="usr_chg_merchants", **pick)
+        role = c2.selectbox("New role", [KEEP, *accounts.ROLE_NAMES], key="usr_chg_role")
+        ids = c3.multiselect("Merchants (merchant role; empty keeps them)", key="usr_chg_merchants", **pick)
         password = st.text_input("New password (leave empty to keep)", type="password", key="usr_chg_password")
         c4, c5 = st.columns(2)
-        if c4.form_submit_button("Save role and password"):
-            _account_action(accounts.set_role, username, role, ids if role == "merchant" else None)
-            if password:
-                _account_action(accounts.reset_password, username, password)
-        if c5.form_submit_button("Remove user"):
-            _account_action(accounts.remove_user, username)
+        if c4.form_submit_button("Save changes"):
+            change_user(username, role, ids, password)
+        if c5.form_submit_button("Remove user") and _account_action(accounts.remove_user, username):
+            st.success("Saved.")
 
 
 def warehouse_stats(eng) -> pl.DataFrame:
