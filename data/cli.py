@@ -81,7 +81,7 @@ def import_(
 ) -> None:
     """Validate a file and load it all-or-nothing (staged for the running dashboard if it holds the file)."""
     from data.importers import PRESETS, import_file, load_mapping
-    from data.importers.report import write_rejects_csv
+    from data.importers.report import empty_rejects, write_rejects_csv
 
     if mode not in ("refuse", "skip"):
         _fail(f"--mode {mode!r}: choose refuse or skip")
@@ -100,9 +100,10 @@ def import_(
         mapping=load_mapping(mapping) if mapping else None,
         merchant=merchant, create_merchant=create, mode=mode,
     )
-    if report is not None and result.rejects is not None and result.rejects.height:
-        write_rejects_csv(result.rejects, report)
-        console.print(f"Rejected rows written to {report}")
+    if report is not None:  # always written, header only when nothing was rejected
+        rejects = result.rejects if result.rejects is not None else empty_rejects()
+        write_rejects_csv(rejects, report)
+        console.print(escape(f"{rejects.height:,} rejected rows written to {report}"))
     if result.status == "refused":
         if result.rejects is not None and result.rejects.height:
             _print_rejects(result.rejects)

@@ -52,3 +52,35 @@ def test_bad_options_are_named(tmp_path):
     assert out.returncode == 1 and "unknown size 'huge'" in out.stderr
     out = run("import", str(tmp_path / "missing.csv"), "--warehouse", str(tmp_path / "x.duckdb"))
     assert out.returncode == 1 and "missing.csv: no such file" in out.stderr
+
+
+MAPPING_TOML = """name = "cli-shop"
+[columns]
+order_ref = "Order"
+order_ts = "Date"
+sku = "SKU"
+product_name = "Product"
+quantity = "Qty"
+unit_price = "Price"
+"""
+
+
+def test_import_report_is_always_written_and_names_every_rejected_row(tmp_path):
+    path = tmp_path / "cli.duckdb"
+    mapping = tmp_path / "shop.toml"
+    mapping.write_text(MAPPING_TOML)
+    good = tmp_path / "good.csv"
+    good.write_text("Order,Date,SKU,Product,Qty,Price\nA-1,2024-03-01 10:00,S-1,Mug,2,4.50\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Order,Date,SKU,Product,Qty,Price\nB-1,2024-03-02 10:00,S-1,Mug,2,4.50\n"
+                   "B-2,2024-03-02 11:00,S-2,Cup,=2+2,3.00\nB-3,not a date,S-1,Mug,1,4.50\n")
+    common = ["--warehouse", str(path), "--mapping", str(mapping)]
+    assert run("generate", "--size", "tiny", "--quiet", "--warehouse", str(path)).returncode == 0
+    out = run("import", str(good), *common, "--create-merchant", "CLI Shop,GB,GBP", "--report", str(tmp_path / "r1.csv"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (tmp_path / "r1.csv").read_text().splitlines() == ["line,column,value,reason"]
+    out = run("import", str(bad), *common, "--merchant", "CLI Shop", "--report", str(tmp_path / "r2.csv"))
+    assert out.returncode == 2, out.stdout + out.stderr  # refused: nothing loaded
+    lines = (tmp_path / "r2.csv").read_text().splitlines()
+    assert lines[0] == "line,column,value,reason" and len(lines) == 3
+    assert lines[1].startswith("3,Qty,'=2+2,") and lines[2].startswith("4,Date,not a date,"), lines
