@@ -24,11 +24,11 @@ from dashboard.context import PageContext
 
 @dataclass(frozen=True)
 class Rows:
-    """The detail rows behind a figure: how many, and a loader that fetches all of them (on click)."""
+    """The detail rows behind a figure: how many (counted, cached, when asked) and a loader of all of them."""
 
     kind: str
     noun: str
-    count: int
+    count: Callable[[], int]
     load: Callable[[], pl.DataFrame]
 
 
@@ -51,9 +51,9 @@ class PageData:
         return data_limits(cache.data_coverage(self.scope, self.ctx.data_version))
 
     def rows(self, kind: str, filters: Filters | None = None) -> Rows:
-        """Detail ``kind`` (``analytics.details.DETAILS``) behind a figure: counted now, loaded on demand."""
+        """Detail ``kind`` (``analytics.details.DETAILS``) behind a figure: counted and loaded on demand."""
         f = filters or self.ctx.filters
-        return Rows(kind, DETAILS_BY_KEY[kind].noun, self.get("detail_count", f, kind=kind),
+        return Rows(kind, DETAILS_BY_KEY[kind].noun, lambda: self.get("detail_count", f, kind=kind),
                     cache.loader("details", self.scope, f, kind=kind))
 
     def loader(self, name: str, filters: Filters | None = None, **params: Any) -> Callable[[], Any]:

@@ -113,15 +113,19 @@ def render_rows_behind(key: str, table: pl.DataFrame, rows: Rows | None, stem: s
     """"See the rows behind this": the figure's table and downloads of it and of every detail row behind it.
 
     ``show_table=False`` when the table is already on the page (a drill-down list): downloads only.
+    The detail rows are counted only once the expander is opened (key ``<key>_rows``; opening reruns),
+    so a page run does not pay a count query per chart that nobody looks behind.
     """
-    with st.expander("See the rows behind this", icon=":material/table_rows:"):
+    expander = st.expander("See the rows behind this", icon=":material/table_rows:", key=f"{key}_rows",
+                           on_change="rerun")
+    with expander:
         if show_table:
             render_table(table)
         _download_pair(f"{key}_table", table, table.height, stem, f"this table ({table.height:,} rows)")
-        if rows is not None:
-            st.caption(f"{rows.count:,} {rows.noun} behind these figures, with the filters and drill-down above.")
-            _download_pair(f"{key}_{rows.kind}", rows.load, rows.count, f"{stem}_{rows.kind}",
-                           f"all {rows.count:,} {rows.noun}")
+        if rows is not None and expander.open:
+            count = rows.count()
+            st.caption(f"{count:,} {rows.noun} behind these figures, with the filters and drill-down above.")
+            _download_pair(f"{key}_{rows.kind}", rows.load, count, f"{stem}_{rows.kind}", f"all {count:,} {rows.noun}")
 
 
 def render_chart(fig: go.Figure, key: str, table: pl.DataFrame, rows: Rows | None, stem: str,

@@ -131,7 +131,19 @@ def ok(at: AppTest) -> AppTest:
     return at
 
 
+def open_rows_behind(at: AppTest) -> AppTest:
+    """Open every "See the rows behind this" expander on the page, as a person clicking each one (the
+    detail rows are counted, and their downloads offered, only once it is open)."""
+    charts = [b.key[: -len("_table_csv")] for b in at.download_button if b.key.endswith("_table_csv")]
+    closed = [c for c in charts if not (f"{c}_rows" in at.session_state and at.session_state[f"{c}_rows"])]
+    for chart in closed:
+        at.session_state[f"{chart}_rows"] = True
+    return ok(at.run(timeout=COLD)) if closed else at
+
+
 def download(at: AppTest, deferred: dict, key: str) -> bytes:
+    if key not in [b.key for b in at.download_button]:
+        open_rows_behind(at)
     button = at.download_button(key=key)
     assert not button.disabled
     return deferred[button.proto.deferred_file_id]()
@@ -294,9 +306,21 @@ def test_downloads_hold_every_row(fixture_app, oracle, deferred):
     assert daily["revenue"].sum() == pytest.approx(float(want.filter(pl.col("in_revenue"))["line_amount"].sum()))
 
 
+def test_detail_rows_are_counted_only_once_their_expander_is_opened(fixture_app, oracle, deferred):
+    at = ok(open_page(PRINCIPALS["merchant"], "overview"))
+    assert "ov_trend_lines_csv" not in [b.key for b in at.download_button]
+    assert not any("behind these figures" in c.value for c in at.caption)
+    assert "ov_trend_table_csv" in [b.key for b in at.download_button]  # the chart's own table is there
+    open_rows_behind(at)
+    start, end = period(oracle, [MERCHANT])
+    rows = oracle(REVENUE_LINES, m=[MERCHANT], start=start, end=end).height
+    assert any(c.value.startswith(f"{rows:,} order lines behind these figures") for c in at.caption)
+    assert at.download_button(key="ov_trend_lines_csv").label == f"CSV: all {rows:,} order lines"
+
+
 def test_excel_limit_offers_csv_only(fixture_app, oracle, deferred, monkeypatch):
     monkeypatch.setattr(downloads, "EXCEL_MAX_ROWS", 50)
-    at = ok(open_page(PRINCIPALS["merchant"], "overview"))
+    at = open_rows_behind(ok(open_page(PRINCIPALS["merchant"], "overview")))
     start, end = period(oracle, [MERCHANT])
     rows = oracle(REVENUE_LINES, m=[MERCHANT], start=start, end=end).height
     assert rows > 50
@@ -334,6 +358,7 @@ def test_merchant_sees_only_its_own_rows(fixture_app, oracle, deferred):
     for tab in SALES_TABS:
         sales.session_state["sa_tab"] = tab
         ok(sales.run(timeout=COLD))
+        open_rows_behind(sales)
         for button in sales.download_button:
             if button.key.endswith(("_lines_csv", "_orders_csv", "_deliveries_csv")):
                 got = frame_csv(download(sales, deferred, button.key))
