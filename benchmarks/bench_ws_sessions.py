@@ -19,11 +19,8 @@ loopback only.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,23 +32,10 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from dashboard import auth  # noqa: E402
-from tests.servers import dashboard_server  # noqa: E402
+from benchmarks.sessions_common import USERS, arguments, demo_server, print_report, rss_mb  # noqa: E402
 
-USERS = {  # demo user -> page titles it navigates between (as in bench_sessions.py)
-    "demo-merchant": ["Sales analytics", "Overview"],
-    "demo-analyst": ["Sales analytics", "Overview"],
-    "demo-ops": ["Sales analytics", "Overview"],
-    "demo-admin": ["Data", "Overview", "Sales analytics"],
-}
 TIMEOUT = 30.0  # seconds for connecting and for each script run
 received = {"messages": 0, "bytes": 0}
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class RunError(Exception):
@@ -170,37 +154,16 @@ async def run(url: str, pid: int, sessions: int, views: int, password: str) -> N
     wall = time.perf_counter() - t0
     client_cpu = time.process_time() - cpu0
     after = rss_mb(pid)
-    q = statistics.quantiles(times, n=20) if len(times) >= 20 else [float("nan")] * 19
-    print(f"sessions={sessions} views/session={views} page views timed={len(times)} wall={wall:.1f}s")
-    print(f"errors={len(errors)}")
-    for e in errors[:10]:
-        print("  ", e)
-    print(f"page time p50={statistics.median(times) if times else float('nan'):.2f}s p95={q[18]:.2f}s "
-          f"max={max(times) if times else float('nan'):.2f}s")
+    print_report(sessions, views, times, errors, wall)
     print(f"received {received['messages']} messages, {received['bytes'] / 1e6:.1f} MB; "
           f"client CPU {client_cpu:.1f}s (all {sessions} clients, one process)")
     print(f"server RSS before={before:.0f} MB after={after:.0f} MB")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--warehouse", default=str(ROOT / "bench_out" / "demo.duckdb"))
-    ap.add_argument("--sessions", type=int, default=30)
-    ap.add_argument("--views", type=int, default=20)
-    args = ap.parse_args()
-    wh = Path(args.warehouse)
-    if not wh.exists():
-        from data.generator import generate
-
-        print(f"building demo warehouse at {wh} ...")
-        generate(wh, size="demo", seed=42, progress=True)
-    from dashboard.accounts import DEMO_PASSWORD
-
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"RETAIL_PULSE_WAREHOUSE": str(wh), "RETAIL_PULSE_DEMO": "1",
-               "RETAIL_PULSE_CREDENTIALS": str(Path(tmp) / "credentials.yaml")}
-        with dashboard_server(env, timeout=180) as server:
-            asyncio.run(run(server.url, server.pid, args.sessions, args.views, DEMO_PASSWORD))
+    args = arguments(__doc__)
+    with demo_server(args.warehouse) as (server, password):
+        asyncio.run(run(server.url, server.pid, args.sessions, args.views, password))
 
 
 if __name__ == "__main__":
