@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import async_playwright  # noqa: E402
 
-from benchmarks.sessions_common import USERS, arguments, demo_server, print_report, rss_mb  # noqa: E402
+from benchmarks.sessions_common import USERS, main, print_report, rss_mb  # noqa: E402
 from tests.servers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 async def wait_idle(page, timeout_ms: int) -> None:
@@ -76,11 +76,5 @@ async def run(url: str, pid: int, sessions: int, views: int, password: str) -> N
     print(f"server RSS before={before:.0f} MB after={after:.0f} MB")
 
 
-def main() -> None:
-    args = arguments(__doc__)
-    with demo_server(args.warehouse) as (server, password):
-        asyncio.run(run(server.url, server.pid, args.sessions, args.views, password))
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, run)

@@ -32,7 +32,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from dashboard import auth  # noqa: E402
-from benchmarks.sessions_common import USERS, arguments, demo_server, print_report, rss_mb  # noqa: E402
+from benchmarks.sessions_common import USERS, main, print_report, rss_mb  # noqa: E402
 
 TIMEOUT = 30.0  # seconds for connecting and for each script run
 received = {"messages": 0, "bytes": 0}
@@ -160,11 +160,5 @@ async def run(url: str, pid: int, sessions: int, views: int, password: str) -> N
     print(f"server RSS before={before:.0f} MB after={after:.0f} MB")
 
 
-def main() -> None:
-    args = arguments(__doc__)
-    with demo_server(args.warehouse) as (server, password):
-        asyncio.run(run(server.url, server.pid, args.sessions, args.views, password))
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, run)

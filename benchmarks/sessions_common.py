@@ -4,10 +4,11 @@ the server's memory, and the printed report."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from tests.servers import Server, dashboard_server
@@ -53,6 +54,14 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def main(doc: str, run: Callable[[str, int, int, int, str], Awaitable[None]]) -> None:
+    """Parse --warehouse/--sessions/--views, start the demo server, and run ``run(url, pid, sessions, views,
+    password)`` on it."""
+    args = arguments(doc)
+    with demo_server(args.warehouse) as (server, password):
+        asyncio.run(run(server.url, server.pid, args.sessions, args.views, password))
 
 
 def print_report(sessions: int, views: int, times: list[float], errors: list[str], wall: float) -> None:
