@@ -21,14 +21,19 @@ from data.access import DataAccess
 GRAINS = {"month": "M", "quarter": "Q"}
 
 
-def _by_time(access: DataAccess, f: Filters, **keys: Callable[[ir.TimestampColumn], ir.Column]) -> ir.Table:
-    """Revenue, sales, orders and customers per time key; each key is a function of ``order_ts``."""
+def _by_time(access: DataAccess, f: Filters, *, full: bool = False,
+             **keys: Callable[[ir.TimestampColumn], ir.Column]) -> ir.Table:
+    """Revenue and orders per time key (each key a function of ``order_ts``); with ``full``, also
+    sales and distinct customers (a distinct count per key costs, so only where it is shown)."""
     r = facts.revenue_lines(access, f)
     o = facts.placed_orders(access, f)
-    lines = r.group_by(**{k: fn(r.order_ts) for k, fn in keys.items()}).aggregate(
-        revenue=r.line_amount.sum(where=r.in_revenue), sales=r.line_amount.sum(where=r.is_sale))
-    orders = o.group_by(**{k: fn(o.order_ts) for k, fn in keys.items()}).aggregate(
-        orders=o.count(), customers=o.customer_id.nunique())
+    line_measures = {"revenue": r.line_amount.sum(where=r.in_revenue)}
+    order_measures = {"orders": o.count()}
+    if full:
+        line_measures["sales"] = r.line_amount.sum(where=r.is_sale)
+        order_measures["customers"] = o.customer_id.nunique()
+    lines = r.group_by(**{k: fn(r.order_ts) for k, fn in keys.items()}).aggregate(**line_measures)
+    orders = o.group_by(**{k: fn(o.order_ts) for k, fn in keys.items()}).aggregate(**order_measures)
     return facts.stack([lines, orders], list(keys))
 
 
@@ -71,7 +76,7 @@ def compute_period_trend(access: DataAccess, f: Filters, grain: str = "month") -
     if grain not in GRAINS:
         raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
     unit = GRAINS[grain]
-    res = access.to_polars(_by_time(access, f, period_start=lambda ts: ts.truncate(unit).date()))
+    res = access.to_polars(_by_time(access, f, full=True, period_start=lambda ts: ts.truncate(unit).date()))
     res = frames.normalise(res, counts=("orders", "customers"))
     res = frames.zero_fill(res, ("revenue", "sales"))
     res = res.select(
