@@ -76,9 +76,8 @@ class LoginThrottle:
         now = self._clock()
         pair, per_client = self._keys(username, client)
         with self._lock:
-            wait = self._wait(pair, now)
-            if self._live(pair, now) is not None:  # the client-wide count only slows names it failed on
-                wait = max(wait, self._wait(per_client, now))
+            own = self._live(pair, now)  # the client-wide count only slows names the client failed on
+            wait = 0.0 if own is None else max(own.blocked_until - now, self._wait(per_client, now))
         return ThrottleDecision(allowed=wait <= 0, retry_after=max(wait, 0.0))
 
     def record_failure(self, username: str, client: str) -> ThrottleDecision:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-FORMULA_START = r"^[=+\-@\t\r]"
+FORMULA_START = r"^([=+\-@\t\r])"
 
 
 def inert(frame: pl.DataFrame) -> pl.DataFrame:
@@ -19,9 +19,7 @@ def inert(frame: pl.DataFrame) -> pl.DataFrame:
     text = [name for name, dtype in frame.schema.items() if dtype == pl.Utf8]
     if not text:
         return frame
-    return frame.with_columns(
-        pl.when(pl.col(c).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
-        for c in text)
+    return frame.with_columns(pl.col(text).str.replace(FORMULA_START, "'${1}"))
 
 
 def csv_text(frame: pl.DataFrame, include_header: bool = True) -> str:
