@@ -43,8 +43,9 @@ def main() -> None:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import accounts, auth
-    from dashboard.accounts import DEMO_PASSWORD
+    from dashboard.auth import accounts
+    from dashboard.auth import login as auth
+    from dashboard.auth.accounts import DEMO_PASSWORD
     from dashboard.navigation import pages_for
 
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)

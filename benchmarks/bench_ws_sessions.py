@@ -31,7 +31,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from dashboard import auth  # noqa: E402
+from dashboard.auth import login as auth  # noqa: E402
 from benchmarks.sessions_common import USERS, main, print_report, rss_mb  # noqa: E402
 
 TIMEOUT = 30.0  # seconds for connecting and for each script run

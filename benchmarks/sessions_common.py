@@ -40,7 +40,7 @@ def demo_server(warehouse: str) -> Iterator[tuple[Server, str]]:
 
         print(f"building demo warehouse at {wh} ...")
         generate(wh, size="demo", seed=42, progress=True)
-    from dashboard.accounts import DEMO_PASSWORD
+    from dashboard.auth.accounts import DEMO_PASSWORD
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {"RETAIL_PULSE_WAREHOUSE": str(wh), "RETAIL_PULSE_DEMO": "1",

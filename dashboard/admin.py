@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from dashboard import accounts
+from dashboard.auth import accounts
 from data import inbox, safe_csv
 from data.importers import ImportResult, import_file, load_mapping
 from data.importers.mapping import MappingError

@@ -15,12 +15,13 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth, cache, sidebar  # noqa: E402
+from dashboard import cache, sidebar  # noqa: E402
+from dashboard.auth import login  # noqa: E402
 from dashboard.context import PageContext, publish  # noqa: E402
 from dashboard.navigation import pages_for  # noqa: E402
 
 st.set_page_config(page_title="Retail Pulse", page_icon=":material/monitoring:", layout="wide")
-principal = auth.require_login()  # runs the startup checks (refuses unsafe settings) first
+principal = login.require_login()  # runs the startup checks (refuses unsafe settings) first
 if principal is None:
     st.stop()
 
@@ -28,7 +29,7 @@ data_version = cache.current_data_version()
 scope = sidebar.render_scope(principal, data_version)
 filters, as_of = sidebar.render_filters(scope, data_version)
 publish(PageContext(principal, scope, filters, data_version, as_of))
-auth.render_logout(principal)
+login.render_logout(principal)
 
 nav = st.navigation(
     [st.Page(str(p.path), title=p.title, icon=p.icon, url_path=p.key, default=(i == 0))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from analytics.filters import Filters
-from dashboard.accounts import Principal
+from dashboard.auth.accounts import Principal
 from dashboard.navigation import PAGES_BY_KEY, may_open
 
 _KEY = "rp_page_context"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard.roles import Role
+from dashboard.auth.roles import Role
 
 ROLES: tuple[Role, ...] = tuple(Role)
 VIEWS = Path(__file__).resolve().parent / "views"

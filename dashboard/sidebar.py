@@ -11,7 +11,7 @@ import streamlit as st
 
 from analytics.filters import PRESETS, Filters, compute_period
 from dashboard import cache
-from dashboard.accounts import Principal
+from dashboard.auth.accounts import Principal
 
 CUSTOM = "custom"
 

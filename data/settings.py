@@ -66,7 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
         "credentials",
         "RETAIL_PULSE_CREDENTIALS",
         "warehouse/credentials.yaml",
-        "Users file (streamlit-authenticator YAML, bcrypt hashes), managed with `python -m dashboard.users`. "
+        "Users file (streamlit-authenticator YAML, bcrypt hashes), managed with `python -m dashboard.auth.users`. "
         "Session epochs live beside it in `<name>.sessions.json`.",
     ),
     Setting(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import accounts
-from dashboard.accounts import Role
+from dashboard.auth import accounts
+from dashboard.auth.accounts import Role
 
 FAST = 4  # bcrypt rounds for test users
 

@@ -12,9 +12,9 @@ import jwt
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import accounts, auth, tokens
-from dashboard.accounts import LoginThrottle, Role
-from dashboard.passwords import hash_password
+from dashboard.auth import accounts, login, tokens
+from dashboard.auth.accounts import LoginThrottle, Role
+from dashboard.auth.passwords import hash_password
 
 FAST = 4
 KEY = "test-cookie-key-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -319,9 +319,9 @@ def _app() -> AppTest:
 
 
 def _sign_in(at: AppTest, username: str, password: str) -> AppTest:
-    at.text_input(key=auth.USERNAME_KEY).input(username)
-    at.text_input(key=auth.PASSWORD_KEY).input(password)
-    at.button(key=auth.SUBMIT_KEY).click()
+    at.text_input(key=login.USERNAME_KEY).input(username)
+    at.text_input(key=login.PASSWORD_KEY).input(password)
+    at.button(key=login.SUBMIT_KEY).click()
     return at.run()
 
 
@@ -346,15 +346,15 @@ def test_login_form_signs_in_a_demo_user_and_logout_revokes_the_cookie(demo_env)
     _sign_in(at, "demo-merchant", accounts.DEMO_PASSWORD)
     assert not at.exception
     assert _shown(at) == ["user: demo-merchant", "role: merchant", "merchants: 1"]
-    assert at.session_state[auth.PASSWORD_KEY] == ""  # the password does not linger in session state
+    assert at.session_state[login.PASSWORD_KEY] == ""  # the password does not linger in session state
     cookie = _cookie_written(at)
     assert cookie and accounts.principal_from_token(cookie, accounts.load_auth_config())
 
     at.run()  # stays signed in on the next rerun
     assert _shown(at)[1] == "role: merchant"
 
-    at.button(key=auth.LOGOUT_KEY).click().run()
-    assert _shown(at) == [] and at.text_input(key=auth.USERNAME_KEY)
+    at.button(key=login.LOGOUT_KEY).click().run()
+    assert _shown(at) == [] and at.text_input(key=login.USERNAME_KEY)
     assert _cookie_written(at) == ""  # the browser copy is deleted...
     assert accounts.principal_from_token(cookie, accounts.load_auth_config()) is None  # ...and a copy is refused
 
@@ -390,7 +390,7 @@ def test_valid_cookie_signs_in_and_forged_ones_show_the_form(config):
         at.session_state["test_cookies"] = {accounts.COOKIE_NAME: forged}
         at.run()
         assert not at.exception, name
-        assert _shown(at) == [] and at.text_input(key=auth.USERNAME_KEY), name
+        assert _shown(at) == [] and at.text_input(key=login.USERNAME_KEY), name
 
 
 def test_the_app_refuses_to_start_with_a_default_key(config, monkeypatch):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import auth
-from dashboard.accounts import DEMO_PASSWORD, DEMO_USERS
+from dashboard.auth import login
+from dashboard.auth.accounts import DEMO_PASSWORD, DEMO_USERS
 from dashboard.navigation import PAGES, pages_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +42,9 @@ def signed_in(username: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception, at.exception
-    at.text_input(key=auth.USERNAME_KEY).input(username)
-    at.text_input(key=auth.PASSWORD_KEY).input(DEMO_PASSWORD)
-    at.button(key=auth.SUBMIT_KEY).click().run()
+    at.text_input(key=login.USERNAME_KEY).input(username)
+    at.text_input(key=login.PASSWORD_KEY).input(DEMO_PASSWORD)
+    at.button(key=login.SUBMIT_KEY).click().run()
     assert not at.exception, at.exception
     return at
 
@@ -60,7 +60,7 @@ def test_signed_out_session_sees_only_the_login_form(env):
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception
-    assert at.text_input(key=auth.USERNAME_KEY) is not None
+    assert at.text_input(key=login.USERNAME_KEY) is not None
     body = texts(at)
     assert not any(marker in body for marker in MARKERS.values())
     assert "demo" in body.lower()  # demo mode says so on the login page

@@ -25,7 +25,7 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard import downloads
-from dashboard.accounts import Principal
+from dashboard.auth.accounts import Principal
 from dashboard.context import PageContext
 from dashboard.formatting import format_money
 from dashboard.navigation import PAGES_BY_KEY, ROLES, pages_for
@@ -473,8 +473,8 @@ def test_online_retail_pages_show_figures(online_retail_warehouse):
 
 def test_signed_in_merchant_through_the_entrypoint(fixture_app, oracle, deferred, tmp_path, monkeypatch):
     """dashboard/app.py end to end: the demo merchant (bound to merchant 1) signs in and downloads."""
-    from dashboard import auth
-    from dashboard.accounts import DEMO_PASSWORD
+    from dashboard.auth import login as auth
+    from dashboard.auth.accounts import DEMO_PASSWORD
 
     monkeypatch.setenv("RETAIL_PULSE_DEMO", "1")
     monkeypatch.setenv("RETAIL_PULSE_CREDENTIALS", str(tmp_path / "credentials.yaml"))

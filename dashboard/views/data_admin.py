@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import accounts, admin, cache
+from dashboard import admin, cache
+from dashboard.auth import accounts
 from dashboard.context import guard
 from data.importers import PRESETS
 

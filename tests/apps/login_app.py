@@ -6,7 +6,7 @@ run (AppTest cannot seed request cookies); otherwise the real ``st.context.cooki
 
 import streamlit as st
 
-from dashboard.auth import render_logout, require_login
+from dashboard.auth.login import render_logout, require_login
 
 principal = require_login(cookies=st.session_state.get("test_cookies"))
 if principal is None:

@@ -1,6 +1,6 @@
 """AppTest harness: the entrypoint's frame (scope, shared filters, context, navigation) without the login form.
 
-Before the first run a test puts a ``dashboard.accounts.Principal`` in
+Before the first run a test puts a ``dashboard.auth.accounts.Principal`` in
 ``session_state["harness_principal"]`` and a page key in ``session_state["harness_page"]``.
 Everything after sign-in is the real frame: ``sidebar.render_scope`` / ``render_filters``,
 ``context.publish``, and ``st.navigation`` over ``navigation.pages_for(role)``, so the page script runs

@@ -1,4 +1,4 @@
-"""Accounts: who may sign in, as whom, and for how long. The pure half of login; auth.py draws it.
+"""Accounts: who may sign in, as whom, and for how long. The pure half of login; login.py draws it.
 
 Import from here: roles (``Role``, ``Principal``), the credentials store (``add_user``,
 ``set_role``, ``set_merchants``, ``reset_password``, ``remove_user``, ``list_users``,
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard.credentials import (  # noqa: F401 - re-exported API
+from dashboard.auth.credentials import (  # noqa: F401 - re-exported API
     DEMO_USERS,
     Credentials,
     CredentialsError,
@@ -44,17 +44,17 @@ from dashboard.credentials import (  # noqa: F401 - re-exported API
     set_merchants,
     set_role,
 )
-from dashboard.passwords import (  # noqa: F401
+from dashboard.auth.passwords import (  # noqa: F401
     DEMO_PASSWORD,
     MIN_PASSWORD_LENGTH,
     AccountError,
     InvalidPassword,
     check_password,
 )
-from dashboard.roles import ROLE_NAMES, STAFF_ROLES, Principal, Role, UnknownRole, parse_role  # noqa: F401
-from dashboard.sessions import SessionStoreError, bump_epoch, current_epoch  # noqa: F401
-from dashboard.throttle import LoginThrottle, ThrottleDecision  # noqa: F401
-from dashboard.tokens import (  # noqa: F401
+from dashboard.auth.roles import ROLE_NAMES, STAFF_ROLES, Principal, Role, UnknownRole, parse_role  # noqa: F401
+from dashboard.auth.sessions import SessionStoreError, bump_epoch, current_epoch  # noqa: F401
+from dashboard.auth.throttle import LoginThrottle, ThrottleDecision  # noqa: F401
+from dashboard.auth.tokens import (  # noqa: F401
     KEY_HELP,
     cookie_key_problem,
     decode_token,
@@ -127,16 +127,16 @@ def load_auth_config(environ: Mapping[str, str] | None = None) -> AuthConfig:
         if state == "missing":
             problems.append(
                 f"No credentials file at {path}. Create the first admin with "
-                "`python -m dashboard.users add YOUR_NAME --role admin` "
+                "`python -m dashboard.auth.users add YOUR_NAME --role admin` "
                 "(RETAIL_PULSE_CREDENTIALS sets the path), or start the public demo with RETAIL_PULSE_DEMO=1."
             )
         elif state == "demo":
             problems.append(
                 f"{path} is the generated demo file: its users share the public demo password. Move it away and "
-                "create real users with `python -m dashboard.users add`, or set RETAIL_PULSE_DEMO=1."
+                "create real users with `python -m dashboard.auth.users add`, or set RETAIL_PULSE_DEMO=1."
             )
         elif state == "real" and detail == "empty":
-            problems.append(f"{path} has no valid users; add one with `python -m dashboard.users add`.")
+            problems.append(f"{path} has no valid users; add one with `python -m dashboard.auth.users add`.")
     return AuthConfig(
         credentials_path=path,
         demo=demo,

@@ -3,7 +3,7 @@
 Every session and every re-login cookie carries the epoch its user had when it
 started. Logout, a password reset and removing a user bump the epoch, so every
 older session and cookie of that user stops working, including a cookie copied
-out of the browser (the cookie cannot be HttpOnly in Streamlit; see auth.py).
+out of the browser (the cookie cannot be HttpOnly in Streamlit; see login.py).
 Epochs are never deleted, so a user removed and added again does not revive
 old cookies. The file is JSON ``{"format": 1, "epochs": {"alice": 3}}`` beside
 the credentials file, rewritten atomically under a lock (atomic_file.py).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dashboard.atomic_file import CachedReader, locked, write_atomically
+from dashboard.auth.atomic_file import CachedReader, locked, write_atomically
 
 FORMAT = 1
 

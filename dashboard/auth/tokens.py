@@ -4,7 +4,7 @@ streamlit-authenticator 0.4.2 signs ``{username, exp_date}`` with a key that
 defaults to ``some_key``, catches only two PyJWT errors (``alg: none`` raises
 ``InvalidAlgorithmError`` through the app), has no ``exp`` claim PyJWT would
 check, and keeps accepting the cookie after logout. So the library never sees
-our cookie (auth.py) and tokens are made and checked here:
+our cookie (login.py) and tokens are made and checked here:
 
 * the key must pass ``cookie_key_problem`` (32+ characters, not a published sample);
 * only a well-formed three-part JWS whose header is exactly ``{"alg": "HS256", "typ": "JWT"}``

@@ -36,8 +36,8 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from dashboard import accounts
-from dashboard.accounts import AuthConfig, Principal, SessionTicket
+from dashboard.auth import accounts
+from dashboard.auth.accounts import AuthConfig, Principal, SessionTicket
 
 log = logging.getLogger(__name__)
 

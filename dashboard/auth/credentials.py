@@ -29,9 +29,9 @@ from pathlib import Path
 
 import yaml
 
-from dashboard import sessions
-from dashboard.atomic_file import CachedReader, locked, write_atomically
-from dashboard.passwords import (
+from dashboard.auth import sessions
+from dashboard.auth.atomic_file import CachedReader, locked, write_atomically
+from dashboard.auth.passwords import (
     BCRYPT_ROUNDS,
     DEMO_PASSWORD,
     AccountError,
@@ -40,7 +40,7 @@ from dashboard.passwords import (
     hash_cost,
     hash_password,
 )
-from dashboard.roles import Principal, Role, parse_merchant_ids, parse_role
+from dashboard.auth.roles import Principal, Role, parse_merchant_ids, parse_role
 from data import settings
 
 # username -> (display name, role, merchant ids)
@@ -53,7 +53,7 @@ DEMO_USERS: dict[str, tuple[str, Role, tuple[int, ...]]] = {
 }
 _HEADER = (
     "# Retail Pulse users: streamlit-authenticator credentials format, bcrypt hashes.\n"
-    "# Manage with `python -m dashboard.users` (writes are atomic; hand edits are read but not locked).\n"
+    "# Manage with `python -m dashboard.auth.users` (writes are atomic; hand edits are read but not locked).\n"
 )
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: about 8x faster
@@ -231,7 +231,7 @@ def _mutate(path: Path | str | None, change: Callable[[dict, dict], object], *, 
         except FileNotFoundError:
             if not create:
                 raise CredentialsMissing(
-                    f"no credentials file at {p}; `python -m dashboard.users add` creates it"
+                    f"no credentials file at {p}; `python -m dashboard.auth.users add` creates it"
                 ) from None
             doc = _load_doc(b"", p)
         before = _admins(doc)

@@ -1,6 +1,6 @@
 """Roles and the signed-in person (``Principal``). Pure: no streamlit, no file access.
 
-Import these from ``dashboard.accounts``; they live in this leaf module only so
+Import these from ``dashboard.auth.accounts``; they live in this leaf module only so
 that ``credentials.py`` can use them without an import cycle.
 """
 

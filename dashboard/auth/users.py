@@ -1,7 +1,7 @@
-"""`python -m dashboard.users ...`: add, set-role, set-merchants, reset-password, remove, list.
+"""`python -m dashboard.auth.users ...`: add, set-role, set-merchants, reset-password, remove, list.
 
 Edits the credentials file (RETAIL_PULSE_CREDENTIALS, or --credentials) through
-dashboard.accounts, so every write is atomic and locked and the admin page and this
+dashboard.auth.accounts, so every write is atomic and locked and the admin page and this
 command can run at the same time. Passwords are prompted for (hidden, typed twice)
 or read from the first line of stdin with --password-stdin; never from arguments.
 No streamlit import.
@@ -16,8 +16,8 @@ from typing import Annotated, NoReturn, Optional
 
 import typer
 
-from dashboard import accounts
-from dashboard.accounts import ROLE_NAMES
+from dashboard.auth import accounts
+from dashboard.auth.accounts import ROLE_NAMES
 from data import settings
 
 app = typer.Typer(
@@ -198,4 +198,4 @@ def list_(
 
 
 if __name__ == "__main__":
-    app(prog_name="python -m dashboard.users")
+    app(prog_name="python -m dashboard.auth.users")
