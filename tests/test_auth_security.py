@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import statistics
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from dashboard.auth.accounts import LoginThrottle, Role
 from dashboard.auth.passwords import hash_password
 
 FAST = 4
-KEY = "test-cookie-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+KEY = "_VZJ2fNMS1dZetE16NPx1zC18P8rgT1qZazjcK6MeghITVyMLU_Mow9i_gYbdXoW"  # secrets.token_urlsafe(48)
 APP = "apps/login_app.py"
 # forging with short keys (some_key) is the point of some tests
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -266,12 +267,33 @@ def test_unknown_username_takes_as_long_as_a_wrong_password(tmp_path):
 @pytest.mark.parametrize(
     "key",
     ["", "   ", "some_key", "SOME_KEY", "some_signature_key", "random_signature_key", "abcdef",
-     "short-key", "x" * 31, "a" * 64, "ab" * 32],
+     "short-key", "x" * 31, "a" * 64, "ab" * 32,
+     # placeholders of a good length (all were accepted before the entropy check)
+     "change-me-change-me-change-me-change-me", "your-secret-key-here-your-secret-key-here",
+     "abcdefgh" * 8, "abcdefghijklmnopqrstuvwxyz0123456789", "0123456789" * 4, "Password123!" * 3,
+     "test-cookie-key-0123456789-abcdefghijklmnopqrstuvwxyz", "REPLACE_WITH_A_LONG_RANDOM_STRING_PLEASE"],
 )
-def test_production_refuses_default_or_short_keys(config, monkeypatch, key):
+def test_production_refuses_default_short_or_placeholder_keys(config, monkeypatch, key):
     monkeypatch.setenv("RETAIL_PULSE_COOKIE_KEY", key)
     cfg = accounts.load_auth_config()
     assert cfg.problems and "RETAIL_PULSE_COOKIE_KEY" in cfg.problems[0] and "token_urlsafe" in cfg.problems[0]
+    assert tokens.cookie_key_problem(key)
+
+
+@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(48), lambda: secrets.token_hex(32),
+                                  lambda: secrets.token_urlsafe(32), tokens.random_key])
+def test_random_keys_pass_the_entropy_check(make):
+    for _ in range(300):
+        key = make()
+        assert tokens.cookie_key_problem(key) is None, key
+        assert tokens.key_entropy_bits(key) >= tokens.MIN_KEY_BITS
+
+
+def test_entropy_estimate_sees_repetition_and_runs():
+    random = secrets.token_urlsafe(48)
+    assert tokens.key_entropy_bits(random) > 300
+    assert tokens.key_entropy_bits(random[:8] * 8) < tokens.key_entropy_bits(random) / 3  # same length, repeated
+    assert tokens.key_entropy_bits("abcdefghijklmnopqrstuvwxyz") < 40
 
 
 def test_demo_mode_decision(tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ defaults to ``some_key``, catches only two PyJWT errors (``alg: none`` raises
 check, and keeps accepting the cookie after logout. So the library never sees
 our cookie (login.py) and tokens are made and checked here:
 
-* the key must pass ``cookie_key_problem`` (32+ characters, not a published sample);
+* the key must pass ``cookie_key_problem``: 32+ characters, not a published sample, no
+  placeholder words, and an estimated entropy of at least ``MIN_KEY_BITS`` (``key_entropy_bits``);
 * only a well-formed three-part JWS whose header is exactly ``{"alg": "HS256", "typ": "JWT"}``
   is decoded, with ``algorithms=["HS256"]``; ``exp``, ``iat``, ``iss``, ``sub`` and our
   claims are required; the lifetime cannot exceed the configured one;
@@ -21,9 +22,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
+import string
 import time
+import zlib
 from dataclasses import dataclass
 
 import jwt
@@ -34,6 +38,7 @@ ISSUER = "retail-pulse"
 ALGORITHM = "HS256"
 MIN_KEY_LENGTH = 32
 MIN_KEY_DISTINCT_CHARS = 8
+MIN_KEY_BITS = 128  # secrets.token_urlsafe(24), the shortest key we accept, carries 192
 MAX_TOKEN_LENGTH = 2048
 CLOCK_SKEW_SECONDS = 60
 # Keys from streamlit-authenticator's code, README and example config, and the usual placeholders.
@@ -56,6 +61,12 @@ KNOWN_SAMPLE_KEYS = frozenset(
         "cookie_key",
     }
 )
+# Words people leave in placeholder keys. Only words of 5+ letters: a random 64-character
+# urlsafe key contains a given 5-letter word (any case) with odds of about 1 in 500,000.
+PLACEHOLDER_WORDS = (
+    "change", "secret", "replace", "example", "sample", "placeholder", "default", "password",
+    "insert", "generate", "random", "token", "signature", "cookie", "retail", "please", "todo-", "fixme",
+)
 KEY_HELP = (
     "Set RETAIL_PULSE_COOKIE_KEY to a random secret of at least 32 characters, for example "
     "`export RETAIL_PULSE_COOKIE_KEY=\"$(python -c 'import secrets; print(secrets.token_urlsafe(48))')\"`, "
@@ -76,7 +87,43 @@ def cookie_key_problem(key: str | None) -> str | None:
         return f"The cookie key is too short ({len(key)} characters; at least {MIN_KEY_LENGTH} are required)."
     if len(set(key)) < MIN_KEY_DISTINCT_CHARS:
         return "The cookie key is not random enough (too few distinct characters)."
+    lowered = key.lower()
+    word = next((w for w in PLACEHOLDER_WORDS if w in lowered), None)
+    if word:
+        return f"The cookie key looks like a placeholder (it contains {word!r}); use a random secret instead."
+    bits = key_entropy_bits(key)
+    if bits < MIN_KEY_BITS:
+        return (
+            f"The cookie key is not random enough (about {bits:.0f} bits of entropy estimated from its characters, "
+            f"repetition and runs; at least {MIN_KEY_BITS} are required)."
+        )
     return None
+
+
+_CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+_ZLIB_OVERHEAD = len(zlib.compress(b"", 9))  # header, empty block, checksum
+
+
+def key_entropy_bits(key: str) -> float:
+    """A conservative estimate of the key's entropy in bits (an upper bound for a guessable key).
+
+    Bits per character come from the character classes used (lowercase, uppercase, digits,
+    other: as if drawn at random from the union). The length that counts is the shorter of
+    the key and what zlib leaves of it (repeated text such as ``abcdefgh`` x 8 or
+    ``change-me-`` x 4 compresses away), minus characters that merely continue a run
+    (``abcdef``, ``12345``, ``zyx``): a random key has almost none.
+    """
+    if not key:
+        return 0.0
+    pool = sum(len(c) for c in _CLASSES if any(ch in c for ch in key))
+    if any(not ch.isascii() or not ch.isalnum() for ch in key):
+        pool += 33  # punctuation and anything else
+    raw = key.encode("utf-8")
+    compressed = max(0, len(zlib.compress(raw, 9)) - _ZLIB_OVERHEAD)
+    steps = [ord(b) - ord(a) for a, b in zip(key, key[1:])]
+    in_runs = sum(1 for d, prev in zip(steps[1:], steps) if d == prev and abs(d) <= 1)
+    length = max(0, min(len(key), compressed) - in_runs)
+    return length * math.log2(max(pool, 2))
 
 
 def random_key() -> str:
