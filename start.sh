@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
-exec python -m streamlit run dashboard/app.py "$@"
+exec python -m streamlit run dashboard/serve.py "$@"

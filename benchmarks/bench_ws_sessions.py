@@ -48,6 +48,7 @@ class Client:
     def __init__(self, ws) -> None:
         self.ws = ws
         self.pages: dict[str, str] = {}  # page title -> page_script_hash (from the navigation message)
+        self.session_id = ""  # the server's id of this session (from the new_session message)
 
     async def run(self, page_hash: str = "", widgets: tuple = ()) -> dict:
         """Send one rerun_script and read until its run ends; returns what the run showed.
@@ -74,6 +75,8 @@ class Client:
                 kind = fwd.WhichOneof("type")
                 if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
                     self._element(fwd.delta.new_element, seen)
+                elif kind == "new_session":
+                    self.session_id = fwd.new_session.initialize.session_id
                 elif kind == "navigation":
                     self.pages = {p.page_name: p.page_script_hash for p in fwd.navigation.app_pages}
                 elif kind == "ref_hash":

@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from dashboard import cache, sidebar  # noqa: E402
+from dashboard import cache, sidebar, web_guard  # noqa: E402
 from dashboard.auth import login  # noqa: E402
 from dashboard.context import PageContext, publish  # noqa: E402
 from dashboard.navigation import pages_for  # noqa: E402
@@ -23,6 +23,7 @@ from dashboard.navigation import pages_for  # noqa: E402
 st.set_page_config(page_title="Retail Pulse", page_icon=":material/monitoring:", layout="wide")
 principal = login.require_login()  # runs the startup checks (refuses unsafe settings) first
 if principal is None:
+    web_guard.forget_uploads()  # a signed-out session keeps no uploaded file in server memory
     st.stop()
 
 data_version = cache.current_data_version()

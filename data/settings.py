@@ -102,6 +102,20 @@ SETTINGS: tuple[Setting, ...] = (
         "300",
         "Longest wait the sign-in backoff imposes (it always expires; accounts are never locked for good).",
     ),
+    Setting(
+        "max_upload_mb",
+        "RETAIL_PULSE_MAX_UPLOAD_MB",
+        "200",
+        "Largest file, in MB, the dashboard accepts for upload (the Data page's import). Uploads come only from "
+        "signed-in admins; a reverse proxy in front should allow the same body size (README).",
+    ),
+    Setting(
+        "metrics_token",
+        "RETAIL_PULSE_METRICS_TOKEN",
+        "",
+        "Bearer token that opens Streamlit's `/_stcore/metrics` (`Authorization: Bearer <token>`). Empty: the "
+        "endpoint answers 404 to everyone.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -110,6 +124,18 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 def get(name: str, environ: dict[str, str] | None = None) -> str:
     """The current value of setting ``name`` (raises KeyError for an unknown name)."""
     return _BY_NAME[name].value(environ)
+
+
+def max_upload_mb(environ: dict[str, str] | None = None) -> int:
+    """RETAIL_PULSE_MAX_UPLOAD_MB as a whole number of MB from 1 to 2048 (raises SettingError otherwise)."""
+    raw = get("max_upload_mb", environ).strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 2048:
+        raise SettingError(f"RETAIL_PULSE_MAX_UPLOAD_MB must be a whole number of MB from 1 to 2048, not {raw!r}")
+    return int(raw)
+
+
+class SettingError(ValueError):
+    """A setting's value is not allowed; the message names the variable and what is allowed."""
 
 
 def warehouse_path(override: str | os.PathLike[str] | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Start the real dashboard (`streamlit run dashboard/app.py`) on a loopback port for browser tests."""
+"""Start the real dashboard (`streamlit run dashboard/serve.py`) on a loopback port for browser tests."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Server:
 def dashboard_server(env: dict[str, str], timeout: float = 90.0) -> Iterator[Server]:
     """Run the dashboard with ``env`` added to the environment; yields its URL and PID; stops it after."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "serve.py"),
            f"--server.port={port}", "--server.address=127.0.0.1", "--server.headless=true",
            "--browser.gatherUsageStats=false"]
     log = open(Path(env.get("RETAIL_PULSE_WAREHOUSE", "/tmp/x")).with_suffix(".server.log"), "w")

@@ -231,3 +231,18 @@ def _write_cookie(value: str | None, max_age: int) -> None:
     if _is_https():
         attrs.append("Secure")
     st.html(f"<script>document.cookie = {json.dumps('; '.join(attrs))};</script>", unsafe_allow_javascript=True)
+
+
+def principal_of_session_state(state: Mapping[str, object]) -> Principal | None:
+    """The Principal a Streamlit session is signed in as, read from that session's state, or None.
+
+    For code outside a script run (the HTTP guard in web_guard.py checks uploads with it); applies
+    the same checks as a page run (user still exists, same password, not logged out).
+    """
+    try:
+        ticket = state[_TICKET] if _TICKET in state else None
+    except Exception:  # noqa: BLE001 - a session torn down mid-read
+        return None
+    if not isinstance(ticket, SessionTicket):
+        return None
+    return accounts.resume_session(ticket, accounts.load_auth_config())
