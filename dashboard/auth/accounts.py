@@ -50,6 +50,7 @@ from dashboard.auth.passwords import (  # noqa: F401
     AccountError,
     InvalidPassword,
     check_password,
+    has_demo_password,
 )
 from dashboard.auth.roles import ROLE_NAMES, STAFF_ROLES, Principal, Role, UnknownRole, parse_role  # noqa: F401
 from dashboard.auth.sessions import SessionStoreError, bump_epoch, current_epoch  # noqa: F401
@@ -137,6 +138,8 @@ def load_auth_config(environ: Mapping[str, str] | None = None) -> AuthConfig:
             )
         elif state == "real" and detail == "empty":
             problems.append(f"{path} has no valid users; add one with `python -m dashboard.auth.users add`.")
+        if state == "real":
+            problems.extend(_demo_password_problems(path))
     return AuthConfig(
         credentials_path=path,
         demo=demo,
@@ -158,6 +161,23 @@ def _file_state(path: Path) -> tuple[str, str]:
     except (CredentialsError, OSError) as exc:
         return "broken", f"Cannot read the credentials file: {exc}"
     return ("demo" if creds.demo else "real"), ("" if creds.users else "empty")
+
+
+def _demo_password_problems(path: Path) -> list[str]:
+    # A demo file with its marker removed, or a hash copied from one: the password is public.
+    try:
+        creds = load_credentials(path)
+    except (CredentialsError, OSError):
+        return []  # reported as "broken" already
+    names = [u for u in sorted(creds.hashes) if has_demo_password(creds.hashes[u])]
+    if not names:
+        return []
+    fixes = "; ".join(f"`python -m dashboard.auth.users reset-password {u}`" for u in names)
+    return [
+        f"{path}: {', '.join(names)} still {'has' if len(names) == 1 else 'have'} the public demo password "
+        f"({DEMO_PASSWORD!r}), which is refused outside demo mode. Set a new password: {fixes} "
+        "(or remove the user with `python -m dashboard.auth.users remove NAME`)."
+    ]
 
 
 def _number(env: dict, name: str, lo: float, hi: float, problems: list[str], integer: bool = False) -> float:
@@ -244,11 +264,16 @@ class LoginOutcome:
 def attempt_login(
     username: str, password: str, *, client: str, throttle: LoginThrottle, config: AuthConfig
 ) -> LoginOutcome:
-    """Throttle, then check the password; one generic message for every failure."""
+    """Throttle, then check the password; one generic message for every failure.
+
+    Outside demo mode the public demo password is refused for every user, whatever the file holds.
+    """
     decision = throttle.check(username, client)
     if not decision.allowed:
         return LoginOutcome(None, None, throttled_message(decision.retry_after), decision.retry_after)
     principal = verify_password(username, password, path=config.credentials_path)
+    if principal is not None and not config.demo and hmac.compare_digest(password.encode(), DEMO_PASSWORD.encode()):
+        principal = None
     if principal is None:
         throttle.record_failure(username, client)
         return LoginOutcome(None, None, LOGIN_FAILED)

@@ -66,6 +66,33 @@ def hash_cost(password_hash: object) -> int | None:
     return int(m.group(1)) if m else None
 
 
+_demo_lock = threading.Lock()
+_demo_checked: dict[str, bool] = {}  # hash -> has the demo password; a hash never changes meaning
+
+
+def has_demo_password(password_hash: str) -> bool:
+    """True when ``password_hash`` is a hash of the public DEMO_PASSWORD (one bcrypt check per distinct hash).
+
+    Remembered per hash, so the startup check costs one bcrypt run per user per file version,
+    not one per page run.
+    """
+    with _demo_lock:
+        known = _demo_checked.get(password_hash)
+    if known is not None:
+        return known
+    try:
+        found = hash_cost(password_hash) is not None and bcrypt.checkpw(
+            DEMO_PASSWORD.encode(), password_hash.encode("ascii")
+        )
+    except ValueError:
+        found = False
+    with _demo_lock:
+        if len(_demo_checked) > 100_000:
+            _demo_checked.clear()
+        _demo_checked[password_hash] = found
+    return found
+
+
 def check_password(password: str, password_hash: str | None, cost: int) -> bool:
     """True when ``password`` matches ``password_hash``; always exactly one bcrypt check.
 
