@@ -11,6 +11,7 @@ from dashboard.auth import accounts
 from data import inbox, safe_csv
 from data.importers import ImportResult, import_file, load_mapping
 from data.importers.mapping import MappingError
+from data.importers.report import count_phrase
 from data.info import compute_table_stats
 from data.tables import ALL_TABLES, OBSERVED
 
@@ -18,27 +19,32 @@ NEW_MERCHANT = "+ New merchant..."
 
 
 def run_import(eng, path: Path, preset: str | None, mapping_upload, merchant: str,
-               create: tuple[str, str, str] | None, mode: str) -> ImportResult | str:
+               create: tuple[str, str, str] | None, mode: str, multi_merchant: bool = False) -> ImportResult | str:
     """Import ``path`` into the engine's warehouse; staged loads are applied by this process right after.
 
-    Returns the ImportResult, or a sentence when the request itself is incomplete.
+    Returns the ImportResult, or a sentence when the request itself is incomplete or wrong
+    (no preset and no mapping, an unusable mapping, an incomplete new merchant).
     """
     mapping = None
     if mapping_upload is not None:
-        mapping_path = path.with_name("mapping.toml")
+        shown = Path(mapping_upload.name).name or "mapping.toml"
+        mapping_path = path.with_name("mapping-" + shown)
         mapping_path.write_bytes(mapping_upload.getvalue())
         try:
             mapping = load_mapping(mapping_path)
         except MappingError as exc:
-            return f"The mapping file is not usable: {exc}"
+            return f"The mapping file is not usable: {str(exc).replace(str(mapping_path), shown)}"
     elif preset is None:
-        return "Choose a preset, or upload a mapping file that names your columns."
+        return "Choose a preset, or upload a mapping file (TOML) that names your columns."
     if create is not None:
         if not all(part.strip() for part in create):
             return "A new merchant needs a name, a 2-letter country and a 3-letter currency."
         merchant = create[0].strip()
-    return import_file(eng.path, path, preset=preset, mapping=mapping, merchant=merchant,
-                       create_merchant=create, mode=mode)
+    try:
+        return import_file(eng.path, path, preset=preset, mapping=mapping, merchant=merchant,
+                           create_merchant=create, mode=mode, multi_merchant=multi_merchant)
+    except (ValueError, KeyError) as exc:  # e.g. a new merchant's country or currency is malformed
+        return f"Not imported: {str(exc).strip(chr(34) + chr(39)).replace('create_merchant: ', 'new merchant: ')}"
 
 
 def render_import_result(result: ImportResult | str | None) -> None:
@@ -53,8 +59,10 @@ def render_import_result(result: ImportResult | str | None) -> None:
         st.success(result.message.replace("the running dashboard will apply it", "applied by this dashboard"))
     else:
         st.success(result.message)
+    for warning in result.warnings:
+        st.text(warning)
     if result.rejects is not None and result.rejects.height:
-        st.subheader(f"Rejected rows ({result.rejects.height:,})")
+        st.subheader(f"Rejected: {count_phrase(result.rejects, result.line_word)}")
         st.dataframe(result.rejects, hide_index=True, width="stretch")
         st.download_button("Download the rejected rows (CSV)", data=safe_csv.csv_bytes(result.rejects),
                            file_name=f"rejects-{result.import_id}.csv", mime="text/csv", key="imp_rejects_csv")

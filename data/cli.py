@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line (scripts grep it)
 
 WarehouseOpt = Annotated[
     Optional[Path],
@@ -78,15 +78,16 @@ def import_(
     = "refuse",
     report: Annotated[Optional[Path], typer.Option(help="Write every rejected row (line, column, value, "
                                                    "reason) to this CSV.")] = None,
+    multi_merchant: Annotated[bool, typer.Option(
+        "--multi-merchant", help="Load each row into the merchant its merchant column names (rows naming none go "
+        "to --merchant). Without it, rows naming another merchant than --merchant are rejected.")] = False,
 ) -> None:
     """Validate a file and load it all-or-nothing (staged for the running dashboard if it holds the file)."""
-    from data.importers import PRESETS, import_file, load_mapping
-    from data.importers.report import empty_rejects, write_rejects_csv
+    from data.importers import import_file
 
     if mode not in ("refuse", "skip"):
         _fail(f"--mode {mode!r}: choose refuse or skip")
-    if preset and preset not in PRESETS:
-        _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    chosen = _mapping_choice(preset, mapping)
     if not file.exists():
         _fail(f"{file}: no such file")
     create = None
@@ -95,15 +96,14 @@ def import_(
         if len(parts) != 3 or not all(parts):
             _fail(f"--create-merchant {create_merchant!r}: expected 'Name,COUNTRY,CURRENCY'")
         create = tuple(parts)
-    result = import_file(
-        settings.warehouse_path(warehouse), file, preset=preset,
-        mapping=load_mapping(mapping) if mapping else None,
-        merchant=merchant, create_merchant=create, mode=mode,
-    )
-    if report is not None:  # always written, header only when nothing was rejected
-        rejects = result.rejects if result.rejects is not None else empty_rejects()
-        write_rejects_csv(rejects, report)
-        console.print(escape(f"{rejects.height:,} rejected rows written to {report}"))
+    try:
+        result = import_file(
+            settings.warehouse_path(warehouse), file, preset=chosen[0], mapping=chosen[1],
+            merchant=merchant, create_merchant=create, mode=mode, multi_merchant=multi_merchant,
+        )
+    except ValueError as exc:  # a malformed --create-merchant (country, currency) is named by the message
+        _fail(str(exc).replace("create_merchant", "--create-merchant"), code=2)
+    _write_report(result.rejects, report)
     if result.status == "refused":
         if result.rejects is not None and result.rejects.height:
             _print_rejects(result.rejects)
@@ -111,8 +111,41 @@ def import_(
     console.print(escape(result.message))
 
 
+def _mapping_choice(preset: str | None, mapping: Path | None):
+    """(preset name, Mapping) from --preset / --mapping; a bad choice or mapping file exits 2 with one line."""
+    from data.importers import PRESETS, MappingError, load_mapping
+
+    if preset and mapping:
+        _fail(f"give --preset or --mapping, not both; to change a few columns of preset {preset!r}, write "
+              f"preset = \"{preset}\" at the top of {mapping} and run with --mapping only", code=2)
+    if preset and preset not in PRESETS:
+        _fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", code=2)
+    if mapping is None:
+        return preset, None
+    try:
+        return None, load_mapping(mapping)
+    except MappingError as exc:
+        _fail(f"mapping: {exc}", code=2)
+
+
+def _write_report(rejects, report: Path | None) -> None:
+    """--report: always written (header only when nothing was rejected)."""
+    from data.importers.report import count_phrase, empty_rejects, write_rejects_csv
+
+    if report is None:
+        return
+    rejects = rejects if rejects is not None else empty_rejects()
+    try:
+        write_rejects_csv(rejects, report)
+    except OSError as exc:
+        _fail(f"--report {report}: cannot write it ({exc.strerror})", code=2)
+    console.print(escape(f"{count_phrase(rejects)} written to {report}"))
+
+
 def _print_rejects(rejects, limit: int = 20) -> None:
-    table = RichTable("line", "column", "value", "reason", title=f"Rejected rows ({rejects.height:,})")
+    from data.importers.report import count_phrase
+
+    table = RichTable("line", "column", "value", "reason", title=f"Rejected: {count_phrase(rejects)}")
     for row in rejects.head(limit).iter_rows():
         table.add_row(*(escape(str(v)) if v is not None else "" for v in row[:4]))
     err.print(table)
@@ -146,12 +179,20 @@ def validate(
     file: Annotated[Optional[Path], typer.Option(help="Dry-run: validate this import file, write nothing.")] = None,
     preset: Annotated[Optional[str], typer.Option(help="Preset for --file.")] = None,
     mapping: Annotated[Optional[Path], typer.Option(help="TOML mapping for --file.")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="With --file: write every rejected row (line, column, "
+                                                   "value, reason) to this CSV.")] = None,
 ) -> None:
     """Check the warehouse's keys, references and arithmetic, or dry-run an import file (--file)."""
+    if file is None and (preset or mapping or report):
+        _fail("--preset, --mapping and --report go with --file (the import file to dry-run)", code=2)
     if file is not None:
-        from data.importers import load_mapping, validate_file
+        from data.importers import validate_file
 
-        result = validate_file(file, preset=preset, mapping=load_mapping(mapping) if mapping else None)
+        chosen = _mapping_choice(preset, mapping)
+        if not file.exists():
+            _fail(f"{file}: no such file")
+        result = validate_file(file, preset=chosen[0], mapping=chosen[1])
+        _write_report(result.rejects, report)
         if result.rejects.height:
             _print_rejects(result.rejects)
             _fail(result.message, code=2)

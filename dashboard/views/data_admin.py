@@ -38,13 +38,15 @@ with imports_tab:
                       c3.text_input("Currency (ISO 4217)", key="imp_new_currency"))
         mode = st.radio("When some rows are bad", ["refuse", "skip"], horizontal=True, key="imp_mode",
                         format_func=lambda m: {"refuse": "Refuse the whole file", "skip": "Skip bad rows"}[m])
+        multi = st.checkbox("Rows name their own merchant (multi-merchant file): load each row into the merchant "
+                            "it names", key="imp_multi")
         if st.button("Validate and import", type="primary", key="imp_go", disabled=upload is None):
             with tempfile.TemporaryDirectory() as tmp, st.spinner("Validating and loading..."):
                 path = Path(tmp) / Path(upload.name).name
                 path.write_bytes(upload.getvalue())
-                result = admin.run_import(eng, path, preset or None, mapping_file, target, create, mode)
+                result = admin.run_import(eng, path, preset or None, mapping_file, target, create, mode, multi)
             st.session_state["imp_result"] = result
-            if result.status != "refused":
+            if not isinstance(result, str) and result.status != "refused":
                 st.session_state["imp_version"] = cache.current_data_version()
         admin.render_import_result(st.session_state.get("imp_result"))
 

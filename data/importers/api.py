@@ -18,11 +18,15 @@ from data.importers.validate import CANONICAL_SCHEMA, validate_raw
 
 def _choose(preset: str | Preset | None, mapping: Mapping | None) -> tuple[Mapping, Preset | None]:
     if preset is not None and mapping is not None:
-        raise ValueError("give a preset or a mapping, not both")
+        raise ValueError("give a preset or a mapping, not both; to change a preset's columns or rules, "
+                         "write preset = \"NAME\" at the top of the mapping file")
     if isinstance(preset, str):
         preset = get_preset(preset)
     if preset is not None:
         return preset.mapping, preset
+    if mapping is not None and mapping.preset:
+        # A mapping laid over a preset (mapping.py merged the options): the preset's own steps still run.
+        return mapping, get_preset(mapping.preset)
     return mapping or Mapping(name="auto"), None
 
 
@@ -54,12 +58,15 @@ def validate_file(file_path: str | Path, preset: str | Preset | None = None,
 def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: str | Preset | None = None,
                 mapping: Mapping | None = None, merchant: str | int | None = None,
                 create_merchant: tuple[str, str, str] | None = None, mode: str = "refuse",
-                import_id: str | None = None) -> ImportResult:
+                import_id: str | None = None, multi_merchant: bool = False) -> ImportResult:
     """Validate ``file_path`` and load it into the warehouse all or nothing, or stage it for the dashboard.
 
     - preset: a name from PRESETS (e.g. "online_retail_ii"), or mapping: a Mapping (see load_mapping).
-    - merchant: merchant id or name the rows belong to (rows may also name one in a mapped `merchant`
-      column); create_merchant=(name, country, currency) creates it if no merchant has that name.
+    - merchant: merchant id or name the rows belong to; create_merchant=(name, country, currency)
+      creates it if no merchant has that name. Rows naming another merchant (a `merchant` column)
+      are rejected, named by line, column and value, unless multi_merchant=True: then each row goes
+      to the merchant it names (rows naming none to ``merchant``), and the result's per_merchant
+      and main.imports (one row per merchant) say which merchant got what.
     - mode: "refuse" (default; any rejected row refuses the file and nothing is written) or "skip"
       (orders with a rejected line are skipped and counted; the rest is loaded).
     - import_id: idempotency key; made here (uuid4) when not given. Loading an import_id that is
@@ -74,11 +81,12 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     import_id = str(import_id or uuid.uuid4())
-    spec = MerchantSpec(merchant, create_merchant)  # raises ValueError for a malformed create tuple
+    spec = MerchantSpec(merchant, create_merchant, bool(multi_merchant))  # ValueError: malformed create tuple
     source = Path(file_path).name
     report = validate_file(file_path, preset=preset, mapping=mapping)
     result = ImportResult(status="refused", import_id=import_id, source=source, message="",
-                          rejects=report.rejects, rows_rejected=report.rows_rejected, warnings=report.warnings)
+                          rejects=report.rejects, rows_rejected=report.rows_rejected, warnings=report.warnings,
+                          line_word=report.line_word)
     if report.fatal:
         result.message = f"refused, nothing written: {report.fatal}"
         return result
@@ -88,9 +96,11 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
     if report.rows.is_empty():
         result.message = f"refused, nothing written: {source} has no loadable rows"
         return result
-    if spec.default_ref is None and report.rows["merchant"].null_count():
-        result.message = (f"refused, nothing written: no merchant for {source}; pass merchant=<id or name> "
-                          "or create_merchant=(name, country, currency)")
+    if spec.default_ref is None and (not spec.multi or report.rows["merchant"].null_count()):
+        result.message = (f"refused, nothing written: no merchant for {source}: pass --merchant ID-or-NAME or "
+                          "--create-merchant 'Name,COUNTRY,CURRENCY' (on the Data page: choose the merchant)"
+                          + ("" if spec.multi else "; a file whose rows name their merchants also needs "
+                             "--multi-merchant"))
         return result
     try:
         con = warehouse.open_for_loading(warehouse_path)
@@ -115,12 +125,17 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
         result.rejects = pl.concat([report.rejects, outcome.rejects]).sort("line", maintain_order=True)
     result.rows_rejected = outcome.rows_rejected
     result.merchant_id, result.data_version = outcome.merchant_id, outcome.data_version
+    result.per_merchant = outcome.per_merchant
     if outcome.status == "refused":
         result.message = f"refused, nothing written: {source}: {outcome.message}"
         return result
     result.status, result.rows_loaded = "loaded", outcome.rows_loaded
     if outcome.status == "already":
         result.message = f"{source}: {outcome.message}"
+    elif len(outcome.per_merchant) > 1:
+        parts = "; ".join(f"merchant {m} {name!r}: {n:,} lines" for m, name, n in outcome.per_merchant)
+        result.message = (f"{source}: {outcome.rows_loaded:,} lines loaded for {len(outcome.per_merchant)} "
+                          f"merchants ({parts}) (import {import_id})" + _skipped(result))
     else:
         result.message = (f"{source}: {outcome.rows_loaded:,} lines loaded for merchant {outcome.merchant_id} "
                           f"(import {import_id})" + _skipped(result))

@@ -28,6 +28,7 @@ from data.importers import build
 from data.importers.report import COLLATERAL_PREFIX, REJECT_SCHEMA, empty_rejects, first_problems, plural
 
 MODES = ("refuse", "skip")
+MULTI_SUFFIX = "#m"  # main.imports.import_id of one merchant's part of a multi-merchant load
 _view_ids = itertools.count()
 
 
@@ -37,6 +38,7 @@ class MerchantSpec:
 
     ref: str | int | None = None
     create: tuple[str, str, str] | None = None
+    multi: bool = False  # rows may name other merchants (an admin asked for a multi-merchant load)
 
     def __post_init__(self) -> None:
         if self.create is not None:
@@ -57,12 +59,12 @@ class MerchantSpec:
         return self.ref if self.ref is not None else (self.create[0] if self.create else None)
 
     def to_json(self) -> dict:
-        return {"ref": self.ref, "create": list(self.create) if self.create else None}
+        return {"ref": self.ref, "create": list(self.create) if self.create else None, "multi": self.multi}
 
     @classmethod
     def from_json(cls, doc: dict) -> MerchantSpec:
         create = doc.get("create")
-        return cls(doc.get("ref"), tuple(create) if create else None)
+        return cls(doc.get("ref"), tuple(create) if create else None, bool(doc.get("multi", False)))
 
 
 @dataclass
@@ -74,6 +76,7 @@ class LoadOutcome:
     rejects: pl.DataFrame = field(default_factory=empty_rejects)
     merchant_id: int | None = None
     data_version: int | None = None
+    per_merchant: list[tuple[int, str, int]] = field(default_factory=list)  # (merchant id, name, lines)
 
 
 class _Refused(Exception):
@@ -169,16 +172,32 @@ def _resolve_merchants(con, rows: pl.DataFrame, spec: MerchantSpec, now: dt.date
     resolved = pl.DataFrame({"merchant": refs, "_mid": [_find_merchant(merchants, r) for r in refs]},
                             schema={"merchant": pl.Utf8, "_mid": pl.Int32})
     rows = rows.join(resolved, on="merchant", how="left", maintain_order="left")
+    if default_id is None and not spec.multi:
+        raise _Refused("no merchant given to the import: pass --merchant ID-or-NAME or --create-merchant "
+                       "'Name,COUNTRY,CURRENCY' (a file whose rows name several merchants needs --multi-merchant)")
     if default_id is None and rows["merchant"].null_count():
         line = rows.filter(pl.col("merchant").is_null())["line"][0]
-        raise _Refused(f"no merchant for line {line} and no merchant given to the import "
-                       "(pass merchant=... or create_merchant=...)")
+        raise _Refused(f"no merchant for line {line} ({label} is empty) and no merchant given to the import: "
+                       "pass --merchant ID-or-NAME or --create-merchant 'Name,COUNTRY,CURRENCY'")
     rows = rows.with_columns(pl.when(pl.col("merchant").is_null()).then(pl.lit(default_id))
                              .otherwise(pl.col("_mid")).cast(pl.Int32).alias("merchant_id")).drop("_mid")
     unknown = rows.filter(pl.col("merchant_id").is_null()).select(
         "line", pl.lit(label).alias("column"), pl.col("merchant").alias("value"),
         pl.lit("unknown merchant").alias("reason"))
-    return rows, default_id, unknown.cast(REJECT_SCHEMA)
+    rejects = [unknown.cast(REJECT_SCHEMA)]
+    if not spec.multi:
+        # Tenant isolation: an import for one merchant never writes another merchant's rows.
+        names = dict(zip(merchants["merchant_id"].to_list(), merchants["name"].to_list(), strict=True))
+        other = rows.filter(pl.col("merchant_id").is_not_null() & (pl.col("merchant_id") != default_id))
+        rejects.append(other.select(
+            "line", pl.lit(label).alias("column"), pl.col("merchant").alias("value"),
+            pl.format("names merchant {} '{}', but this import is for merchant {} '{}'; only a multi-merchant "
+                      "import (--multi-merchant, or the Data page's multi-merchant option) writes rows of "
+                      "several merchants", pl.col("merchant_id"),
+                      pl.col("merchant_id").replace_strict(names, default="?", return_dtype=pl.Utf8),
+                      pl.lit(default_id), pl.lit(names.get(default_id, "?"))).alias("reason"),
+        ).cast(REJECT_SCHEMA))
+    return rows, default_id, pl.concat(rejects)
 
 
 def _already_loaded(con, rows: pl.DataFrame, label: str) -> pl.DataFrame:
@@ -292,14 +311,15 @@ def load_rows(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, import_id: 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     _run(con, "BEGIN TRANSACTION")
     try:
-        found = _run(con, "SELECT merchant_id, rows_loaded, rows_rejected, loaded_at FROM main.imports "
-                          "WHERE import_id = ?", [import_id])
+        found = _run(con, "SELECT min(merchant_id), sum(rows_loaded), sum(rows_rejected), max(loaded_at) "
+                          "FROM main.imports WHERE import_id = ? OR starts_with(import_id, ?) HAVING count(*) > 0",
+                     [import_id, import_id + MULTI_SUFFIX])
         if found:
             done = found[0]
             _run(con, "ROLLBACK")
             return LoadOutcome("already", f"import {import_id} was already loaded at {done[3]:%Y-%m-%d %H:%M} "
-                               f"UTC ({done[1]:,} lines); nothing done", rows_loaded=done[1],
-                               rows_rejected=done[2], merchant_id=done[0])
+                               f"UTC ({int(done[1]):,} lines); nothing done", rows_loaded=int(done[1]),
+                               rows_rejected=int(done[2]), merchant_id=done[0])
         labels = labels or {}
         ref_label = labels.get("order_ref", "order_ref")
         rows, default_id, rejects = _resolve_merchants(con, rows, merchant, now, labels.get("merchant", "merchant"))
@@ -313,12 +333,9 @@ def load_rows(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, import_id: 
             raise _Refused("nothing left to load" + (": " + first_problems(rejects, line_word)
                                                      if rejects.height else ""), rejects)
         _write(con, rows)
-        merchant_ids = rows["merchant_id"].unique().sort()
-        log_merchant = default_id if default_id is not None else int(merchant_ids[0])
         rejected = rows_rejected + int(rejects["line"].n_unique())
-        _run(con, "INSERT INTO main.imports (import_id, merchant_id, source, preset, rows_loaded, rows_rejected, "
-                  "loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-             [import_id, log_merchant, source, preset, rows.height, rejected, now])
+        per_merchant = _log_import(con, rows, import_id, source, preset, rejected, now)
+        log_merchant = default_id if default_id is not None else per_merchant[0][0]
         version = schema.bump_data_version(con)
         _run(con, "COMMIT")
     except _Refused as exc:
@@ -332,4 +349,24 @@ def load_rows(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, import_id: 
             pass  # the transaction is already gone (connection closed or failed); nothing was committed
         raise
     return LoadOutcome("loaded", f"{rows.height:,} lines loaded", rows_loaded=rows.height,
-                       rows_rejected=rejected, rejects=rejects, merchant_id=log_merchant, data_version=version)
+                       rows_rejected=rejected, rejects=rejects, merchant_id=log_merchant, data_version=version,
+                       per_merchant=per_merchant)
+
+
+def _log_import(con, rows: pl.DataFrame, import_id: str, source: str, preset: str | None, rejected: int,
+                now: dt.datetime) -> list[tuple[int, str, int]]:
+    """main.imports rows: one per merchant written, so each says truly what its merchant got.
+
+    A single-merchant load keeps ``import_id``; a multi-merchant load records
+    ``<import_id>#m<merchant_id>`` per merchant, and the file's rejected lines on the first row.
+    Returns (merchant id, name, lines) per merchant, by id.
+    """
+    counts = rows.group_by("merchant_id").len().sort("merchant_id")
+    names = dict(_run(con, "SELECT merchant_id, name FROM main.merchants"))
+    out = [(int(m), str(names.get(m, "?")), int(n)) for m, n in counts.iter_rows()]
+    for i, (mid, _, lines) in enumerate(out):
+        key = import_id if len(out) == 1 else f"{import_id}{MULTI_SUFFIX}{mid}"
+        _run(con, "INSERT INTO main.imports (import_id, merchant_id, source, preset, rows_loaded, rows_rejected, "
+                  "loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+             [key, mid, source, preset, lines, rejected if i == 0 else 0, now])
+    return out

@@ -27,6 +27,7 @@ with :func:`load_mapping`::
     encoding = "utf-8"              # e.g. "latin-1"
     sheet = "Orders"                # Excel only; default the first sheet
     extra_columns = "report"        # "report", "ignore" or "refuse"
+    number_format = "1.234,56"      # decimal comma, dot thousands (default "1234.56")
 
     [rules]
     negative_quantity = "returns"   # "refuse", "returns", "returns_and_adjustments"
@@ -37,13 +38,22 @@ with :func:`load_mapping`::
     non_merchandise_skus = ["POST"] # products.is_merchandise = false
     non_merchandise_pattern = "^FEE-"
     store_kind = "store"            # kind of new stores: online, store, warehouse
+    write_offs = "adjustments"      # all lines negative, price 0, no customer: adjustments
+    duplicate_lines = "keep"        # "keep", "refuse" or "drop" exact repeats of a line
+    country_as_region = true        # no region column: the country is the region
+
+``preset = "online_retail_ii"`` at the top starts from that preset: the mapping
+then lists only what differs (columns renamed, a rule, file options).
+Every option is declared in options.py (OPTIONS), with its allowed values.
 
 A mapping with no ``[columns]`` matches file columns named like the canonical
-fields (case-insensitively).
+fields (case-insensitively). Column names are literal text, never patterns.
 """
+
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import re
 import tomllib
@@ -51,17 +61,12 @@ from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from data.importers.fields import FIELDS_BY_NAME, STORE_KINDS
+from data.importers.fields import FIELDS_BY_NAME
+from data.importers.options import NUMBER_FORMAT_NAMES, OPTIONS, OPTIONS_BY_ATTR, SECTIONS, TABLES, Option
 
 
 class MappingError(ValueError):
-    """The mapping itself is wrong (unknown field, bad option); the message names the key."""
-
-
-NEGATIVE_QUANTITY = ("refuse", "returns", "returns_and_adjustments")
-NEGATIVE_PRICE = ("refuse", "adjustments")
-ZERO_PRICE = ("refuse", "allow")
-EXTRA_COLUMNS = ("report", "ignore", "refuse")
+    """The mapping itself is wrong (unknown field, bad option); the message names the key and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Mapping:
     """Column mapping plus parsing options and value rules (see the module doc for the TOML form)."""
 
     name: str = "custom"
+    preset: str | None = None
     columns: AbcMapping[str, str] = field(default_factory=dict)
     constants: AbcMapping[str, str] = field(default_factory=dict)
     values: AbcMapping[str, AbcMapping[str, str]] = field(default_factory=dict)
@@ -80,6 +86,7 @@ class Mapping:
     encoding: str = "utf-8"
     sheet: str | int | None = None
     extra_columns: str = "report"
+    number_format: str = "1234.56"
     negative_quantity: str = "refuse"
     negative_price: str = "refuse"
     zero_price: str = "refuse"
@@ -88,8 +95,13 @@ class Mapping:
     non_merchandise_skus: tuple[str, ...] = ()
     non_merchandise_pattern: str | None = None
     store_kind: str = "store"
+    write_offs: str = "refuse"
+    duplicate_lines: str = "keep"
+    country_as_region: bool = True
 
     def __post_init__(self) -> None:
+        if self.number_format in NUMBER_FORMAT_NAMES:
+            object.__setattr__(self, "number_format", NUMBER_FORMAT_NAMES[self.number_format])
         check_mapping(self)
 
     @property
@@ -101,111 +113,161 @@ class Mapping:
         return self.max_date or (dt.date.today() + dt.timedelta(days=1))
 
 
-def _choice(value: object, allowed: tuple[str, ...], key: str) -> None:
-    if value not in allowed:
-        raise MappingError(f"{key} = {value!r} is not one of {', '.join(allowed)}")
+def _allowed(opt: Option) -> str:
+    text = {"text": "a non-empty string", "char": "one character", "bool": "true or false",
+            "date": "a date like 2015-01-01", "text_list": "a list of strings", "regex": "a regular expression",
+            "encoding": "an encoding name such as \"utf-8\" or \"latin-1\"",
+            "sheet": "a sheet name or a number from 0", "date_format": "a strftime format with % directives, "
+            "e.g. \"%d.%m.%Y %H:%M\""}.get(opt.kind)
+    if opt.kind == "preset":
+        from data.importers.presets import PRESETS
+
+        return "one of " + ", ".join(f'"{c}"' for c in PRESETS)
+    return text or "one of " + ", ".join(f'"{c}"' for c in opt.choices)
+
+
+def _check_option(opt: Option, value: object) -> str | None:
+    """Why ``value`` is not allowed for ``opt`` (None when it is)."""
+    k = opt.kind
+    if k == "choice":
+        return None if isinstance(value, str) and value in opt.choices else "not allowed"
+    if k == "preset":
+        from data.importers.presets import PRESETS  # presets build Mappings: import here, not at the top
+
+        return None if isinstance(value, str) and value in PRESETS else "not a preset"
+    if k == "text":
+        return None if isinstance(value, str) and value.strip() else "not a non-empty string"
+    if k == "char":
+        return None if isinstance(value, str) and len(value) == 1 and value not in "\r\n\"" else "not one character"
+    if k == "bool":
+        return None if isinstance(value, bool) else "not true or false"
+    if k == "date":
+        return None if isinstance(value, dt.date) else "not a date"
+    if k == "text_list":
+        return None if isinstance(value, tuple | list) and all(isinstance(s, str) for s in value) else "not a list"
+    if k == "sheet":
+        ok = (isinstance(value, str) and value != "") or (type(value) is int and value >= 0)
+        return None if ok else "not a sheet"
+    if not isinstance(value, str):
+        return "not a string"
+    if k == "regex":
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return f"not a valid regular expression ({exc})"
+        return None
+    if k == "encoding":
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            return "unknown encoding"
+        return None
+    if k == "date_format":
+        return None if "%" in value else "has no % directive"
+    raise AssertionError(k)
 
 
 def check_mapping(m: Mapping) -> None:
     """Raise MappingError for an unknown field name or an option outside its allowed values."""
-    for section in ("columns", "constants", "values"):
-        for name in getattr(m, section):
+    for section in TABLES:
+        table = getattr(m, section)
+        if not isinstance(table, AbcMapping):
+            raise MappingError(f"[{section}] must be a table of canonical field = ...")
+        for name in table:
             if name not in FIELDS_BY_NAME:
                 raise MappingError(
                     f"[{section}] names unknown field {name!r}; canonical fields: {', '.join(FIELDS_BY_NAME)}")
     for name, src in m.columns.items():
         if not isinstance(src, str) or not src.strip():
-            raise MappingError(f"[columns] {name} must be a non-empty column name, got {src!r}")
+            raise MappingError(f"[columns] {name} must be a non-empty column name (a string), got {src!r}")
+    for name, value in m.constants.items():
+        if not isinstance(value, str):
+            raise MappingError(f"[constants] {name} must be a string or number, got {value!r}")
     for name, table in m.values.items():
-        if not isinstance(table, AbcMapping):
-            raise MappingError(f"[values.{name}] must be a table of file value = canonical value")
-    _choice(m.extra_columns, EXTRA_COLUMNS, "extra_columns")
-    _choice(m.negative_quantity, NEGATIVE_QUANTITY, "negative_quantity")
-    _choice(m.negative_price, NEGATIVE_PRICE, "negative_price")
-    _choice(m.zero_price, ZERO_PRICE, "zero_price")
-    _choice(m.store_kind, STORE_KINDS, "store_kind")
-    if m.day_first is not None and not isinstance(m.day_first, bool):
-        raise MappingError(f"day_first must be true or false, got {m.day_first!r}")
-    if m.date_format is not None and "%" not in m.date_format:
-        raise MappingError(f"date format {m.date_format!r} has no % directive (example: %d/%m/%Y %H:%M)")
-    if m.delimiter is not None and len(m.delimiter) != 1:
-        raise MappingError(f"delimiter must be one character, got {m.delimiter!r}")
-    if m.non_merchandise_pattern is not None:
-        try:
-            re.compile(m.non_merchandise_pattern)
-        except re.error as exc:
-            raise MappingError(f"non_merchandise_pattern is not a valid regex: {exc}") from exc
+        if not isinstance(table, AbcMapping) or not all(
+                isinstance(a, str) and isinstance(b, str) for a, b in table.items()):
+            raise MappingError(f"[values.{name}] must be a table of file value = canonical value (strings)")
+    for opt in OPTIONS:
+        value = getattr(m, opt.attr)
+        if value is None and (opt.attr in ("preset", "date_format", "day_first", "max_date", "delimiter", "sheet",
+                                           "return_prefix", "adjustment_prefix", "non_merchandise_pattern")):
+            continue
+        problem = _check_option(opt, value)
+        if problem:
+            raise MappingError(f"{opt.place} = {value!r} is {problem}; allowed: {_allowed(opt)}")
     if m.max_date is not None and m.max_date < m.min_date:
-        raise MappingError(f"dates max {m.max_date} is before min {m.min_date}")
-    try:
-        "".encode(m.encoding)
-    except LookupError as exc:
-        raise MappingError(f"unknown encoding {m.encoding!r}") from exc
+        raise MappingError(f"[dates] max {m.max_date} is before min {m.min_date}")
 
 
-_SECTIONS: dict[str, dict[str, str]] = {
-    # TOML section -> {TOML key: Mapping attribute}
-    "dates": {"format": "date_format", "day_first": "day_first", "min": "min_date", "max": "max_date"},
-    "file": {"delimiter": "delimiter", "encoding": "encoding", "sheet": "sheet", "extra_columns": "extra_columns"},
-    "rules": {k: k for k in ("negative_quantity", "negative_price", "zero_price", "return_prefix",
-                             "adjustment_prefix", "non_merchandise_skus", "non_merchandise_pattern",
-                             "store_kind")},
-}
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: tables merge key by key ([values.FIELD] too), other keys replace."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def mapping_from_dict(doc: dict, where: str = "mapping") -> Mapping:
-    """A Mapping from the parsed TOML structure (see the module doc); unknown keys are refused."""
-    known_top = {"name", "columns", "constants", "values", *_SECTIONS}
+    """A Mapping from the parsed TOML structure (see the module doc); unknown keys are refused.
+
+    With ``preset = "NAME"`` the mapping is laid over that preset's mapping.
+    """
+    top = {o.key for o in OPTIONS if not o.section}
+    known_top = [*sorted(top), *TABLES, *SECTIONS]
     for key in doc:
         if key not in known_top:
-            raise MappingError(f"{where}: unknown key {key!r}; expected one of {', '.join(sorted(known_top))}")
-    kwargs: dict[str, object] = {"name": str(doc.get("name", Path(where).stem))}
-    for section in ("columns", "constants", "values"):
+            raise MappingError(f"{where}: unknown key {key!r}; expected one of {', '.join(known_top)}")
+    if "preset" in doc:
+        from data.importers.presets import PRESETS
+
+        name = doc["preset"]
+        problem = _check_option(OPTIONS_BY_ATTR["preset"], name)
+        if problem:
+            raise MappingError(f"{where}: preset = {name!r} is {problem}; allowed: "
+                               f"{_allowed(OPTIONS_BY_ATTR['preset'])}")
+        base = mapping_to_dict(PRESETS[name].mapping)
+        doc = _merge(base, {k: v for k, v in doc.items() if k != "name"}) | {"name": doc.get("name", name)}
+    kwargs: dict[str, object] = {"name": doc.get("name", Path(where).stem)}
+    if "preset" in doc:
+        kwargs["preset"] = doc["preset"]
+    for section in TABLES:
         if section in doc:
             if not isinstance(doc[section], dict):
-                raise MappingError(f"{where}: [{section}] must be a table")
+                raise MappingError(f"{where}: [{section}] must be a table: {TABLES[section]}")
             kwargs[section] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc[section].items()}
-    for k, v in kwargs.get("constants", {}).items():
-        if not isinstance(v, str | int | float):
-            raise MappingError(f"{where}: [constants] {k} must be a string or number")
     if "constants" in kwargs:
-        kwargs["constants"] = {k: str(v) for k, v in kwargs["constants"].items()}
+        kwargs["constants"] = {k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                               for k, v in kwargs["constants"].items()}
     if "values" in kwargs:
-        kwargs["values"] = {f: {str(a): str(b) for a, b in t.items()} if isinstance(t, dict) else t
-                            for f, t in kwargs["values"].items()}
-    for section, keys in _SECTIONS.items():
+        kwargs["values"] = {f: {str(a): str(b) if isinstance(b, int | float) else b for a, b in t.items()}
+                            if isinstance(t, dict) else t for f, t in kwargs["values"].items()}
+    for section in SECTIONS:
         table = doc.get(section, {})
         if not isinstance(table, dict):
             raise MappingError(f"{where}: [{section}] must be a table")
+        keys = {o.key: o for o in OPTIONS if o.section == section}
         for key, value in table.items():
             if key not in keys:
                 raise MappingError(f"{where}: unknown key {key!r} in [{section}]; "
                                    f"expected one of {', '.join(keys)}")
-            attr = keys[key]
-            if attr in ("min_date", "max_date"):
-                value = _as_date(value, f"{where}: [dates] {key}")
-            if attr == "non_merchandise_skus":
-                if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-                    raise MappingError(f"{where}: non_merchandise_skus must be a list of strings")
+            opt = keys[key]
+            if opt.kind == "date" and isinstance(value, str):
+                try:
+                    value = dt.date.fromisoformat(value)
+                except ValueError:
+                    pass
+            if opt.kind == "date" and isinstance(value, dt.datetime):
+                value = value.date()
+            if opt.kind == "text_list" and isinstance(value, list):
                 value = tuple(value)
-            kwargs[attr] = value
+            kwargs[opt.attr] = value
     try:
         return Mapping(**kwargs)
     except MappingError as exc:
         raise MappingError(f"{where}: {exc}") from None
-
-
-def _as_date(value: object, key: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise MappingError(f"{key} must be a date like 2015-01-01, got {value!r}")
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -216,25 +278,30 @@ def load_mapping(path: str | Path) -> Mapping:
             doc = tomllib.load(fh)
     except FileNotFoundError:
         raise MappingError(f"mapping file {path} does not exist") from None
+    except IsADirectoryError:
+        raise MappingError(f"mapping file {path} is a folder, not a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"{path} is not valid TOML: not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path} is not valid TOML: {exc}") from None
+        raise MappingError(f"{path} is not valid TOML: {str(exc).splitlines()[0]}") from None
     return mapping_from_dict(doc, str(path))
 
 
 def mapping_to_dict(m: Mapping) -> dict:
     """The TOML-shaped structure of a mapping (for manifests and display); inverse of mapping_from_dict."""
     out: dict[str, object] = {"name": m.name}
-    for section in ("columns", "constants", "values"):
+    for section in TABLES:
         value = getattr(m, section)
         if value:
             out[section] = {k: (dict(v) if isinstance(v, AbcMapping) else v) for k, v in value.items()}
-    for section, keys in _SECTIONS.items():
-        table = {}
-        for key, attr in keys.items():
-            value = getattr(m, attr)
-            default = next(f.default for f in fields(Mapping) if f.name == attr)
-            if value != default and value is not None:
-                table[key] = list(value) if isinstance(value, tuple) else value
-        if table:
-            out[section] = table
+    defaults = {f.name: f.default for f in fields(Mapping)}
+    for opt in OPTIONS:
+        value = getattr(m, opt.attr)
+        if opt.attr == "name" or value == defaults.get(opt.attr) or value is None:
+            continue
+        value = list(value) if isinstance(value, tuple) else value
+        if opt.section:
+            out.setdefault(opt.section, {})[opt.key] = value
+        else:
+            out[opt.key] = value
     return out

@@ -51,6 +51,17 @@ def first_problems(rejects: pl.DataFrame, line_word: str = "line", limit: int = 
 COLLATERAL_PREFIX = "not loaded: another line of order"
 
 
+def count_phrase(rejects: pl.DataFrame, line_word: str = "line") -> str:
+    """'3 rejected lines (4 problems)': lines counted once however many problems they have.
+
+    A file-level problem (no line) is a problem but not a line.
+    """
+    lines = int(rejects.filter(pl.col("line").is_not_null())["line"].n_unique())
+    problems = rejects.height
+    text = f"{plural(lines, 'rejected ' + line_word)}"
+    return text + (f" ({plural(problems, 'problem')})" if problems != lines else "")
+
+
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
@@ -127,6 +138,8 @@ class ImportResult:
     data_version: int | None = None
     staged_path: Path | None = None
     applied_before: list[str] = field(default_factory=list)  # staged imports applied first
+    line_word: str = "line"
+    per_merchant: list[tuple[int, str, int]] = field(default_factory=list)  # (merchant id, name, lines loaded)
 
     def write_rejects_csv(self, path: str | Path) -> Path:
         return write_rejects_csv(self.rejects, path)

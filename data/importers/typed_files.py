@@ -28,21 +28,22 @@ def _float_to_text(expr: pl.Expr) -> pl.Expr:
 def frame_to_text(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     """Every column as Utf8: temporals ISO, floats cleaned; nested or binary columns are a FileProblem."""
     exprs = []
-    for col, dtype in frame.schema.items():
-        c = pl.col(col)
+    # Positional access: pl.col("^...$") would read a column name from the file as a regex.
+    for i, (col, dtype) in enumerate(frame.schema.items()):
+        c = pl.nth(i)
         if dtype == pl.Utf8:
-            exprs.append(c)
+            exprs.append(c.alias(col))
         elif dtype.is_float():
             exprs.append(_float_to_text(c).alias(col))
         elif dtype.is_integer() or dtype.is_decimal() or dtype == pl.Boolean or dtype == pl.Categorical \
                 or isinstance(dtype, pl.Enum):
-            exprs.append(c.cast(pl.Utf8))
+            exprs.append(c.cast(pl.Utf8).alias(col))
         elif dtype == pl.Datetime or isinstance(dtype, pl.Datetime):
             exprs.append(c.dt.strftime("%Y-%m-%d %H:%M:%S").alias(col))
         elif dtype == pl.Date:
             exprs.append(c.dt.strftime("%Y-%m-%d").alias(col))
         elif dtype == pl.Null:
-            exprs.append(c.cast(pl.Utf8))
+            exprs.append(c.cast(pl.Utf8).alias(col))
         else:
             raise FileProblem(f"{name}: wrong schema: column {col!r} has type {dtype}, which cannot hold "
                               "order-line values (expected text, numbers, dates or timestamps)", column=col)

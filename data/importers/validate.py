@@ -90,10 +90,14 @@ def resolve_columns(file_columns: list[str], mapping: Mapping, preset: Preset | 
 
 
 def _string_frame(raw: RawTable, sources: dict[str, str], mapping: Mapping) -> pl.DataFrame:
+    # Columns get positional names first: pl.col("^...$") would read a file's column name as a regex.
+    frame = raw.frame.clone()  # cheap: the buffers are shared
+    position = {name: f"__c{i}" for i, name in enumerate(frame.columns)}
+    frame.columns = [position[c] if c != LINE else LINE for c in frame.columns]
     exprs = [pl.col(LINE).alias("line")]
     for f in FIELDS:
         if f.name in sources:
-            e = pl.col(sources[f.name]).str.strip_chars()
+            e = pl.col(position[sources[f.name]]).str.strip_chars()
         elif f.name in mapping.constants:
             e = pl.lit(mapping.constants[f.name], dtype=pl.Utf8)
         else:
@@ -103,7 +107,7 @@ def _string_frame(raw: RawTable, sources: dict[str, str], mapping: Mapping) -> p
         if table:
             e = e.replace(dict(table))
         exprs.append(e.alias(f.name))
-    return raw.frame.select(exprs)
+    return frame.select(exprs)
 
 
 class _Rejects:
