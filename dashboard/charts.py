@@ -2,7 +2,12 @@
 
 Each builder takes the documented frame of one analytics call and returns a figure; nothing here
 queries or reads session state. Drillable figures put each point's key in ``customdata`` as text
-(``str(value)``, "" for a null key), which ``dashboard.drill.clicked_value`` maps back to the value.
+(``key_text``), which ``dashboard.drill.clicked_value`` maps back to the value.
+
+Every string a builder hands to plotly (labels, names, titles, hover text, customdata) goes through
+``plain_text.plotly_text``, because plotly draws ``<a href>`` and friends inside any of them as live
+markup and names come from imported files. Hover templates never have data pasted into them
+(``%{fullData.name}`` shows the escaped trace name instead).
 """
 
 from __future__ import annotations
@@ -12,28 +17,33 @@ import datetime as dt
 import polars as pl
 import plotly.graph_objects as go
 
+from dashboard.plain_text import NONE_TEXT, plotly_text, plotly_texts
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-NONE_LABEL = "(none)"
+NONE_LABEL = NONE_TEXT
 SEGMENT_LABELS = {"repeat": "Repeat customers", "one_time": "One-time customers", "guest": "Guest checkouts"}
 METRIC_LABELS = {"revenue": "Revenue", "orders": "Orders"}
 
 
 def _money(label: str, currency: str | None) -> str:
-    return f"{label} ({currency})" if currency else label
+    """An axis or legend title with its currency, escaped for plotly."""
+    return plotly_text(f"{label} ({currency})" if currency else label)
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    # Titles carry data (e.g. "Revenue by store in <region>"), so they are escaped here, for every builder.
+    fig.update_layout(title=plotly_text(title), height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "y": -0.2}, clickmode="event+select")
     return fig
 
 
 def key_text(values: list) -> list[str]:
-    """customdata for drillable points: the key as text, "" for a null key (never drillable)."""
-    return ["" if v is None else str(v) for v in values]
+    """customdata for drillable points: the key as escaped text, "" for a null key (never drillable)."""
+    return ["" if v is None else plotly_text(v) for v in values]
 
 
 def labels(values: list) -> list[str]:
+    """Raw display labels ("(none)" for null); escape them (``plotly_text``) after any joining or cutting."""
     return [NONE_LABEL if v is None else str(v) for v in values]
 
 
@@ -56,15 +66,15 @@ def build_trend_figure(daily: pl.DataFrame, metric: str, comparison_label: str, 
     if metric not in METRIC_LABELS:
         raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRIC_LABELS)}")
     days = daily["day"].to_list()
-    y_title = _money(METRIC_LABELS[metric], currency) if metric == "revenue" else METRIC_LABELS[metric]
+    y_title = _money(METRIC_LABELS[metric], currency if metric == "revenue" else None)
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=days, y=daily[metric].to_list(), name="This period", mode="lines+markers",
-        customdata=key_text(days), hovertemplate="%{x|%a %d %b %Y}: %{y:,.2f}<extra>This period</extra>"))
+        customdata=key_text(days), hovertemplate="%{x|%a %d %b %Y}: %{y:,.2f}<extra>%{fullData.name}</extra>"))
     fig.add_trace(go.Scatter(
-        x=days, y=daily[f"comparison_{metric}"].to_list(), name=comparison_label, mode="lines",
+        x=days, y=daily[f"comparison_{metric}"].to_list(), name=plotly_text(comparison_label), mode="lines",
         line={"dash": "dot"}, customdata=key_text(daily["comparison_day"].to_list()),
-        hovertemplate="%{customdata}: %{y:,.2f}<extra>" + comparison_label + "</extra>"))
+        hovertemplate="%{customdata}: %{y:,.2f}<extra>%{fullData.name}</extra>"))
     fig.update_yaxes(title=y_title, rangemode="tozero")
     if highlight is not None:
         fig.add_shape(type="line", x0=highlight.isoformat(), x1=highlight.isoformat(), y0=0, y1=1, yref="paper",
@@ -83,10 +93,10 @@ def build_bar_figure(frame: pl.DataFrame, key: str, value: str, *, title: str, v
         rows = rows.head(top)
     rows = rows.reverse()  # plotly draws the first bar at the bottom
     keys = rows[key].to_list()
-    names = unique_labels(labels(rows[label].to_list() if label else keys), keys)
+    names = plotly_texts(unique_labels(labels(rows[label].to_list() if label else keys), keys))
     fig = go.Figure(go.Bar(x=rows[value].to_list(), y=names, orientation="h", customdata=key_text(keys),
                            hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))
-    fig.update_xaxes(title=_money(value_label, currency) if currency else value_label)
+    fig.update_xaxes(title=_money(value_label, currency))
     fig.update_yaxes(type="category")
     return _layout(fig, title, height=max(300, 60 + 24 * rows.height))
 
@@ -130,7 +140,7 @@ def build_period_figure(frame: pl.DataFrame, grain: str, currency: str | None) -
 
 def build_profitability_figure(frame: pl.DataFrame, currency: str | None) -> go.Figure:
     """Per category: revenue, what discounts cost and gross margin (``compute_category_profitability``)."""
-    cats = labels(frame["category"].to_list())
+    cats = plotly_texts(labels(frame["category"].to_list()))
     fig = go.Figure()
     for column, name in (("revenue", "Revenue"), ("discount_cost", "Discounts granted"), ("gross_margin", "Gross margin")):
         fig.add_trace(go.Bar(x=cats, y=frame[column].to_list(), name=name))
@@ -146,8 +156,9 @@ def build_payment_mix_figure(frame: pl.DataFrame) -> go.Figure:
     for method in sorted(set(frame["payment_method"].to_list())):
         part = frame.filter(pl.col("payment_method") == method)
         share = dict(zip(part["group"].to_list(), part["order_share"].to_list()))
-        fig.add_trace(go.Bar(x=groups, y=[share.get(g) or 0.0 for g in groups], name=method,
-                             hovertemplate="%{x}: %{y:.1%}<extra>" + method + "</extra>"))
+        fig.add_trace(go.Bar(x=plotly_texts(groups), y=[share.get(g) or 0.0 for g in groups],
+                             name=plotly_text(method),
+                             hovertemplate="%{x}: %{y:.1%}<extra>%{fullData.name}</extra>"))
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="Share of orders", tickformat=".0%", range=[0, 1])
     return _layout(fig, "Payment method mix")
@@ -173,10 +184,10 @@ def build_cohort_figure(frame: pl.DataFrame) -> go.Figure:
 
 def build_repeat_share_figure(frame: pl.DataFrame, currency: str | None) -> go.Figure:
     """Share of sales by repeat customers, one-time customers and guests (``compute_repeat_customer_share``)."""
-    names = [SEGMENT_LABELS.get(s, s) for s in frame["segment"].to_list()]
-    fig = go.Figure(go.Bar(x=names, y=frame["sales_share"].fill_null(0).to_list(),
-                           customdata=frame["sales"].to_list(),
-                           hovertemplate="%{x}: %{y:.1%} (%{customdata:,.2f} " + (currency or "") + ")<extra></extra>"))
+    names = plotly_texts([SEGMENT_LABELS.get(s, s) for s in frame["segment"].to_list()])
+    amounts = plotly_texts([f"{v or 0:,.2f} {currency or ''}".strip() for v in frame["sales"].to_list()])
+    fig = go.Figure(go.Bar(x=names, y=frame["sales_share"].fill_null(0).to_list(), hovertext=amounts,
+                           hovertemplate="%{x}: %{y:.1%} (%{hovertext})<extra></extra>"))
     fig.update_yaxes(title="Share of sales", tickformat=".0%", range=[0, 1])
     return _layout(fig, "Share of sales by repeat and one-time customers", height=320)
 
@@ -199,7 +210,8 @@ def build_delivery_figure(frame: pl.DataFrame) -> go.Figure:
     cells = {(r["partner"], r["region"]): r for r in frame.iter_rows(named=True)}
     z = [[(cells.get((p, g)) or {}).get("on_time_rate") for g in regions] for p in partners]
     delay = [[(cells.get((p, g)) or {}).get("avg_delay_days") for g in regions] for p in partners]
-    fig = go.Figure(go.Heatmap(z=z, x=regions, y=partners, customdata=delay, colorscale="RdYlGn", zmin=0, zmax=1,
+    fig = go.Figure(go.Heatmap(z=z, x=plotly_texts(regions), y=plotly_texts(partners), customdata=delay,
+                               colorscale="RdYlGn", zmin=0, zmax=1,
                                hovertemplate="%{y} to %{x}: %{z:.1%} on time, average delay %{customdata:.1f} days"
                                "<extra></extra>"))
     return _layout(fig, "On-time rate by carrier and region", height=max(300, 100 + 40 * len(partners)))

@@ -22,6 +22,8 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.plain_text import markdown_text, plotly_text
+
 
 @dataclass(frozen=True)
 class Drill:
@@ -50,11 +52,11 @@ def _as_text(value: Any) -> str | None:
 def clicked_value(event: Any, options: Sequence[Any], curve: int | None = 0) -> Any | None:
     """The option a click selected, or None.
 
-    Figures from ``dashboard.charts`` put each point's key in ``customdata`` as text
-    (``str(option)``); a click on another trace than ``curve`` (e.g. the comparison line) is
-    ignored, as is a value that is not among ``options`` (stale or forged).
+    Figures from ``dashboard.charts`` put each point's key in ``customdata`` as escaped text
+    (``plotly_text(option)``, see ``charts.key_text``); a click on another trace than ``curve`` (e.g.
+    the comparison line) is ignored, as is a value that is not among ``options`` (stale or forged).
     """
-    by_text = {str(o): o for o in options if o is not None}
+    by_text = {plotly_text(o): o for o in options if o is not None}
     for point in _points(event):
         if curve is not None and point.get("curve_number", 0) != curve:
             continue
@@ -110,18 +112,17 @@ def _back(drill: Drill) -> None:
     st.session_state[drill.key] = None
 
 
+def breadcrumb_markdown(drill: Drill, value: Any, fmt: Callable[[Any], str] = str) -> str:
+    """The breadcrumb as markdown: the root as written, the drilled value (data) verbatim in a code span."""
+    root, *rest = breadcrumb(drill, value, fmt)
+    return " › ".join([root, *(f"**{markdown_text(label)}**" for label in rest)])
+
+
 def render_breadcrumb(drill: Drill, value: Any, fmt: Callable[[Any], str] = str) -> None:
     """``All categories › Toys``: the root is a button back to the whole view (key ``<drill.key>_back``)."""
     if value is None:
         return
-    labels = breadcrumb(drill, value, fmt)
     cols = st.columns([1, 4], vertical_alignment="center")
-    cols[0].button(f"← {labels[0]}", key=f"{drill.key}_back", on_click=_back, args=(drill,),
+    cols[0].button(f"← {drill.root}", key=f"{drill.key}_back", on_click=_back, args=(drill,),
                    type="tertiary")
-    cols[1].markdown(" › ".join(f"**{_escape(label)}**" if i == len(labels) - 1 else _escape(label)
-                                for i, label in enumerate(labels)))
-
-
-def _escape(text: str) -> str:
-    """Data values (category names...) shown as text, not read as markdown."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~$" else ch for ch in text)
+    cols[1].markdown(breadcrumb_markdown(drill, value, fmt))

@@ -17,6 +17,7 @@ from dashboard import cache, downloads
 from dashboard.context import PageContext
 from dashboard.formatting import CurrencyGroup, KpiCard, currency_groups, is_flat, percent_columns
 from dashboard.pagedata import PageData, Rows
+from dashboard.plain_text import markdown_text
 
 KPI_COLUMNS = 4
 REFRESH_KEY = "refresh_data"
@@ -63,8 +64,10 @@ def render_currency_scope(ctx: PageContext) -> CurrencyGroup:
         "Currency", list(by_code), key=CURRENCY_KEY,
         format_func=lambda c: f"{c}: {', '.join(by_code[c].names)}",
         help="Amounts in different currencies are never added together.")
+    # Currency codes come from the merchants table: shown verbatim (markdown_text), never as markdown.
     st.info(f"The selected merchants keep their books in {len(groups)} currencies "
-            f"({', '.join(by_code)}). Figures are shown per currency: these are for the {code} merchants.")
+            f"({', '.join(map(markdown_text, by_code))}). Figures are shown per currency: these are for the "
+            f"{markdown_text(code)} merchants.")
     return by_code[code]
 
 

@@ -158,9 +158,8 @@ def _login(config, throttle, username, password, client="10.0.0.1"):
 def test_backoff_refuses_even_the_right_password_then_expires(config):
     clock = Clock()
     throttle = LoginThrottle(free_attempts=3, base_delay=10, max_delay=60, clock=clock)
-    for _ in range(3):
+    for _ in range(3):  # exactly the 3 free tries; the 3rd failure starts a 10 s backoff
         assert _login(config, throttle, "shop", "wrong-password").message == accounts.LOGIN_FAILED
-    assert _login(config, throttle, "shop", "wrong-password").message == accounts.LOGIN_FAILED  # 4th: backoff 10 s
     refused = _login(config, throttle, "shop", "shop-password-1")
     assert refused.principal is None and refused.message.startswith("Too many") and refused.retry_after == 10
     clock.t += 10.5
@@ -175,7 +174,7 @@ def test_backoff_grows_but_is_capped_and_never_permanent(config):
         d = throttle.check("shop", "evil")
         clock.t += d.retry_after
         waits.append(throttle.record_failure("shop", "evil").retry_after)
-    assert waits[:6] == [0, 0, 0, 2, 4, 8] and max(waits) == 60
+    assert waits[:6] == [0, 0, 2, 4, 8, 16] and max(waits) == 60
     clock.t += 60
     assert _login(config, throttle, "shop", "shop-password-1", client="evil").principal is not None
 
@@ -190,12 +189,12 @@ def test_one_clients_failures_do_not_block_another_client(config):
 
 def test_spraying_many_usernames_from_one_client_is_slowed(config):
     throttle = LoginThrottle(free_attempts=3, base_delay=60, max_delay=300, clock=Clock())
-    for i in range(12):  # the client's allowance (4 x 3), each username below its own limit
+    for i in range(11):  # the client's allowance (4 x 3) but one, each username below its own limit
         _login(config, throttle, f"user{i}", "guess-password", client="sprayer")
     assert throttle.check("user0", "sprayer").allowed
-    _login(config, throttle, "user12", "guess-password", client="sprayer")  # one more starts the backoff
+    _login(config, throttle, "user11", "guess-password", client="sprayer")  # the 12th starts the backoff
     assert not throttle.check("user0", "sprayer").allowed  # a second guess at any name it tried waits
-    assert not throttle.check("user12", "sprayer").allowed
+    assert not throttle.check("user11", "sprayer").allowed
     assert throttle.check("user0", "someone-else").allowed
     assert throttle.check("fresh-name", "sprayer").allowed  # never refused before its own first failure
 

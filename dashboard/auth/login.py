@@ -45,6 +45,7 @@ FORM_KEY = "rp_login_form"
 USERNAME_KEY = "rp_login_username"
 PASSWORD_KEY = "rp_login_password"
 SUBMIT_KEY = "rp_login_submit"
+CHALLENGE_KEY = "rp_login_challenge"
 LOGOUT_KEY = "rp_logout"
 UNAVAILABLE = "Sign-in is unavailable right now. Ask an administrator to check the server log."
 _TICKET = "_rp_session_ticket"
@@ -53,6 +54,7 @@ _DROP_COOKIE = "_rp_drop_cookie"
 _LOGOUT_FAILED = "_rp_logout_failed"
 _MESSAGE = "_rp_login_message"
 _SET_COOKIE = "_rp_set_cookie"
+_CHALLENGE = "_rp_challenge"  # (challenge id, username, png): the answer stays on the server (challenges.py)
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_.-]*$")
 
 
@@ -157,6 +159,10 @@ def _login_form(config: AuthConfig) -> None:
     with st.form(FORM_KEY, clear_on_submit=True):
         st.text_input("Username", key=USERNAME_KEY, autocomplete="username")
         st.text_input("Password", type="password", key=PASSWORD_KEY, autocomplete="current-password")
+        challenge = st.session_state.get(_CHALLENGE)
+        if challenge:
+            st.image(challenge[2], caption="Too many failed sign-ins for this username from your network.")
+            st.text_input("Type the characters in the picture", key=CHALLENGE_KEY, autocomplete="off")
         st.form_submit_button("Sign in", key=SUBMIT_KEY, on_click=_submit_login)
     message = st.session_state.pop(_MESSAGE, None)
     if message:
@@ -172,12 +178,15 @@ def _submit_login() -> None:
     username = str(st.session_state.get(USERNAME_KEY) or "")
     password = str(st.session_state.get(PASSWORD_KEY) or "")
     st.session_state[PASSWORD_KEY] = ""
+    shown = st.session_state.pop(_CHALLENGE, None)  # single-use: whatever happens, the next try gets a new one
+    answer = str(st.session_state.pop(CHALLENGE_KEY, "") or "")
     config = accounts.load_auth_config()
     if config.problems:
         return  # the run that follows stops in startup_checks
     try:
         outcome = accounts.attempt_login(
-            username, password, client=_client_id(), throttle=accounts.shared_throttle(config), config=config
+            username, password, client=_client_id(), throttle=accounts.shared_throttle(config), config=config,
+            challenge=(shown[0], answer) if shown and answer.strip() else None,
         )
     except Exception:  # noqa: BLE001 - broken credentials or sessions file
         log.exception("sign-in failed with an error")
@@ -185,9 +194,20 @@ def _submit_login() -> None:
         return
     if outcome.principal is None or outcome.ticket is None:
         st.session_state[_MESSAGE] = outcome.message or accounts.LOGIN_FAILED
+        if outcome.needs_challenge:
+            _issue_challenge(username)
         return
     st.session_state[_TICKET] = outcome.ticket
     st.session_state[_SET_COOKIE] = True
+
+
+def _issue_challenge(username: str) -> None:
+    try:
+        issued = accounts.shared_challenges().issue(username)
+    except Exception:  # noqa: BLE001 - no picture: the backoff's wait still works
+        log.exception("could not draw a sign-in challenge")
+        return
+    st.session_state[_CHALLENGE] = (issued.id, username.strip()[:64], issued.png)
 
 
 def _set_relogin_cookie(ticket: SessionTicket, config: AuthConfig) -> None:
@@ -201,9 +221,11 @@ def _set_relogin_cookie(ticket: SessionTicket, config: AuthConfig) -> None:
 
 def _client_id() -> str:
     try:
-        return st.context.ip_address or "local"
+        ip = st.context.ip_address
     except Exception:  # noqa: BLE001
         return "local"
+    # Only a real address: AppTest answers with a new mock object each run, which would never match.
+    return ip if isinstance(ip, str) and ip else "local"
 
 
 def _cookie_value(cookies: Mapping[str, str] | None) -> str | None:

@@ -14,6 +14,7 @@ from dashboard.context import guard
 from dashboard.downloads import file_stem
 from dashboard.formatting import build_kpi_cards
 from dashboard.pagedata import PageData
+from dashboard.plain_text import markdown_text
 
 COMPARISONS = {"previous": "Previous period", "last_year": "Same period last year"}
 DAY = drill.Drill("ov_day", "Whole period", "Drill into a day")
@@ -51,7 +52,7 @@ if day is not None:
     drill.render_breadcrumb(DAY, day, drill.format_day)
     orders = data.get("day_orders", day=day, limit=None)
     st.caption(f"{orders.height:,} order documents (sales, returns and adjustments, any status); revenue is "
-               f"what each adds to the day's revenue, in {money.currency}.")
+               f"what each adds to the day's revenue, in {markdown_text(money.currency)}.")
     st.dataframe(orders, hide_index=True)
     widgets.render_rows_behind("ov_day_orders", orders, data.rows("lines", replace(f, start=day, end=day)),
                                file_stem("orders", day), show_table=False)
