@@ -63,6 +63,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Random seed of the generated demo warehouse.",
     ),
     Setting(
+        "state_url",
+        "RETAIL_PULSE_STATE_URL",
+        "",
+        "Operational store (alert actions, purchase-order drafts, decisions, audit log): a SQLAlchemy URL such "
+        "as `postgresql://user:pass@host/db` for several dashboard instances. Empty: a SQLite file beside the "
+        "warehouse, `<warehouse>.state.sqlite`.",
+    ),
+    Setting(
         "credentials",
         "RETAIL_PULSE_CREDENTIALS",
         "warehouse/credentials.yaml",
@@ -108,6 +116,21 @@ SETTINGS: tuple[Setting, ...] = (
         "200",
         "Largest file, in MB, the dashboard accepts for upload (the Data page's import). Uploads come only from "
         "signed-in admins; a reverse proxy in front should allow the same body size (README).",
+    ),
+    Setting(
+        "models_dir",
+        "RETAIL_PULSE_MODELS_DIR",
+        "",
+        "Folder of saved models (one signed folder per kind, merchant and version). Empty: `<warehouse>.models` "
+        "beside the warehouse file.",
+    ),
+    Setting(
+        "model_key",
+        "RETAIL_PULSE_MODEL_KEY",
+        "",
+        "Secret that signs saved models (HMAC); models signed with another key are refused. Empty: a random key "
+        "kept in `model.key` in the models folder (0600). Set the same value on every instance sharing a models "
+        "folder.",
     ),
     Setting(
         "metrics_token",

@@ -1,0 +1,121 @@
+"""The store's tables, as SQLAlchemy Core metadata (queries use these; migrations create them).
+
+Decisions are never edited in place: alert actions and document revisions only ever get new rows, and the
+current state is derived from the latest ones. The audit log is append-only, enforced by triggers that the
+migrations install on both engines. Only ``leases`` is updated in place: it is the live claim on a queue
+item, and every change to it is audited.
+
+A test checks that the migrated database matches this metadata (tests/test_store_migrations.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
+                        TypeDecorator, DateTime, UniqueConstraint)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+REQUEST_ID = 200
+NAME = 200
+KEY = 400
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes in and out; naive datetimes are refused (their zone is a guess).
+
+    SQLite keeps them as ISO text in UTC, so comparisons in SQL order correctly; PostgreSQL as timestamptz.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"datetime {value!r} has no timezone; the store keeps UTC times only")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("actor", String(NAME), nullable=False),
+    Column("merchant_id", Integer, nullable=True),
+    Column("entity", String(64), nullable=False),
+    Column("entity_id", String(KEY), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("before", Json, nullable=True),
+    Column("after", Json, nullable=True),
+    Column("request_id", String(REQUEST_ID), nullable=True),
+    Index("ix_audit_log_entity", "merchant_id", "entity", "entity_id"),
+    Index("ix_audit_log_request", "request_id"),
+)
+
+alert_actions = Table(
+    "alert_actions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("request_id", String(REQUEST_ID), nullable=False),
+    Column("merchant_id", Integer, nullable=False),
+    Column("alert_kind", String(32), nullable=False),
+    Column("alert_key", String(KEY), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("assignee", String(NAME), nullable=True),
+    Column("snoozed_until", UtcDateTime(), nullable=True),
+    Column("reason", String(NAME), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("actor", String(NAME), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("request_id", name="uq_alert_actions_request_id"),
+    Index("ix_alert_actions_alert", "merchant_id", "alert_kind", "alert_key", "id"),
+)
+
+document_revisions = Table(
+    "document_revisions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("request_id", String(REQUEST_ID), nullable=False),
+    Column("merchant_id", Integer, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("document_id", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("title", String(KEY), nullable=True),
+    Column("body", Json, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("actor", String(NAME), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("request_id", name="uq_document_revisions_request_id"),
+    UniqueConstraint("kind", "document_id", "revision", name="uq_document_revisions_revision"),
+    Index("ix_document_revisions_merchant", "merchant_id", "kind", "document_id"),
+)
+
+leases = Table(
+    "leases", metadata,
+    Column("queue", String(64), primary_key=True),
+    Column("item_key", String(KEY), primary_key=True),
+    Column("merchant_id", Integer, nullable=False),
+    Column("rank", Float, nullable=False),
+    Column("enqueued_at", UtcDateTime(), nullable=False),
+    Column("holder", String(NAME), nullable=True),
+    Column("token", String(64), nullable=True),
+    Column("claimed_at", UtcDateTime(), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("done_at", UtcDateTime(), nullable=True),
+    Index("ix_leases_next", "queue", "done_at", "rank"),
+    Index("ix_leases_merchant", "merchant_id", "queue"),
+)
+
+APPEND_ONLY_TABLES = ("audit_log", "alert_actions", "document_revisions")
