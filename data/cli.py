@@ -256,3 +256,9 @@ def schema_doc(out: Annotated[Path, typer.Option(help="Where to write it.")] = P
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_markdown())
     console.print(f"Wrote {out}")
+
+
+# `python -m data store ...` (operational store: migrations, info) lives with the store in data/store/commands.py.
+from data.store.commands import app as store_app  # noqa: E402
+
+app.add_typer(store_app, name="store")
