@@ -2,16 +2,24 @@
 review decisions and scenarios), kept transactionally apart from the DuckDB warehouse, with an append-only
 audit log. SQLite (WAL) beside the warehouse by default; PostgreSQL when RETAIL_PULSE_STATE_URL names one.
 
-Never imports streamlit. See data/store/store.py for how to use it.
+Never imports streamlit. See data/store/store.py for how to use it. Names are imported on first use, so
+`python -m data` (which registers `store` commands) does not load SQLAlchemy until a store command runs.
 """
 
-from data.store.errors import (InvalidValue, LeaseLost, OutOfScope, RequestIdReused, StaleRevision, StoreError,
-                               StoreUnavailable)
-from data.store.idempotency import new_request_id
-from data.store.principal import Principal
-from data.store.store import Store, open_store
+from __future__ import annotations
 
-__all__ = [
-    "InvalidValue", "LeaseLost", "OutOfScope", "Principal", "RequestIdReused", "StaleRevision", "Store",
-    "StoreError", "StoreUnavailable", "new_request_id", "open_store",
-]
+import importlib
+
+_EXPORTS = {
+    "InvalidValue": "data.store.errors", "LeaseLost": "data.store.errors", "OutOfScope": "data.store.errors",
+    "RequestIdReused": "data.store.errors", "StaleRevision": "data.store.errors", "StoreError": "data.store.errors",
+    "StoreUnavailable": "data.store.errors", "new_request_id": "data.store.idempotency",
+    "Principal": "data.store.principal", "Store": "data.store.store", "open_store": "data.store.store",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'data.store' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

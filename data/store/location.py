@@ -32,7 +32,8 @@ def resolve_url(url: str | URL | None = None, *, warehouse: str | os.PathLike[st
     try:
         parsed = make_url(raw)
     except ArgumentError:
-        raise StoreUnavailable(f"the store URL (RETAIL_PULSE_STATE_URL) is not a database URL: {_redacted(str(raw))!r}") from None
+        raise StoreUnavailable("the store URL (RETAIL_PULSE_STATE_URL) is not a database URL: "
+                               f"{_redacted(str(raw))!r}") from None
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+psycopg")
@@ -41,7 +42,8 @@ def resolve_url(url: str | URL | None = None, *, warehouse: str | os.PathLike[st
             raise StoreUnavailable("the store needs a SQLite file (an in-memory database is not shared "
                                    "between connections)")
         return parsed.set(drivername="sqlite+pysqlite")
-    raise StoreUnavailable(f"the store URL (RETAIL_PULSE_STATE_URL) names {backend!r}; the store runs on sqlite or postgresql")
+    raise StoreUnavailable(f"the store URL (RETAIL_PULSE_STATE_URL) names {backend!r}; the store runs on "
+                           "sqlite or postgresql")
 
 
 def prepare_sqlite_file(path: Path) -> None:
