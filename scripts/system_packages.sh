@@ -1,9 +1,12 @@
-# Sourced by ../test.sh: Java (Spark local mode) and Chromium (browser tests) from Debian's packages.
+# Sourced by ../test.sh: Java (Spark local mode), Chromium (browser tests) and PostgreSQL (the operational
+# store's tests start a throwaway server) from Debian's packages.
 # Installs only what is missing, and only when it can (root with apt-get); otherwise the tests that
 # need them say why they are skipped.
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Debian keeps initdb off PATH, under /usr/lib/postgresql/<version>/bin.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing system packages: ${need[*]}"
