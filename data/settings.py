@@ -139,6 +139,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Bearer token that opens Streamlit's `/_stcore/metrics` (`Authorization: Bearer <token>`). Empty: the "
         "endpoint answers 404 to everyone.",
     ),
+    Setting(
+        "import_max_mb",
+        "RETAIL_PULSE_IMPORT_MAX_MB",
+        "256",
+        "Largest content an import reads, in MB after decompression (a `.gz`, the XML inside an `.xlsx`, a "
+        "Parquet file's data); a bigger or decompression-bomb file is refused before it fills memory.",
+    ),
+    Setting(
+        "import_max_cells",
+        "RETAIL_PULSE_IMPORT_MAX_CELLS",
+        "20000000",
+        "Most cells (rows x columns) an import reads; a file with more is refused.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -159,6 +172,14 @@ def max_upload_mb(environ: dict[str, str] | None = None) -> int:
 
 class SettingError(ValueError):
     """A setting's value is not allowed; the message names the variable and what is allowed."""
+
+
+def whole_number(name: str, low: int, high: int, environ: dict[str, str] | None = None) -> int:
+    """Setting ``name`` as a whole number from ``low`` to ``high`` (raises SettingError naming the variable)."""
+    raw = get(name, environ).strip().replace("_", "")
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise SettingError(f"{_BY_NAME[name].env} must be a whole number from {low:,} to {high:,}, not {raw!r}")
+    return int(raw)
 
 
 def warehouse_path(override: str | os.PathLike[str] | None = None) -> Path:

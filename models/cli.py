@@ -1,0 +1,115 @@
+"""`python -m models train | list`: train models outside the dashboard, with progress, and list them.
+
+The dashboard trains missing or stale models itself in the background; this command is for
+cron, first set-up and retraining by hand. It opens the warehouse like the dashboard does, so it
+cannot run while the dashboard holds the file (DuckDB allows one writing process): it then says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table as RichTable
+
+from data import settings
+
+app = typer.Typer(help="Retail Pulse models: train, list.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+console = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+WarehouseOpt = Annotated[Optional[Path], typer.Option("--warehouse", "-w", help="Warehouse file (default: "
+                         "$RETAIL_PULSE_WAREHOUSE).", show_default=False)]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _open(warehouse: Optional[Path]):
+    from data.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
+
+    try:
+        return Warehouse(settings.warehouse_path(warehouse))
+    except (WarehouseBusy, WarehouseMissing) as exc:
+        _fail(str(exc))
+
+
+def _merchants(eng, merchant: Optional[list[int]]) -> list[int]:
+    from data.access import DataAccess, Scope
+
+    a = DataAccess(eng.backend(), Scope.unrestricted())
+    known = a.to_polars(a.table("merchants").select("merchant_id"))["merchant_id"].to_list()
+    if not merchant:
+        return sorted(known)
+    unknown = sorted(set(merchant) - set(known))
+    if unknown:
+        _fail(f"--merchant {', '.join(map(str, unknown))}: no such merchant (known: {', '.join(map(str, known))})")
+    return sorted(set(merchant))
+
+
+@app.command()
+def train(
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", "-k", help="Model kind (repeatable); "
+                    "default: every kind.")] = None,
+    merchant: Annotated[Optional[list[int]], typer.Option("--merchant", "-m", help="Merchant id (repeatable); "
+                        "default: every merchant.")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Train (and save, signed) the given kinds for the given merchants, showing progress."""
+    from models import registry
+    from models.artifacts import ModelStore, models_dir_for
+
+    kinds = registry.load_families()
+    chosen = kind or sorted(kinds)
+    unknown = [k for k in chosen if k not in kinds]
+    if unknown:
+        _fail(f"--kind {', '.join(unknown)}: unknown model kind; known: {', '.join(sorted(kinds))}")
+    eng = _open(warehouse)
+    store = ModelStore(models_dir_for(eng.path))
+    version = eng.data_version()
+    failures = 0
+    for merchant_id in _merchants(eng, merchant):
+        for key in chosen:
+            label = f"{key} / merchant {merchant_id}"
+
+            def show(fraction: float, text: str, label: str = label) -> None:
+                console.print(f"  {label}: {fraction:4.0%} {escape(text)}")
+
+            try:
+                saved = registry.train(key, eng.backend, merchant_id, version, store, progress=show)
+            except Exception as exc:  # noqa: BLE001 - one line per failure, the others go on
+                failures += 1
+                err.print(f"[bold red]failed:[/] {escape(label)}: {escape(str(exc))}")
+                continue
+            console.print(f"[green]saved[/] {escape(label)} version {saved.version} "
+                          f"({saved.meta['training_seconds']} s)")
+    raise typer.Exit(1 if failures else 0)
+
+
+@app.command("list")
+def list_models(warehouse: WarehouseOpt = None) -> None:
+    """Saved models: kind, merchant, newest version, data version, and whether it is stale or refused."""
+    from models import registry
+    from models.artifacts import ModelFileError, ModelStore, models_dir_for
+
+    eng = _open(warehouse)
+    store = ModelStore(models_dir_for(eng.path))
+    current = eng.data_version()
+    table = RichTable("kind", "merchant", "version", "data version", "state")
+    for key in sorted(registry.load_families()):
+        for merchant_id in _merchants(eng, None):
+            if not store.versions(key, merchant_id):
+                continue
+            try:
+                saved = store.load(key, merchant_id)
+                state = "stale" if registry.is_stale(saved, current) else "current"
+                table.add_row(key, str(merchant_id), saved.version, str(saved.data_version), state)
+            except ModelFileError as exc:
+                table.add_row(key, str(merchant_id), "-", "-", escape(f"refused: {exc}"))
+    console.print(table)

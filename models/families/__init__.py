@@ -1,0 +1,3 @@
+"""Importing this package registers every model family's kinds in ``models.registry.KINDS``."""
+
+from models.forecasting import total  # noqa: F401
