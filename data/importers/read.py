@@ -22,14 +22,15 @@ the two disagree on the number of records.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from data.importers.limits import GZIP_ERRORS, LimitExceeded, Limits, read_gzip, read_plain
+from data.settings import SettingError
 
 LINE = "__line__"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -72,29 +73,41 @@ def read_source(path: str | Path, *, delimiter: str | None = None, encoding: str
                 sheet: str | int | None = None) -> RawTable:
     """Read ``path`` by its content (gzip, Parquet, xlsx) or extension; raise FileProblem if unreadable."""
     path = Path(path)
-    name = path.name
     if not path.is_file():
         raise FileProblem(f"{path}: no such file")
+    try:
+        lim = Limits.current()
+    except SettingError as exc:
+        raise FileProblem(f"{path.name}: not read: {exc}") from None
+    try:
+        return _read(path, delimiter, encoding, sheet, lim)
+    except LimitExceeded as exc:
+        raise FileProblem(str(exc)) from None
+
+
+def _read(path: Path, delimiter: str | None, encoding: str, sheet: str | int | None, lim: Limits) -> RawTable:
+    name = path.name
     with path.open("rb") as fh:
         head = fh.read(8)
     suffix = path.suffix.lower()
     if head[:4] == b"PAR1" or suffix in (".parquet", ".pq"):
         from data.importers.typed_files import read_parquet
 
-        return read_parquet(path)
+        return read_parquet(path, lim)
     if suffix in (".xlsx", ".xlsm") or (head[:2] == b"PK" and suffix not in (".csv", ".gz", ".txt", ".tsv")):
         from data.importers.typed_files import read_excel
 
-        return read_excel(path, sheet)
+        return read_excel(path, sheet, lim)
     if suffix == ".xls" or head[:4] == b"\xd0\xcf\x11\xe0":
         raise FileProblem(f"{name}: old binary Excel (.xls) is not supported; save it as .xlsx or CSV")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+    if head[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
+            data = read_gzip(path, lim)
+        except GZIP_ERRORS as exc:
             raise FileProblem(f"{name}: corrupt gzip file ({exc})") from None
-    return read_csv_bytes(data, name, delimiter=delimiter, encoding=encoding)
+    else:
+        data = read_plain(path, lim)
+    return read_csv_bytes(data, name, delimiter=delimiter, encoding=encoding, limits=lim)
 
 
 # ---------------------------------------------------------------- CSV
@@ -158,7 +171,7 @@ def _header(data: bytes, delimiter: str, name: str) -> tuple[list[str], int]:
 
 
 def read_csv_bytes(data: bytes, name: str, *, delimiter: str | None = None,
-                   encoding: str = "utf-8") -> RawTable:
+                   encoding: str = "utf-8", limits: Limits | None = None) -> RawTable:
     """Parse CSV bytes into a RawTable (see module doc); raises FileProblem for file-level errors."""
     if not data.strip(b" \t\r\n"):
         raise FileProblem(f"{name}: the file is empty")
@@ -167,10 +180,12 @@ def read_csv_bytes(data: bytes, name: str, *, delimiter: str | None = None,
         raise FileProblem(f"{name}: the file is empty")
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")  # classic Mac line ends
-    first_line = data.split(b"\n", 1)[0]
+    first_line = data[:data.find(b"\n")] if b"\n" in data else data  # no copy of the rest
     sep = delimiter or _sniff_delimiter(first_line)
     _check_quotes(data, name)
     names, header_lines = _header(data, sep, name)
+    if limits is not None:  # before parsing: the parsed frame costs several times the text
+        limits.check_cells(name, len(names) * (data.count(b"\n") + 1))
     try:
         raw = _fast_csv(data, names, sep, header_lines)
     except _NeedSlowPath:

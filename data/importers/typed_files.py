@@ -10,10 +10,13 @@ Nested or binary columns are a wrong schema.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import polars as pl
 
+from data.importers.limits import Limits, check_xlsx, read_parquet_table
 from data.importers.read import LINE, FileProblem, RawTable
 
 
@@ -50,13 +53,12 @@ def frame_to_text(frame: pl.DataFrame, name: str) -> pl.DataFrame:
     return frame.select(exprs)
 
 
-def read_parquet(path: Path) -> RawTable:
+def read_parquet(path: Path, lim: Limits) -> RawTable:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     name = path.name
     try:
-        table = pq.read_table(path)
+        table = read_parquet_table(path, lim)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise FileProblem(f"{name}: not a readable Parquet file ({exc})") from None
     if table.num_rows == 0:
@@ -87,10 +89,14 @@ def _first_used_row(path: Path, sheet_index: int) -> int:
         wb.close()
 
 
-def read_excel(path: Path, sheet: str | int | None = None) -> RawTable:
+def read_excel(path: Path, sheet: str | int | None, lim: Limits) -> RawTable:
     import fastexcel
 
     name = path.name
+    try:
+        check_xlsx(path, lim)  # measured in chunks before calamine expands it in memory
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+        raise FileProblem(f"{name}: not a readable Excel workbook ({exc})") from None
     try:
         reader = fastexcel.read_excel(path)
     except Exception as exc:  # noqa: BLE001 - calamine raises its own error classes
