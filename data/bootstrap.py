@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from pathlib import Path
 
 from data import settings
+from data.warehouse import DIR_MODE, FILE_MODE
 
 
 def ensure_warehouse(path: Path | None = None) -> bool:
@@ -18,12 +20,15 @@ def ensure_warehouse(path: Path | None = None) -> bool:
     path = Path(path) if path else settings.warehouse_path()
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".build.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".build.lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         if path.exists():
             return False
         from data.generator import generate
 
         generate(path, size=settings.get("demo_size"), seed=int(settings.get("demo_seed")), progress=False)
         return True
+    finally:
+        os.close(fd)

@@ -6,12 +6,23 @@ its own cursor, because one connection shared by session threads returns other
 sessions' rows (PITFALLS.md). Loads that start while the dashboard holds the
 file are staged in the inbox folder beside it and applied by the dashboard
 (see data/inbox.py).
+
+The warehouse holds every tenant's orders and customers, so its files are
+private to the user running the app: files 0600, folders 0700. The entry points
+set the process umask (``use_private_umask``) so whatever the process creates
+(the staged inbox, Parquet exports, reject reports, DuckDB's own .wal and .tmp)
+starts private; ``make_private`` also fixes the files of a warehouse when it is
+opened, and after a load, because DuckDB creates them itself and an older
+version of the app left them 0644.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import threading
+import warnings
 from pathlib import Path
 
 import duckdb
@@ -29,6 +40,48 @@ class WarehouseMissing(FileNotFoundError):
 
 
 _LOCK_PID = re.compile(r"PID (\d+)")
+PRIVATE_UMASK = 0o077
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def use_private_umask() -> None:
+    """From now on, files this process creates are 0600 and folders 0700 (umask 077). Call at entry points."""
+    os.umask(PRIVATE_UMASK)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) == mode:
+            return
+        os.chmod(path, mode)
+    except FileNotFoundError:  # a staged folder applied meanwhile, a WAL checkpointed away
+        pass
+    except OSError as exc:  # e.g. owned by another user: the app still works, but say so
+        warnings.warn(f"could not make {path} private (mode {mode:o}): {exc}", stacklevel=3)
+
+
+def make_private(path: Path | str) -> None:
+    """Give a warehouse's files the modes new ones get: files 0600, folders 0700.
+
+    Covers the file, its write-ahead log (.wal), DuckDB's spill folder (.tmp), the first-start build
+    lock and the staged imports (<warehouse>.inbox/, every folder and file in it). The folder the
+    warehouse sits in is the operator's choice and is left as it is.
+    """
+    path = Path(path)
+    for suffix in ("", ".wal", ".build.lock"):
+        _chmod(path.with_name(path.name + suffix), FILE_MODE)
+    for suffix in (".inbox", ".tmp"):
+        root = path.with_name(path.name + suffix)
+        if not root.is_dir():
+            continue
+        _chmod(root, DIR_MODE)
+        for folder, dirs, files in os.walk(root):
+            for name in dirs:
+                _chmod(Path(folder, name), DIR_MODE)
+            for name in files:
+                _chmod(Path(folder, name), FILE_MODE)
 
 
 def _connect(path: Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
@@ -55,10 +108,11 @@ def _connect(path: Path, read_only: bool, config: dict | None = None) -> duckdb.
 def open_for_loading(path: Path | str) -> duckdb.DuckDBPyConnection:
     """A read-write connection for generators and importers; creates or upgrades the schema."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     con = _connect(path, read_only=False)
     try:
         schema.upgrade(con, str(path))
+        make_private(path)  # DuckDB created the file (and maybe its .wal) with the process umask
     except BaseException:
         con.close()
         raise
@@ -114,6 +168,7 @@ class Warehouse:
         try:
             schema.check_version(con, str(self.path))
             harden(con)
+            make_private(self.path)  # also fixes files an older version of the app left world-readable
         except BaseException:
             con.close()
             raise
@@ -144,6 +199,7 @@ class Warehouse:
                 return inbox.apply_pending(cur, self.path)
             finally:
                 cur.close()
+                make_private(self.path)  # a load may have made DuckDB create the .wal, failed/ folders...
 
     def close(self) -> None:
         self._root.close()
