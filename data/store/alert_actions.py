@@ -134,13 +134,14 @@ class AlertActions:
                                assignee, snoozed_until, reason, note)
         with self._store.transaction() as conn:
             _lock_alert(conn, merchant_id, alert_kind, alert_key)
-            before = self._state(conn, merchant_id, alert_kind, alert_key)
+            earlier = _actions(conn, merchant_id, alert_kind, alert_key)
+            before = compute_state(merchant_id, alert_kind, alert_key, earlier)
             values["recorded_at"] = self._store.now()
             row, inserted = insert_once(conn, alert_actions, values, _SAME)
             stored = AlertAction(**row)
             if not inserted:
                 return Recorded(stored, before, duplicate=True)
-            after = self._state(conn, merchant_id, alert_kind, alert_key)
+            after = compute_state(merchant_id, alert_kind, alert_key, [*earlier, stored])
             audit.append(conn, at=stored.recorded_at, actor=principal.user, merchant_id=merchant_id,
                          entity=f"alert:{alert_kind}", entity_id=alert_key, action=action,
                          before=_public(before), after=_public(after), request_id=request_id)
@@ -180,9 +181,6 @@ class AlertActions:
         principal.require(merchant_id, "alerts")
         with self._store.read() as conn:
             return _actions(conn, merchant_id, alert_kind, alert_key)
-
-    def _state(self, conn: Connection, merchant_id: int, kind: str, key: str) -> AlertState:
-        return compute_state(merchant_id, kind, key, _actions(conn, merchant_id, kind, key))
 
     @staticmethod
     def _checked(principal, request_id, merchant_id, kind, key, action, assignee, snoozed_until, reason, note):

@@ -10,9 +10,11 @@ transaction (``BEGIN IMMEDIATE`` on SQLite); ``with store.transaction():`` group
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +47,10 @@ class Store:
         # The connection of the write transaction open in this thread (or task), if any.
         self._current: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
             f"store_txn_{id(self)}", default=None)
+        # SQLite: threads of this process queue here for the write lock, in order, instead of polling it
+        # through SQLite's busy handler, whose growing sleeps made 20 writing threads 4x slower (measured).
+        # Other processes still wait through the busy timeout.
+        self._write_turn = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         self.audit = AuditLog(self)
         self.alerts = AlertActions(self)
         self.documents = Documents(self, kinds=(PURCHASE_ORDER,))
@@ -68,7 +74,7 @@ class Store:
         if outer is not None:
             yield outer
             return
-        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+        with self._write_turn, self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
             token = self._current.set(conn)
             try:
                 with conn.begin():
