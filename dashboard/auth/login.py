@@ -25,6 +25,11 @@ written by a tiny script (``st.html(unsafe_allow_javascript=True)``: Streamlit h
 no way to send a Set-Cookie header), so it is ``SameSite=Strict``, ``Secure`` on
 https, but cannot be HttpOnly; logout therefore revokes it on the server (per-user
 session epoch, sessions.py), which also ends the user's other open sessions.
+
+Streamlit keeps the session id across sign-in, and whoever presents it resumes the session,
+so every sign-in (form or cookie) also binds the session to the browser that signed in
+(binding.py: its connection, then a random cookie); a run that is not bound shows the form.
+Past the backoff, the form adds a picture challenge (challenges.py) instead of a hard wait.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from dashboard.auth import accounts
+from dashboard.auth import accounts, binding
 from dashboard.auth.accounts import AuthConfig, Principal, SessionTicket
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,9 @@ _DROP_COOKIE = "_rp_drop_cookie"
 _LOGOUT_FAILED = "_rp_logout_failed"
 _MESSAGE = "_rp_login_message"
 _SET_COOKIE = "_rp_set_cookie"
+_BINDING = "_rp_binding"  # binding.Binding: which browser this session's sign-in belongs to
+_BIND_SECRET = "_rp_bind_secret"  # the binding cookie's value, until the next run writes it
+_DROP_BINDING = "_rp_drop_binding"  # a binding cookie name to delete (after logout)
 _CHALLENGE = "_rp_challenge"  # (challenge id, username, png): the answer stays on the server (challenges.py)
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_.-]*$")
 
@@ -103,27 +111,58 @@ def require_login(*, cookies: Mapping[str, str] | None = None) -> Principal | No
     """
     config = startup_checks()
     ticket = st.session_state.get(_TICKET)
+    foreign = False
     if isinstance(ticket, SessionTicket):
-        principal = accounts.resume_session(ticket, config)
-        if principal is not None:
-            if st.session_state.pop(_SET_COOKIE, False):
-                _set_relogin_cookie(ticket, config)
-            return principal
-        del st.session_state[_TICKET]
-        st.session_state[_DROP_COOKIE] = True
-        st.info("Your session has ended (logged out, or your account changed). Please sign in again.")
-    if not st.session_state.get(_COOKIE_TRIED):
-        # A browser session sees one cookie value for its whole life (st.context reads the
-        # first request), so one try is enough; after a logout it stays revoked anyway.
+        if binding.is_bound(st.session_state.get(_BINDING), _cookies(cookies)):
+            principal = accounts.resume_session(ticket, config)
+            if principal is not None:
+                _write_pending_cookies(ticket, config)
+                return principal
+            del st.session_state[_TICKET]
+            st.session_state[_DROP_COOKIE] = True
+            st.info("Your session has ended (logged out, or your account changed). Please sign in again.")
+        else:
+            # Another connection resumed this session by its id, without the binding cookie of the
+            # browser that signed in (binding.py): a stranger, for all we know. It gets the form; the
+            # ticket stays for the browser that holds the binding.
+            log.warning("a signed-in session was resumed by a connection without its binding; showing the login form")
+            foreign = True
+    if foreign or not st.session_state.get(_COOKIE_TRIED):
+        # A connection's cookies do not change while it lasts (st.context reads its handshake), so
+        # one try per connection is enough; after a logout the cookie stays revoked anyway.
         st.session_state[_COOKIE_TRIED] = True
         got = accounts.principal_from_token(_cookie_value(cookies), config)
         if got is not None:
-            st.session_state[_TICKET] = got[1]
+            _signed_in(got[1])
+            _write_pending_cookies(got[1], config)
             return got[0]
         if _cookie_value(cookies):
             st.session_state[_DROP_COOKIE] = True
     _login_form(config)
     return None
+
+
+def _signed_in(ticket: SessionTicket) -> None:
+    # Every sign-in gets a new binding: the session id Streamlit keeps is no proof of who signed in.
+    old = st.session_state.get(_BINDING)
+    if isinstance(old, binding.Binding):
+        st.session_state[_DROP_BINDING] = old.cookie_name
+    new, secret = binding.new_binding()
+    st.session_state[_TICKET] = ticket
+    st.session_state[_BINDING] = new
+    st.session_state[_BIND_SECRET] = secret
+
+
+def _write_pending_cookies(ticket: SessionTicket, config: AuthConfig) -> None:
+    stale = st.session_state.pop(_DROP_BINDING, None)
+    if stale:
+        _write_cookie(None, 0, name=stale)
+    secret = st.session_state.pop(_BIND_SECRET, None)
+    held = st.session_state.get(_BINDING)
+    if secret and isinstance(held, binding.Binding):
+        _write_cookie(secret, None, name=held.cookie_name)  # a browser-session cookie: no Max-Age
+    if st.session_state.pop(_SET_COOKIE, False):
+        _set_relogin_cookie(ticket, config)
 
 
 def render_logout(principal: Principal, *, location: str = "sidebar") -> None:
@@ -139,6 +178,10 @@ def render_logout(principal: Principal, *, location: str = "sidebar") -> None:
 def _logout() -> None:
     # A button callback: runs before the script, so this very run shows the login form.
     ticket = st.session_state.pop(_TICKET, None)
+    held = st.session_state.pop(_BINDING, None)
+    st.session_state.pop(_BIND_SECRET, None)
+    if isinstance(held, binding.Binding):
+        st.session_state[_DROP_BINDING] = held.cookie_name
     st.session_state[_DROP_COOKIE] = True
     st.session_state[_COOKIE_TRIED] = True
     if isinstance(ticket, SessionTicket):
@@ -169,6 +212,9 @@ def _login_form(config: AuthConfig) -> None:
         st.error(message)
     if st.session_state.pop(_DROP_COOKIE, False):
         _write_cookie(None, 0)
+    stale = st.session_state.pop(_DROP_BINDING, None)
+    if stale:
+        _write_cookie(None, 0, name=stale)
 
 
 def _submit_login() -> None:
@@ -197,7 +243,7 @@ def _submit_login() -> None:
         if outcome.needs_challenge:
             _issue_challenge(username)
         return
-    st.session_state[_TICKET] = outcome.ticket
+    _signed_in(outcome.ticket)
     st.session_state[_SET_COOKIE] = True
 
 
@@ -228,10 +274,17 @@ def _client_id() -> str:
     return ip if isinstance(ip, str) and ip else "local"
 
 
+def _cookies(cookies: Mapping[str, str] | None) -> Mapping[str, str]:
+    """The cookies of this run's connection (its websocket handshake), or the ones a test passes."""
+    try:
+        return st.context.cookies if cookies is None else cookies
+    except Exception:  # noqa: BLE001
+        return {}
+
+
 def _cookie_value(cookies: Mapping[str, str] | None) -> str | None:
     try:
-        source = st.context.cookies if cookies is None else cookies
-        value = source.get(accounts.COOKIE_NAME)
+        value = _cookies(cookies).get(accounts.COOKIE_NAME)
         return value if isinstance(value, str) and value else None
     except Exception:  # noqa: BLE001
         return None
@@ -244,27 +297,38 @@ def _is_https() -> bool:
         return False
 
 
-def _write_cookie(value: str | None, max_age: int) -> None:
-    """Set (or, with None, delete) the re-login cookie in the browser."""
+def _write_cookie(value: str | None, max_age: int | None, *, name: str = accounts.COOKIE_NAME) -> None:
+    """Set (or, with None, delete) a cookie in the browser: the re-login cookie unless ``name`` says otherwise.
+
+    ``max_age`` None: a browser-session cookie.
+    """
     value = value or ""
-    if not _TOKEN_CHARS.match(value):
+    if not _TOKEN_CHARS.match(value) or not _TOKEN_CHARS.match(name):
         return
-    attrs = [f"{accounts.COOKIE_NAME}={value}", "Path=/", f"Max-Age={int(max_age)}", "SameSite=Strict"]
+    attrs = [f"{name}={value}", "Path=/", "SameSite=Strict"]
+    if max_age is not None:
+        attrs.insert(2, f"Max-Age={int(max_age)}")
     if _is_https():
         attrs.append("Secure")
     st.html(f"<script>document.cookie = {json.dumps('; '.join(attrs))};</script>", unsafe_allow_javascript=True)
 
 
-def principal_of_session_state(state: Mapping[str, object]) -> Principal | None:
+def principal_of_session_state(
+    state: Mapping[str, object], cookies: Mapping[str, str] | None = None
+) -> Principal | None:
     """The Principal a Streamlit session is signed in as, read from that session's state, or None.
 
     For code outside a script run (the HTTP guard in web_guard.py checks uploads with it); applies
-    the same checks as a page run (user still exists, same password, not logged out).
+    the same checks as a page run (user still exists, same password, not logged out). With the
+    request's ``cookies``, also that the request comes from the browser that signed in (binding.py).
     """
     try:
         ticket = state[_TICKET] if _TICKET in state else None
+        held = state[_BINDING] if _BINDING in state else None
     except Exception:  # noqa: BLE001 - a session torn down mid-read
         return None
     if not isinstance(ticket, SessionTicket):
+        return None
+    if cookies is not None and not binding.is_bound(held, cookies, connection=False):
         return None
     return accounts.resume_session(ticket, accounts.load_auth_config())

@@ -1,0 +1,191 @@
+"""Issue 6, item 11: a signed-in session cannot be taken over by presenting its session id.
+
+Against the real server (tests/servers.py) with clients speaking Streamlit's websocket protocol:
+the browser signs in; a second client then connects presenting the same session id (the third
+``Sec-WebSocket-Protocol`` entry, as the Streamlit frontend does when it reconnects) but without
+the binding cookie, and must get the login form, not the pages. The same id with the cookie
+(the real browser reconnecting after a network drop) gets the pages back without signing in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+
+import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.asyncio.client import connect
+
+from dashboard.auth import accounts, login
+from dashboard.auth.binding import COOKIE_PREFIX
+from tests.servers import dashboard_server
+
+TIMEOUT = 60.0
+_SET_COOKIE = re.compile(r'document\.cookie = "(' + COOKIE_PREFIX + r'[0-9a-f]+)=([A-Za-z0-9_.-]+);')
+
+
+class Client:
+    """One websocket connection to /_stcore/stream; ``run`` sends a rerun and reads until it ends."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.session_id = ""
+
+    async def run(self, widgets: tuple = ()) -> dict:
+        msg = BackMsg()
+        msg.rerun_script.query_string = ""
+        msg.rerun_script.page_script_hash = ""
+        for widget_id, field, value in widgets:
+            w = msg.rerun_script.widget_states.widgets.add()
+            w.id = widget_id
+            setattr(w, field, value)
+        await self.ws.send(msg.SerializeToString())
+        seen: dict = {"headings": [], "widgets": {}, "html": [], "problems": []}
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                fwd = ForwardMsg()
+                fwd.ParseFromString(await self.ws.recv())
+                kind = fwd.WhichOneof("type")
+                if kind == "new_session":
+                    self.session_id = fwd.new_session.initialize.session_id
+                elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                    el = fwd.delta.new_element
+                    k = el.WhichOneof("type")
+                    if k == "heading":
+                        seen["headings"].append(el.heading.body)
+                    elif k == "html":
+                        seen["html"].append(el.html.body)
+                    elif k == "exception":
+                        seen["problems"].append(el.exception.message)
+                    elif k in ("text_input", "button"):
+                        seen["widgets"][getattr(el, k).id.rsplit("-", 1)[-1]] = getattr(el, k).id
+                elif kind == "script_finished":
+                    if fwd.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                        continue
+                    return seen
+
+
+def _connect(url: str, session_id: str = "", cookie: str = ""):
+    protocols = ["streamlit", "xsrf-unused", session_id] if session_id else ["streamlit"]
+    headers = {"Cookie": cookie} if cookie else {}
+    return connect(url.replace("http://", "ws://") + "/_stcore/stream", subprotocols=protocols, origin=url,
+                   additional_headers=headers, max_size=None, open_timeout=TIMEOUT, close_timeout=5)
+
+
+def _shows_pages(seen: dict) -> bool:
+    return "Overview" in seen["headings"]
+
+
+def _shows_login_form(seen: dict) -> bool:
+    return login.USERNAME_KEY in seen["widgets"] and login.PASSWORD_KEY in seen["widgets"]
+
+
+async def _scenario(url: str) -> dict:
+    out: dict = {}
+    async with _connect(url) as ws:  # the real browser
+        browser = Client(ws)
+        form = await browser.run()
+        ids = form["widgets"]
+        signed_in = await browser.run(widgets=((ids[login.USERNAME_KEY], "string_value", "demo-merchant"),
+                                               (ids[login.PASSWORD_KEY], "string_value", accounts.DEMO_PASSWORD),
+                                               (ids[login.SUBMIT_KEY], "trigger_value", True)))
+        out["browser_signed_in"] = _shows_pages(signed_in) and not signed_in["problems"]
+        cookies = [m.groups() for body in signed_in["html"] for m in [_SET_COOKIE.search(body)] if m]
+        out["binding_cookie"] = cookies[0] if cookies else None
+        out["again"] = _shows_pages(await browser.run())  # the first connection stays signed in
+        session_id = browser.session_id
+    out["session_id"] = session_id
+
+    async with _connect(url, session_id) as ws:  # a stranger who learned the session id
+        thief = Client(ws)
+        seen = await thief.run()
+        out["thief_same_session"] = thief.session_id == session_id
+        out["thief_pages"] = _shows_pages(seen)
+        out["thief_form"] = _shows_login_form(seen)
+
+    if out["binding_cookie"]:
+        name, value = out["binding_cookie"]
+        async with _connect(url, session_id, cookie=f"{name}={value}") as ws:  # the browser, reconnecting
+            back = Client(ws)
+            seen = await back.run()
+            out["reconnect_same_session"] = back.session_id == session_id
+            out["reconnect_pages"] = _shows_pages(seen)
+        async with _connect(url, session_id, cookie=f"{name}=forged-{value[:10]}") as ws:  # a guessed cookie
+            seen = await Client(ws).run()
+            out["forged_pages"] = _shows_pages(seen)
+    return out
+
+
+@pytest.mark.slow
+def test_session_id_alone_does_not_carry_the_sign_in(fixture_warehouse_path, tmp_path):
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(fixture_warehouse_path, wh)
+    env = {"RETAIL_PULSE_WAREHOUSE": str(wh), "RETAIL_PULSE_DEMO": "1",
+           "RETAIL_PULSE_CREDENTIALS": str(tmp_path / "credentials.yaml")}
+    with dashboard_server(env, timeout=120) as server:
+        out = asyncio.run(_scenario(server.url))
+    assert out["browser_signed_in"] and out["again"], out
+    assert out["thief_same_session"], out  # the server did hand the stranger the signed-in session ...
+    assert not out["thief_pages"] and out["thief_form"], out  # ... but it shows the login form, not the pages
+    assert out["binding_cookie"], out
+    assert out["reconnect_same_session"] and out["reconnect_pages"], out  # the real browser gets back in
+    assert not out["forged_pages"], out
+
+
+# -- the binding rules, without a server ---------------------------------------------------------------
+
+
+class Connection:  # stands in for Streamlit's SessionClient (only its identity matters)
+    pass
+
+
+def test_binding_accepts_the_signing_in_connection_or_the_cookie_only(monkeypatch):
+    from dashboard.auth import binding
+
+    first, second = Connection(), Connection()
+    monkeypatch.setattr(binding, "current_connection", lambda: first)
+    held, secret = binding.new_binding()
+    assert held.cookie_name.startswith(COOKIE_PREFIX) and secret not in repr(held)  # only a digest is kept
+    assert binding.is_bound(held, {})  # the connection that signed in, before any cookie exists
+    monkeypatch.setattr(binding, "current_connection", lambda: second)
+    assert not binding.is_bound(held, {})  # another connection presenting the same session id
+    assert not binding.is_bound(held, {held.cookie_name: secret[:-1] + "x"})
+    assert not binding.is_bound(held, {COOKIE_PREFIX + "000000000000": secret})  # another tab's cookie name
+    assert binding.is_bound(held, {held.cookie_name: secret})  # the same browser, reconnected
+    monkeypatch.setattr(binding, "current_connection", lambda: None)
+    assert not binding.is_bound(held, {}) and not binding.is_bound(None, {held.cookie_name: secret})
+    assert binding.is_bound(held, {held.cookie_name: secret}, connection=False)  # HTTP requests: cookie only
+
+
+def test_dead_connection_never_matches_a_new_one(monkeypatch):
+    import gc
+
+    from dashboard.auth import binding
+
+    conn = Connection()
+    monkeypatch.setattr(binding, "current_connection", lambda: conn)
+    held, _ = binding.new_binding()
+    del conn
+    gc.collect()
+    fresh = Connection()  # may even reuse the old object's address
+    monkeypatch.setattr(binding, "current_connection", lambda: fresh)
+    assert not binding.is_bound(held, {})
+
+
+def test_upload_guard_view_checks_the_binding_cookie_when_given(monkeypatch, tmp_path):
+    from dashboard.auth import binding
+
+    path = tmp_path / "credentials.yaml"
+    monkeypatch.setenv("RETAIL_PULSE_CREDENTIALS", str(path))
+    monkeypatch.setenv("RETAIL_PULSE_DEMO", "1")
+    monkeypatch.delenv("RETAIL_PULSE_COOKIE_KEY", raising=False)
+    accounts.create_demo_users(path, rounds=4)
+    ticket = accounts.start_session("demo-admin", accounts.load_auth_config())
+    monkeypatch.setattr(binding, "current_connection", lambda: None)
+    held, secret = binding.new_binding()
+    state = {login._TICKET: ticket, login._BINDING: held}
+    assert login.principal_of_session_state(state, {held.cookie_name: secret}).username == "demo-admin"
+    assert login.principal_of_session_state(state, {}) is None
+    assert login.principal_of_session_state(state, {held.cookie_name: "guess"}) is None
