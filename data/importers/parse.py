@@ -10,9 +10,14 @@ than 3 decimals, integers with a fraction and impossible dates are reasons.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import polars as pl
+
+from data.importers.options import NUMBER_FORMATS
+
+PLAIN = "1234.56"
 
 MONEY = pl.Decimal(18, 3)
 INT_LIMIT = 2**31 - 1
@@ -41,26 +46,63 @@ def _reason(cond: pl.Expr, text: str) -> pl.Expr:
     return pl.when(cond).then(pl.lit(text)).otherwise(pl.lit(None, dtype=pl.Utf8))
 
 
-def parse_int(s: pl.Expr) -> Parsed:
-    shape_ok = s.str.contains(_INT_RE)
+def _number_reason(s: pl.Expr, number_format: str) -> pl.Expr:
+    """"'2,55' is not a number; ..." with the hint that fits the mapping's number_format."""
+    if number_format == PLAIN:
+        hint = pl.when(s.str.contains(",")).then(pl.lit(
+            '; set number_format = "1.234,56" in the mapping\'s [file] section if the file writes decimal '
+            'commas (or "1 234,56", "1234,56", "1,234.56": see README)')).otherwise(pl.lit(""))
+    else:
+        hint = pl.lit(f'; the mapping says number_format = "{number_format}"')
+    return pl.format("'{}' is not a number{}", s, hint)
+
+
+def normalize_number(s: pl.Expr, number_format: str) -> tuple[pl.Expr, pl.Expr]:
+    """(plain decimal text, shape ok) for text written in ``number_format`` (options.NUMBER_FORMATS).
+
+    Thousands separators must group three digits (1.234,5 but not 12.34,5); the decimal mark becomes
+    a point. The plain format is returned unchanged (its checks live in parse_int / parse_money).
+    """
+    if number_format == PLAIN:
+        return s, pl.lit(True)
+    decimal, thousands = NUMBER_FORMATS[number_format]
+    d = re.escape(decimal)
+    if thousands:
+        t = "[" + re.escape(thousands) + "]"
+        shape = rf"^[+-]?(\d{{1,3}}({t}\d{{3}})+|\d+)({d}\d*)?$"
+        plain = s.str.replace_all(t, "")
+    else:
+        shape = rf"^[+-]?\d+({d}\d*)?$"
+        plain = s
+    return plain.str.replace(decimal, ".", literal=True), s.str.contains(shape)
+
+
+def parse_int(s: pl.Expr, number_format: str = "1234.56") -> Parsed:
+    raw = s
+    s, written_ok = normalize_number(s, number_format)
+    shape_ok = s.str.contains(_INT_RE) & written_ok
     digits = s.str.replace(r"\.0*$", "")
     as_int = pl.when(shape_ok).then(digits.cast(pl.Int64, strict=False))
     in_range = as_int.abs() <= INT_LIMIT
     value = pl.when(in_range).then(as_int).cast(pl.Int32)
     bad = (pl.when(s.is_null()).then(pl.lit(None, dtype=pl.Utf8))
+           .when(~written_ok).then(_number_reason(raw, number_format))
            .when(~shape_ok & s.str.contains(r"^[+-]?\d+\.\d+$")).then(pl.lit("not a whole number"))
+           .when(~shape_ok & raw.str.contains(",")).then(_number_reason(raw, number_format))
            .when(~shape_ok).then(pl.lit("not an integer"))
            .when(as_int.is_null() | ~in_range).then(pl.lit("integer out of range"))
            .otherwise(pl.lit(None, dtype=pl.Utf8)))
     return Parsed(value, bad)
 
 
-def parse_money(s: pl.Expr) -> Parsed:
-    money_ok = s.str.contains(_MONEY_RE)
-    number_ok = s.str.contains(_NUMBER_RE)
+def parse_money(s: pl.Expr, number_format: str = "1234.56") -> Parsed:
+    raw = s
+    s, written_ok = normalize_number(s, number_format)
+    money_ok = s.str.contains(_MONEY_RE) & written_ok
+    number_ok = s.str.contains(_NUMBER_RE) & written_ok
     value = pl.when(money_ok).then(s.cast(MONEY, strict=False))
     bad = (pl.when(s.is_null()).then(pl.lit(None, dtype=pl.Utf8))
-           .when(~number_ok).then(pl.lit("not a number"))
+           .when(~number_ok).then(_number_reason(raw, number_format))
            .when(~money_ok).then(pl.lit("more than 3 decimal places (amounts are kept to 0.001)"))
            .when(value.is_null()).then(pl.lit("amount out of range"))
            .otherwise(pl.lit(None, dtype=pl.Utf8)))

@@ -145,9 +145,9 @@ def _type(s: pl.DataFrame, mapping: Mapping, given: set[str], rj: _Rejects) -> p
                 typed.append((f.name, parse.Parsed(pl.lit(None, dtype=dtypes[f.name]), NULL_TEXT)))
             continue
         if f.kind == "int":
-            p = parse.parse_int(col)
+            p = parse.parse_int(col, mapping.number_format)
         elif f.kind == "money":
-            p = parse.parse_money(col)
+            p = parse.parse_money(col, mapping.number_format)
         elif f.kind == "datetime":
             p = parse.datetime_problems(col, pl.col("__ts"), mapping.date_format, lo, hi)
         elif f.name in ENUMS:
