@@ -34,6 +34,7 @@ CANONICAL_SCHEMA: dict[str, pl.DataType] = {
     "shipping_region": pl.Utf8,
 }
 ORDER_KEY = "__order_key"
+WRITE_OFF = "__write_off"
 NULL_TEXT = pl.lit(None, dtype=pl.Utf8)
 
 
@@ -228,8 +229,20 @@ def _derive(t: pl.DataFrame, s: pl.DataFrame, mapping: Mapping, rj: _Rejects) ->
     )
 
 
+def _write_offs(t: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
+    """rules.write_offs = "adjustments": a sale order whose every line takes stock out at price 0 with no
+    customer is a stock write-off, loaded as an adjustment; its lines skip the sign and zero-price rules."""
+    if mapping.write_offs != "adjustments":
+        return t.with_columns(pl.lit(False).alias(WRITE_OFF))
+    line = (pl.col("quantity") < 0) & (pl.col("unit_price") == 0) & pl.col("customer_ref").is_null()
+    whole = line.fill_null(False).all().over(ORDER_KEY) & (pl.col("order_type") == "sale")
+    return t.with_columns(whole.alias(WRITE_OFF)).with_columns(
+        pl.when(pl.col(WRITE_OFF)).then(pl.lit("adjustment")).otherwise(pl.col("order_type")).alias("order_type"))
+
+
 def _rules(t: pl.DataFrame, s: pl.DataFrame, mapping: Mapping, rj: _Rejects, price_field: str) -> None:
     q, up, kind = pl.col("quantity"), pl.col("unit_price"), pl.col("order_type")
+    ruled = ~pl.col(WRITE_OFF)  # write-offs were judged whole by _write_offs
     t = t.with_columns(s.select(pl.col("quantity").alias("__q_raw"), pl.col(price_field).alias("__p_raw")))
     qv, pv = pl.col("__q_raw"), pl.col("__p_raw")
     rj.add(t, "quantity", pl.when(q == 0).then(pl.lit("quantity is 0")), qv)
@@ -240,7 +253,7 @@ def _rules(t: pl.DataFrame, s: pl.DataFrame, mapping: Mapping, rj: _Rejects, pri
                         pl.lit(" or ".join(allowed)))
     else:
         why = pl.lit("negative quantity; this mapping refuses them (rules.negative_quantity)")
-    rj.add(t, "quantity", pl.when((q < 0) & ~kind.is_in(allowed)).then(why), qv)
+    rj.add(t, "quantity", pl.when((q < 0) & ~kind.is_in(allowed) & ruled).then(why), qv)
     if mapping.negative_price == "adjustments":
         why = pl.format("negative price on a {} document; only adjustments may have one", kind)
         neg_ok = kind == "adjustment"
@@ -248,7 +261,7 @@ def _rules(t: pl.DataFrame, s: pl.DataFrame, mapping: Mapping, rj: _Rejects, pri
         why, neg_ok = pl.lit("negative price; this mapping refuses them (rules.negative_price)"), pl.lit(False)
     rj.add(t, price_field, pl.when((up < 0) & ~neg_ok).then(why), pv)
     if mapping.zero_price == "refuse":
-        rj.add(t, price_field, pl.when(up == 0).then(
+        rj.add(t, price_field, pl.when((up == 0) & ruled).then(
             pl.lit("price is 0; this mapping refuses free lines (rules.zero_price)")), pv)
     rj.add(t, "discount_amount", pl.when(pl.col("discount_amount") < 0).then(pl.lit("negative discount")))
     rj.add(t, "unit_cost", pl.when(pl.col("unit_cost") < 0).then(pl.lit("negative unit cost")))
@@ -318,6 +331,7 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
                        .alias(ORDER_KEY))
     if preset and preset.classify:
         t = preset.classify(t)
+    t = _write_offs(t, mapping)
     price_field = "unit_price" if "unit_price" in given else "line_amount"
     _rules(t, s, mapping, rj, price_field)
     t = _order_checks(t, given, rj)
