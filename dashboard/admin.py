@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.auth import accounts
+from dashboard.plain_text import markdown_text
 from data import inbox, safe_csv
 from data.importers import ImportResult, import_file, load_mapping
 from data.importers.mapping import MappingError
@@ -48,17 +49,19 @@ def run_import(eng, path: Path, preset: str | None, mapping_upload, merchant: st
 
 
 def render_import_result(result: ImportResult | str | None) -> None:
+    # Messages quote the file's name and values from it: shown verbatim (markdown_text), never as markdown.
     if result is None:
         return
     if isinstance(result, str):
-        st.warning(result)
+        st.warning(markdown_text(result))
         return
     if result.status == "refused":
-        st.error(result.message)
+        st.error(markdown_text(result.message))
     elif result.status == "staged":
-        st.success(result.message.replace("the running dashboard will apply it", "applied by this dashboard"))
+        st.success(markdown_text(result.message.replace("the running dashboard will apply it",
+                                                        "applied by this dashboard")))
     else:
-        st.success(result.message)
+        st.success(markdown_text(result.message))
     for warning in result.warnings:
         st.text(warning)
     if result.rejects is not None and result.rejects.height:

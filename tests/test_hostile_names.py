@@ -380,6 +380,29 @@ def test_every_page_shows_hostile_names_as_text(served_hostile, role):
         assert sorted(seen_drills) == ["sa_category", "sa_region"]
 
 
+def test_data_page_import_messages_show_names_as_text(served_hostile):
+    """An import on the Data page quotes the file's name and its values: verbatim."""
+    at = AppTest.from_file(HARNESS)
+    at.session_state["harness_principal"] = PRINCIPALS["admin"]
+    at.session_state["harness_page"] = "data"
+    run(at)
+    merchant = hostile_option(at.selectbox(key="imp_merchant").options)
+    mapping = b'[columns]\norder_ref = "Order"\norder_ts = "Date"\nsku = "SKU"\nquantity = "Qty"\n' \
+              b'unit_price = "Price"\n'
+    shown = []
+    for name, rows in ((f"{HOSTILE[3]}.csv", f"H-1,2024-03-01 10:00,{HOSTILE[2]},1,2.50\n"),
+                       (f"{HOSTILE[1]}.csv", f"H-2,2024-03-01 10:00,S-1,{HOSTILE[2]},2.50\n")):
+        at.file_uploader(key="imp_file").set_value((name, f"Order,Date,SKU,Qty,Price\n{rows}".encode(), "text/csv"))
+        run(at)
+        at.file_uploader(key="imp_mapping").set_value(("m.toml", mapping, "application/toml"))
+        at.selectbox(key="imp_merchant").set_value(merchant)
+        run(at.button(key="imp_go").click())
+        texts = assert_plain(at, f"data page import {name}")
+        shown += [t for t in texts if EVIL in t]
+    assert any("staged" in t and EVIL in t for t in shown), shown  # loaded, naming the file
+    assert any(f"'{HOSTILE[2]}'" in t for t in shown), shown  # refused, quoting the bad value
+
+
 # ------------------------------------------------------------------------------------------------ (c) browser
 
 LINKS_TO_EVIL = """() => [...document.querySelectorAll('*')].flatMap(el => [...el.attributes]
@@ -439,3 +462,4 @@ def test_browser_page_has_no_link_from_the_data(hostile_path, tmp_path_factory):
                 back.click()
                 idle(page)
         browser.close()
+
