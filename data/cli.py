@@ -109,6 +109,8 @@ def import_(
             _print_rejects(result.rejects)
         _fail(result.message, code=2)
     console.print(escape(result.message))
+    for warning in result.warnings:
+        console.print(escape(f"note: {warning}"))
 
 
 def _mapping_choice(preset: str | None, mapping: Path | None):

@@ -86,7 +86,7 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
     report = validate_file(file_path, preset=preset, mapping=mapping)
     result = ImportResult(status="refused", import_id=import_id, source=source, message="",
                           rejects=report.rejects, rows_rejected=report.rows_rejected, warnings=report.warnings,
-                          line_word=report.line_word)
+                          line_word=report.line_word, duplicate_lines=report.duplicate_lines)
     if report.fatal:
         result.message = f"refused, nothing written: {report.fatal}"
         return result
@@ -143,4 +143,7 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
 
 
 def _skipped(result: ImportResult) -> str:
-    return f"; {result.rows_rejected:,} rejected lines skipped" if result.rows_rejected else ""
+    text = f"; {result.rows_rejected:,} rejected lines skipped" if result.rows_rejected else ""
+    if result.duplicate_lines:
+        text += f"; {result.duplicate_lines:,} exact duplicate lines (see the warnings)"
+    return text

@@ -91,6 +91,7 @@ class ValidationReport:
     fatal: str | None = None
     warnings: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # canonical field -> file column
+    duplicate_lines: int = 0  # records identical to an earlier one (see duplicates.py)
 
     @property
     def rows_rejected(self) -> int:
@@ -140,6 +141,7 @@ class ImportResult:
     applied_before: list[str] = field(default_factory=list)  # staged imports applied first
     line_word: str = "line"
     per_merchant: list[tuple[int, str, int]] = field(default_factory=list)  # (merchant id, name, lines loaded)
+    duplicate_lines: int = 0  # exact duplicate records found in the file (warnings say what became of them)
 
     def write_rejects_csv(self, path: str | Path) -> Path:
         return write_rejects_csv(self.rejects, path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from data.importers import parse
+from data.importers.duplicates import describe, duplicate_lines
 from data.importers.fields import ENUMS, FIELDS, FIELDS_BY_NAME
 from data.importers.mapping import Mapping
 from data.importers.presets import Preset
@@ -307,6 +308,12 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
     if nblank:
         report.warnings.append(f"{nblank} empty rows ignored")
     report.rows_read = s.height + len(raw.rejects)
+    dups = duplicate_lines(raw).filter(pl.col("line").is_in(s["line"].implode()))
+    report.duplicate_lines = dups.height
+    if dups.height:
+        report.warnings.append(describe(dups, mapping.duplicate_lines, raw.line_word))
+        if mapping.duplicate_lines == "drop":
+            s = s.filter(~pl.col("line").is_in(dups["line"].implode()))
     if preset and preset.prepare:
         s = preset.prepare(s)
     if not mapping.date_format and mapping.day_first is None:
@@ -325,6 +332,12 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
     rj = _Rejects(labels)
     for ln, col, val, why in raw.rejects:
         rj.parts.append(rejects_frame([(ln, col, val, why)]))
+    if dups.height and mapping.duplicate_lines == "refuse":
+        rj.parts.append(dups.select("line", pl.lit(None, dtype=pl.Utf8).alias("column"),
+                                    pl.lit(None, dtype=pl.Utf8).alias("value"),
+                                    pl.format("exact duplicate of {} {} (rules.duplicate_lines = \"refuse\")",
+                                              pl.lit(raw.line_word), pl.col("first_line")).alias("reason"))
+                        .cast(REJECT_SCHEMA))
     t = _type(s, mapping, given, rj)
     t = _derive(t, s, mapping, rj)
     t = t.with_columns((pl.col("merchant").fill_null("") + "\x1f" + pl.col("order_ref").fill_null(""))
@@ -336,11 +349,6 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
     _rules(t, s, mapping, rj, price_field)
     t = _order_checks(t, given, rj)
     rejects = rj.frame()
-    repeats = t.height - t.select("order_ref", "sku", "quantity", "unit_price", "order_ts",
-                                  "customer_ref").n_unique()
-    if repeats and "line_no" not in given:
-        report.warnings.append(f"{repeats} lines repeat an earlier line of the same order exactly; "
-                               "each is loaded as its own line")
     bad_lines = rejects["line"].drop_nulls().unique()
     bad = t.filter(pl.col("line").is_in(bad_lines.implode()))
     bad_orders = bad.group_by(ORDER_KEY).agg(pl.col("line").min().alias("__bad_line"))
