@@ -70,17 +70,25 @@ def postgres_server() -> Iterator[PostgresServer]:
         run_as = ["runuser", "-u", "postgres", "--"]
     data = base / "data"
     port = free_port()
-    subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres",
-                    "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
-    subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
-                    "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {base} -c max_connections=200",
-                    "-w", "start"], check=True, capture_output=True)
+    _run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
+          "--no-locale"], base)
+    _run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
+          "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {base} -c max_connections=200", "-w", "start"], base)
     try:
         yield PostgresServer(port, base)
     finally:
         subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
                        capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _run(command: list[str], base: Path) -> None:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        log = base / "server.log"
+        server_log = log.read_text()[-2000:] if log.exists() else ""
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]} {server_log}")
 
 
 @pytest.fixture(params=ENGINES)

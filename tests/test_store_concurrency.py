@@ -43,6 +43,7 @@ def _run_threads(count: int, work) -> list[BaseException]:
     return errors
 
 
+@pytest.mark.slow
 def test_20_threads_x_200_acknowledgements_with_resends_leave_one_each(store):
     duplicates = Counter()
 

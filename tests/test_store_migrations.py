@@ -79,6 +79,9 @@ def test_default_location_is_beside_the_warehouse_owner_only_in_wal_mode(tmp_pat
         path = tmp_path / "shop" / "retail.duckdb.state.sqlite"
         assert Path(store.url.database) == path
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        store.alerts.acknowledge(Principal.staff("x"), merchant_id=1, alert_key="k", request_id="r")
+        for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):  # SQLite copies the file's mode
+            assert stat.S_IMODE(companion.stat().st_mode) == 0o600, companion
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL

@@ -192,3 +192,38 @@ def test_bad_alert_actions_are_refused_with_a_clear_message(store, kwargs, messa
 def test_bad_purchase_order_lines_are_named(store, lines, message):
     with pytest.raises(InvalidValue, match=message):
         store.purchase_orders.draft(ONE, merchant_id=1, lines=lines, request_id="r")
+
+
+def test_snoozing_into_the_past_is_refused_but_a_late_retry_is_a_duplicate(store_url):
+    from data.store import open_store
+
+    now = [dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)]
+    store = open_store(store_url, clock=lambda: now[0])
+    try:
+        with pytest.raises(InvalidValue, match="is not in the future"):
+            store.alerts.snooze(ONE, merchant_id=1, alert_key="k", until=now[0], request_id="s0")
+        until = now[0] + dt.timedelta(hours=1)
+        assert not store.alerts.snooze(ONE, merchant_id=1, alert_key="k", until=until, request_id="s1").duplicate
+        now[0] += dt.timedelta(hours=2)
+        late = store.alerts.snooze(ONE, merchant_id=1, alert_key="k", until=until, request_id="s1")
+        assert late.duplicate and not late.state.snoozed(now[0])
+        store.alerts.acknowledge(ONE, merchant_id=1, alert_key="other", request_id="a1")
+        assert set(store.alerts.states(ONE, alert_keys=["k", "never-touched"])) == {(1, "k")}
+    finally:
+        store.close()
+
+
+def test_queue_items_are_listed_in_claiming_order_within_scope(store):
+    for merchant, key, rank in [(1, "b", 2.0), (1, "a", 1.0), (2, "c", 0.0)]:
+        store.leases.enqueue(STAFF, queue="fraud_review", merchant_id=merchant, item_key=key, rank=rank)
+    assert [i.item_key for i in store.leases.items(STAFF, queue="fraud_review")] == ["c", "a", "b"]
+    assert [i.item_key for i in store.leases.items(ONE, queue="fraud_review")] == ["a", "b"]
+    lease = store.leases.claim_next(ONE, queue="fraud_review", holder="ana", ttl=dt.timedelta(minutes=5))
+    assert lease.item_key == "a"
+    held = {i.item_key: i.held(store.now()) for i in store.leases.items(ONE, queue="fraud_review")}
+    assert held == {"a": True, "b": False}
+    store.leases.renew(ONE, lease, dt.timedelta(minutes=10))
+    store.leases.complete(ONE, lease)
+    assert [i.item_key for i in store.leases.items(ONE, queue="fraud_review")] == ["b"]
+    actions = [e.action for e in store.audit.entries(ONE, entity="queue:fraud_review", entity_id="a")]
+    assert actions == ["enqueue", "claim", "renew", "complete"]

@@ -134,9 +134,12 @@ class AlertActions:
                                assignee, snoozed_until, reason, note)
         with self._store.transaction() as conn:
             _lock_alert(conn, merchant_id, alert_kind, alert_key)
+            values["recorded_at"] = self._store.now()
+            if snoozed_until is not None and snoozed_until <= values["recorded_at"] and not _stored(conn, request_id):
+                # (A retry of a snooze that was stored in time is still recognised as a duplicate.)
+                raise InvalidValue(f"snooze until {snoozed_until.isoformat()} is not in the future")
             earlier = _actions(conn, merchant_id, alert_kind, alert_key)
             before = compute_state(merchant_id, alert_kind, alert_key, earlier)
-            values["recorded_at"] = self._store.now()
             row, inserted = insert_once(conn, alert_actions, values, _SAME)
             stored = AlertAction(**row)
             if not inserted:
@@ -163,12 +166,16 @@ class AlertActions:
                            action="snooze", alert_kind=alert_kind, snoozed_until=until, note=note)
 
     def states(self, principal: Principal, *, alert_kind: str = "stockout",
-               merchant_ids: Iterable[int] | None = None) -> dict[tuple[int, str], AlertState]:
-        """Current state of every touched alert in scope, keyed by (merchant_id, alert_key)."""
+               merchant_ids: Iterable[int] | None = None,
+               alert_keys: Iterable[str] | None = None) -> dict[tuple[int, str], AlertState]:
+        """Current state of every touched alert in scope (or of ``alert_keys`` only), keyed by
+        (merchant_id, alert_key). Alerts nobody touched are absent: their state is the default."""
         visible = principal.visible(merchant_ids, "alerts")
         query = select(alert_actions).where(alert_actions.c.alert_kind == alert_kind).order_by(alert_actions.c.id)
         if visible is not None:
             query = query.where(alert_actions.c.merchant_id.in_(sorted(visible)))
+        if alert_keys is not None:
+            query = query.where(alert_actions.c.alert_key.in_(sorted(set(alert_keys))))
         grouped: dict[tuple[int, str], list[AlertAction]] = {}
         with self._store.read() as conn:
             for row in conn.execute(query).mappings():
@@ -211,6 +218,10 @@ def _actions(conn: Connection, merchant_id: int, kind: str, key: str) -> list[Al
     query = (select(alert_actions).where(c.merchant_id == merchant_id, c.alert_kind == kind, c.alert_key == key)
              .order_by(c.id))
     return [AlertAction(**row) for row in conn.execute(query).mappings()]
+
+
+def _stored(conn: Connection, request_id: str) -> bool:
+    return conn.execute(select(alert_actions.c.id).where(alert_actions.c.request_id == request_id)).first() is not None
 
 
 def _lock_alert(conn: Connection, merchant_id: int, kind: str, key: str) -> None:

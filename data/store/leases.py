@@ -41,6 +41,21 @@ class Lease:
     expires_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class QueueItem:
+    queue: str
+    item_key: str
+    merchant_id: int
+    rank: float
+    enqueued_at: dt.datetime
+    holder: str | None
+    expires_at: dt.datetime | None
+    done_at: dt.datetime | None
+
+    def held(self, now: dt.datetime) -> bool:
+        return self.done_at is None and self.expires_at is not None and self.expires_at > now
+
+
 class Leases:
     def __init__(self, store: Store):
         self._store = store
@@ -102,15 +117,33 @@ class Leases:
                                 "has expired or was taken over; the change was not recorded")
 
     def renew(self, principal: Principal, lease: Lease, ttl: dt.timedelta) -> Lease:
-        """Extend a live lease by ``ttl`` from now."""
+        """Extend a live lease to ``ttl`` from now (LeaseLost if it already expired or was taken)."""
+        principal.require(lease.merchant_id, f"{lease.queue} queue items")
         with self._store.transaction() as conn:
             self.verify(lease)
             now = self._store.now()
             expires = now + _ttl(ttl)
             conn.execute(update(leases).where(leases.c.queue == lease.queue, leases.c.item_key == lease.item_key)
                          .values(expires_at=expires))
+            audit.append(conn, at=now, actor=principal.user, merchant_id=lease.merchant_id,
+                         entity=f"queue:{lease.queue}", entity_id=lease.item_key, action="renew",
+                         before={"holder": lease.holder, "expires_at": lease.expires_at},
+                         after={"holder": lease.holder, "expires_at": expires})
             return Lease(lease.queue, lease.item_key, lease.merchant_id, lease.holder, lease.token,
                          lease.claimed_at, expires)
+
+    def items(self, principal: Principal, *, queue: str, merchant_ids: Iterable[int] | None = None,
+              include_done: bool = False, limit: int = 1000) -> list[QueueItem]:
+        """Queue items in scope, in claiming order (rank, then key), with who holds each and until when."""
+        visible = principal.visible(merchant_ids, f"{queue} queue items")
+        query = select(leases).where(leases.c.queue == queue).order_by(leases.c.rank, leases.c.item_key).limit(limit)
+        if visible is not None:
+            query = query.where(leases.c.merchant_id.in_(sorted(visible)))
+        if not include_done:
+            query = query.where(leases.c.done_at.is_(None))
+        with self._store.read() as conn:
+            return [QueueItem(**{k: row[k] for k in QueueItem.__dataclass_fields__})
+                    for row in conn.execute(query).mappings()]
 
     def release(self, principal: Principal, lease: Lease) -> None:
         """Give the item back unfinished (claimable at once)."""
