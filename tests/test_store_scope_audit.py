@@ -227,3 +227,27 @@ def test_queue_items_are_listed_in_claiming_order_within_scope(store):
     assert [i.item_key for i in store.leases.items(ONE, queue="fraud_review")] == ["b"]
     actions = [e.action for e in store.audit.entries(ONE, entity="queue:fraud_review", entity_id="a")]
     assert actions == ["enqueue", "claim", "renew", "complete"]
+
+
+def test_writes_grouped_in_one_transaction_commit_or_roll_back_together(store):
+    from data.store import LeaseLost
+
+    store.leases.enqueue(STAFF, queue="fraud_review", merchant_id=1, item_key="payment:1")
+    lease = store.leases.claim_next(ONE, queue="fraud_review", holder="ana", ttl=dt.timedelta(minutes=5))
+    before = _counts(store)
+    with pytest.raises(RuntimeError, match="crash"):
+        with store.transaction():
+            store.alerts.acknowledge(ONE, merchant_id=1, alert_key="k", request_id="t1")
+            store.purchase_orders.draft(ONE, merchant_id=1, lines=LINES, request_id="t2")
+            raise RuntimeError("crash before commit")
+    assert _counts(store) == before  # rows and audit entries went together
+
+    with store.transaction():  # the decision pattern: record only under a live lease, then complete it
+        store.leases.verify(lease)
+        store.alerts.acknowledge(ONE, merchant_id=1, alert_key="k", request_id="t1")
+        store.leases.complete(ONE, lease)
+    with pytest.raises(LeaseLost):
+        with store.transaction():
+            store.leases.verify(lease)  # completed: the lease no longer holds anything
+            store.alerts.acknowledge(ONE, merchant_id=1, alert_key="k", request_id="t3")
+    assert [a.request_id for a in store.alerts.history(ONE, merchant_id=1, alert_key="k")] == ["t1"]

@@ -5,7 +5,18 @@
     store.alerts.acknowledge(who, merchant_id=1, alert_key="sku:42@store:3", request_id=rid)
 
 Every read and write takes a Principal and refuses merchants outside its scope. Writes run in a write
-transaction (``BEGIN IMMEDIATE`` on SQLite); ``with store.transaction():`` groups several writes into one.
+transaction (``BEGIN IMMEDIATE`` on SQLite); ``with store.transaction():`` groups several writes into one,
+e.g. a review decision recorded only while its lease is live:
+
+    with store.transaction():
+        store.leases.verify(lease)             # LeaseLost rolls everything back
+        ...record the decision...
+        store.leases.complete(who, lease)
+
+A new kind of record (review decisions, notifications) follows the same recipe: a table in tables.py and a
+new Alembic revision in migrations/versions/; a repository that checks the Principal, checks free text with
+text.checked_text, writes with idempotency.insert_once inside store.transaction(), and appends
+audit.append in that same transaction. A new kind of document (saved scenarios) is one more DocumentKind.
 """
 
 from __future__ import annotations
