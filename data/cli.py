@@ -157,7 +157,7 @@ def _print_rejects(rejects, limit: int = 20) -> None:
 def info(warehouse: WarehouseOpt = None) -> None:
     """Tables, row counts, date ranges, schema and data version."""
     from data import schema, warehouse as wh
-    from data.info import compute_table_stats
+    from data.info import compute_table_stats, data_as_of
 
     path = settings.warehouse_path(warehouse)
     try:
@@ -166,8 +166,9 @@ def info(warehouse: WarehouseOpt = None) -> None:
         _fail(str(exc))
     with con:
         meta = dict(con.execute("SELECT key, value FROM main.meta ORDER BY key").fetchall())
-        console.print(f"[bold]{path}[/]  schema v{meta.get('schema_version')}  data version "
-                      f"{meta.get('data_version')}  data as of {meta.get('data_as_of', 'n/a')}")
+        as_of = data_as_of(meta.get("data_as_of"), con.execute("SELECT max(order_ts) FROM main.orders").fetchone()[0])
+        console.print(f"[bold]{escape(str(path))}[/]  schema v{meta.get('schema_version')}  data version "
+                      f"{meta.get('data_version')}  data as of {as_of or 'n/a'}")
         stats = compute_table_stats(wh.ibis_backend(con.cursor()), ALL_TABLES)
     out = RichTable("table", "rows", "from", "to", "date column")
     for row in stats.iter_rows(named=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 import ibis
@@ -36,3 +37,14 @@ def compute_table_stats(backend: ibis.BaseBackend, tables: Iterable[Table]) -> p
         })
     schema = {"table": pl.Utf8, "rows": pl.Int64, "first": pl.Utf8, "last": pl.Utf8, "date_column": pl.Utf8}
     return pl.DataFrame(rows, schema=schema)
+
+
+def data_as_of(generated: str | None, last_order: dt.datetime | dt.date | None) -> str | None:
+    """The warehouse's "data as of" day (ISO): the later of the generator's end date and the newest order.
+
+    A generated warehouse records its end date in main.meta; an imported one has only its orders.
+    """
+    days = [dt.date.fromisoformat(generated)] if generated else []
+    if last_order is not None:
+        days.append(last_order.date() if isinstance(last_order, dt.datetime) else last_order)
+    return max(days).isoformat() if days else None

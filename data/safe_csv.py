@@ -2,7 +2,8 @@
 
 A spreadsheet runs a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a
 formula. Values from imported files (product names, rejected cells) are untrusted, so every text cell
-that starts so is written with a leading apostrophe, as OWASP recommends. Numbers are untouched.
+that starts so is written with a leading apostrophe, as OWASP recommends. Numbers are untouched,
+and so is text that is a negative number such as ``-5`` or ``-3.2``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 import polars as pl
 
 FORMULA_START = r"^([=+\-@\t\r])"
+# A negative number (-5, -3.2) is data, not a formula: a spreadsheet reads it as the number it is,
+# and a prefix would turn a negative quantity or price in a report into text.
+PLAIN_NUMBER = r"^-(\d+\.?\d*|\.\d+)$"
 
 
 def inert(frame: pl.DataFrame) -> pl.DataFrame:
@@ -19,7 +23,9 @@ def inert(frame: pl.DataFrame) -> pl.DataFrame:
     text = [name for name, dtype in frame.schema.items() if dtype == pl.Utf8]
     if not text:
         return frame
-    return frame.with_columns(pl.col(text).str.replace(FORMULA_START, "'${1}"))
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(PLAIN_NUMBER)).then(pl.col(name))
+        .otherwise(pl.col(name).str.replace(FORMULA_START, "'${1}")).alias(name) for name in text)
 
 
 def csv_text(frame: pl.DataFrame, include_header: bool = True) -> str:

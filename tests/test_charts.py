@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import markdown_it
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 from dashboard import charts, downloads, drill
+from dashboard.plain_text import markdown_text, plotly_text
 from dashboard.formatting import (
     build_kpi_cards,
     cohort_note,
@@ -160,6 +162,48 @@ def test_sanitize_and_breadcrumb():
     assert drill.breadcrumb(d, D(2024, 3, 4), drill.format_day) == ["All categories", "Mon 04 Mar 2024"]
 
 
+# ------------------------------------------------------------------------------------------------ plain text
+
+HOSTILE = ('<a href="https://evil.example">x</a>', "<b>bold</b>", "https://evil.example/login",
+           "[click](https://evil.example)", '=HYPERLINK("https://evil.example","y")', "**md**")
+
+
+def test_plotly_text_escapes_what_plotly_reads_as_markup():
+    assert plotly_text('<a href="https://e">x</a> & co') == '&lt;a href="https://e"&gt;x&lt;/a&gt; &amp; co'
+    assert plotly_text("&lt;b&gt;") == "&amp;lt;b&amp;gt;"  # an entity in the data shows as typed
+    assert plotly_text(None) == "(none)" and plotly_text(12) == "12"
+
+
+def html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+@pytest.mark.parametrize("value", [*HOSTILE, "a`b", "`x`", "``", " x ", "x\ny", "<script>", "&amp;", "`", "  "])
+def test_markdown_text_is_one_code_span_showing_the_value(value):
+    html = markdown_it.MarkdownIt("commonmark").renderInline(markdown_text(value))
+    assert html == f"<code>{html_escape(' '.join(value.splitlines()))}</code>"
+
+
+def test_markdown_text_of_nothing():
+    assert markdown_text(None) == "(none)" and markdown_text("") == "(empty)"
+
+
+def test_breadcrumb_shows_the_drilled_name_verbatim():
+    d = drill.Drill("k", "All categories", "Category")
+    for name in HOSTILE:
+        html = markdown_it.MarkdownIt("commonmark").renderInline(drill.breadcrumb_markdown(d, name))
+        assert html == f"All categories › <strong><code>{html_escape(name)}</code></strong>"
+
+
+def test_a_click_on_a_hostile_bar_drills_into_that_name():
+    names = [*HOSTILE, "&lt;b&gt;"]  # escaped keys map back to the very value, entities in data included
+    fig = charts.build_bar_figure(pl.DataFrame({"category": names, "revenue": [1.0] * len(names)}), "category",
+                                  "revenue", title="t", value_label="v")
+    clicked = [drill.clicked_value({"selection": {"points": [{"curve_number": 0, "customdata": c}]}}, names)
+               for c in fig.data[0].customdata]
+    assert sorted(clicked) == sorted(names)
+
+
 # ------------------------------------------------------------------------------------------------ formatting
 
 
@@ -263,6 +307,6 @@ def test_csv_makes_formula_text_inert_and_leaves_the_rest_alone():
         "amount": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, None],
     })
     back = pl.read_csv(io.BytesIO(downloads.csv_bytes(frame)))
-    assert back["name"].to_list() == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "plain",
-                                      "a=b", None]
+    assert back["name"].to_list() == ["'=HYPERLINK(\"http://x\")", "'+1", "-2", "'@SUM(A1)", "'\tx", "plain",
+                                      "a=b", None]  # a negative number stays a number (issue 6, imports 6)
     assert back["amount"].to_list() == [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, None]  # numbers untouched

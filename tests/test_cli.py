@@ -84,3 +84,38 @@ def test_import_report_is_always_written_and_names_every_rejected_row(tmp_path):
     lines = (tmp_path / "r2.csv").read_text().splitlines()
     assert lines[0] == "line,column,value,reason" and len(lines) == 3
     assert lines[1].startswith("3,Qty,'=2+2,") and lines[2].startswith("4,Date,not a date,"), lines
+
+
+def test_info_shows_data_as_of_for_an_imported_warehouse(tmp_path):
+    path = tmp_path / "imported.duckdb"
+    data = tmp_path / "orders.csv"
+    data.write_text("order_ref,order_ts,sku,quantity,unit_price\nA-1,2024-03-01 10:00,S-1,2,4.50\n"
+                    "A-2,2024-05-17 18:30,S-1,1,4.50\n")
+    made = run("import", str(data), "--warehouse", str(path), "--create-merchant", "Shop,GB,GBP")
+    assert made.returncode == 0, made.stderr
+    info = run("info", "--warehouse", str(path))
+    assert info.returncode == 0, info.stderr
+    assert "data as of 2024-05-17" in info.stdout
+
+
+def test_validate_takes_report_and_counts_rows_and_problems(tmp_path):
+    data = tmp_path / "orders.csv"
+    data.write_text("order_ref,order_ts,sku,quantity,unit_price\nA-1,2024-03-01,S-1,-5,-3.2\n"
+                    "A-2,2024-03-01,S-1,x,1\nA-3,2024-03-01,S-1,1,1\n")
+    out = run("validate", "--file", str(data), "--report", str(tmp_path / "r.csv"))
+    assert out.returncode == 2, out.stdout + out.stderr
+    # line 2 has two problems (quantity and price), line 3 one: 2 lines, 3 problems, everywhere
+    assert "2 rejected lines (3 problems) written to" in out.stdout
+    assert "Rejected: 2 rejected lines (3 problems)" in out.stderr
+    lines = (tmp_path / "r.csv").read_text().splitlines()
+    assert lines[0] == "line,column,value,reason" and len(lines) == 4
+    assert lines[1].startswith("2,quantity,-5,") and lines[2].startswith("2,unit_price,-3.2,"), lines
+
+
+def test_safe_csv_keeps_negative_numbers_and_prefixes_formula_text():
+    import polars as pl
+
+    from data import safe_csv
+
+    frame = pl.DataFrame({"v": ["-5", "-3.2", "-cmd", "-1+2", "=1", "@x", "+1", "5", None]})
+    assert safe_csv.inert(frame)["v"].to_list() == ["-5", "-3.2", "'-cmd", "'-1+2", "'=1", "'@x", "'+1", "5", None]
