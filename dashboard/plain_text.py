@@ -44,8 +44,8 @@ def markdown_text(value: Any) -> str:
 
     The fence is one backtick longer than the longest run of backticks in the value, and padded with
     a space when the value starts or ends with a backtick or a space (CommonMark strips exactly one
-    such space from each side, except from a span of spaces only), so any string round-trips. Line breaks become spaces (a code span is
-    inline). None reads "(none)", an empty string "(empty)".
+    such space from each side, except from a span of spaces only), so any string round-trips. Line
+    breaks become spaces (a code span is inline). None reads "(none)", an empty string "(empty)".
     """
     if value is None:
         return NONE_TEXT

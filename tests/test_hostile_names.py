@@ -22,16 +22,14 @@ import shutil
 from pathlib import Path
 
 import duckdb
-import markdown_it
 import plotly.graph_objects as go
-import polars as pl
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analytics import breakdowns, customers, operations, trends
 from analytics.filters import Filters
-from dashboard import charts, drill
+from dashboard import charts
 from dashboard.auth.accounts import Principal
 from dashboard.navigation import ROLES, pages_for
 from dashboard.plain_text import markdown_text, plotly_text
@@ -42,27 +40,15 @@ ROOT = Path(__file__).resolve().parents[1]
 HARNESS = str(ROOT / "tests" / "apps" / "page_harness.py")
 COLD = 120
 EVIL = "evil.example"
-HOSTILE = (
-    '<a href="https://evil.example">x</a>',
-    "<b>bold</b>",
-    "https://evil.example/login",
-    "[click](https://evil.example)",
-    '=HYPERLINK("https://evil.example","y")',
-    "**md**",
-)
+HOSTILE = ('<a href="https://evil.example">x</a>', "<b>bold</b>", "https://evil.example/login",
+           "[click](https://evil.example)", '=HYPERLINK("https://evil.example","y")', "**md**")
 # Columns rewritten with hostile values; columns in one group share one mapping (the same region in
 # stores, orders and deliveries stays the same region).
 HOSTILE_COLUMNS = (
-    (("products", "category"),),
-    (("products", "name"),),
-    (("products", "sku"),),
-    (("stores", "name"),),
-    (("stores", "region"), ("orders", "shipping_region"), ("deliveries", "region")),
-    (("merchants", "name"),),
-    (("orders", "payment_method"), ("payments", "method")),
-    (("orders", "channel"), ("interactions", "channel")),
-    (("deliveries", "partner"),),
-    (("customers", "gender"),),
+    (("products", "category"),), (("products", "name"),), (("products", "sku"),), (("stores", "name"),),
+    (("stores", "region"), ("orders", "shipping_region"), ("deliveries", "region")), (("merchants", "name"),),
+    (("orders", "payment_method"), ("payments", "method")), (("orders", "channel"), ("interactions", "channel")),
+    (("deliveries", "partner"),), (("customers", "gender"),),
 )
 # Text a renderer would turn into a link, markup or formula, as it appears in the data above.
 FORBIDDEN = (EVIL, "<a", "<b>", "</b>", "HYPERLINK", "**md**", "](")
@@ -106,43 +92,6 @@ def test_the_hostile_warehouse_is_hostile(hostile_path):
                 assert values and all(v is None or EVIL in v for v in values), (table, column)
     finally:
         con.close()
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-
-
-def test_plotly_text_escapes_what_plotly_reads_as_markup():
-    assert plotly_text('<a href="https://e">x</a> & co') == '&lt;a href="https://e"&gt;x&lt;/a&gt; &amp; co'
-    assert plotly_text("&lt;b&gt;") == "&amp;lt;b&amp;gt;"  # an entity in the data shows as typed
-    assert plotly_text(None) == "(none)" and plotly_text(12) == "12"
-
-
-@pytest.mark.parametrize("value", [*HOSTILE, "a`b", "`x`", "``", " x ", "x\ny", "<script>", "&amp;", "`", "  "])
-def test_markdown_text_is_one_code_span_showing_the_value(value):
-    html = markdown_it.MarkdownIt("commonmark").renderInline(markdown_text(value))
-    shown = " ".join(value.splitlines())
-    escaped = shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    assert html == f"<code>{escaped}</code>"
-
-
-def test_markdown_text_of_nothing():
-    assert markdown_text(None) == "(none)" and markdown_text("") == "(empty)"
-
-
-def test_breadcrumb_shows_the_drilled_name_verbatim():
-    d = drill.Drill("k", "All categories", "Category")
-    md = drill.breadcrumb_markdown(d, HOSTILE[0])
-    assert md == f"All categories › **{markdown_text(HOSTILE[0])}**"
-    assert outside_code(md) == "All categories › ****"
-
-
-def test_a_click_on_a_hostile_bar_drills_into_that_name():
-    names = [*HOSTILE, "&lt;b&gt;"]  # escaped keys map back to the very value, entities in data included
-    fig = charts.build_bar_figure(pl.DataFrame({"category": names, "revenue": [1.0] * len(names)}), "category",
-                                  "revenue", title="t", value_label="v")
-    clicked = [drill.clicked_value({"selection": {"points": [{"curve_number": 0, "customdata": c}]}}, names)
-               for c in fig.data[0].customdata]
-    assert sorted(clicked) == sorted(names)
 
 
 # ------------------------------------------------------------------------------------------------ (a) figures
