@@ -98,10 +98,11 @@ def _string_frame(raw: RawTable, sources: dict[str, str], mapping: Mapping) -> p
     frame.columns = [position[c] if c != LINE else LINE for c in frame.columns]
     exprs = [pl.col(LINE).alias("line")]
     for f in FIELDS:
-        if f.name in sources:
-            e = pl.col(position[sources[f.name]]).str.strip_chars()
-        elif f.name in mapping.constants:
-            e = pl.lit(mapping.constants[f.name], dtype=pl.Utf8)
+        name = _region_source(sources, mapping) if f.name == "shipping_region" else f.name
+        if name in sources:
+            e = pl.col(position[sources[name]]).str.strip_chars()
+        elif name in mapping.constants:
+            e = pl.lit(mapping.constants[name], dtype=pl.Utf8)
         else:
             e = NULL_TEXT
         e = pl.when(e.str.len_chars() > 0).then(e)
@@ -110,6 +111,15 @@ def _string_frame(raw: RawTable, sources: dict[str, str], mapping: Mapping) -> p
             e = e.replace(dict(table))
         exprs.append(e.alias(f.name))
     return frame.select(exprs)
+
+
+def _region_source(sources: dict[str, str], mapping: Mapping) -> str:
+    """The field shipping_region is read from: itself, or (rules.country_as_region, no region given) the
+    shipping country, else the customer's country, so a file with countries only still has regions."""
+    given = set(sources) | set(mapping.constants)
+    if not mapping.country_as_region or {"shipping_region", "region"} & given:
+        return "shipping_region"
+    return next((c for c in ("shipping_country", "customer_country") if c in given), "shipping_region")
 
 
 class _Rejects:
