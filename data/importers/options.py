@@ -47,7 +47,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("", "preset", "preset", "preset", "Start from this preset (a name from the presets registry) and "
            "change only what the mapping says: columns renamed, rules, file options."),
     Option("file", "delimiter", "delimiter", "char", "CSV field separator, one character; sniffed from the "
-           "header (`,` `;` tab `|`) when absent."),
+           "header (comma, semicolon, tab or pipe) when absent."),
     Option("file", "encoding", "encoding", "encoding", "Text encoding of a CSV (`utf-8` default, `latin-1`, "
            "`cp1252`...). A UTF-8 or UTF-16 byte-order mark is always honoured."),
     Option("file", "sheet", "sheet", "sheet", "Excel sheet name, or number from 0; default the first sheet."),
