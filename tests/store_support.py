@@ -15,7 +15,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +38,13 @@ def find_pg_bin() -> Path | None:
 class PostgresServer:
     port: int
     base: Path
+    bin_dir: Path
+    run_as: list[str]
     _names = itertools.count(1)
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
 
     def new_database(self) -> str:
         """A fresh empty database; returns its SQLAlchemy URL."""
@@ -52,8 +57,19 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
 
+# Each test module imports the fixture and so gets its own session-scoped copy of it; they share one server.
+_shared: list[PostgresServer] = []
+
+
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(request) -> PostgresServer:
+    if not _shared:
+        _shared.append(_start_server())
+        request.addfinalizer(_stop_server)
+    return _shared[0]
+
+
+def _start_server() -> PostgresServer:
     bin_dir = find_pg_bin()
     root = os.geteuid() == 0
     if bin_dir is None:
@@ -68,18 +84,20 @@ def postgres_server() -> Iterator[PostgresServer]:
         pg = pwd.getpwnam("postgres")
         os.chown(base, pg.pw_uid, pg.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
-    data = base / "data"
     port = free_port()
-    _run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
-          "--no-locale"], base)
-    _run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"),
+    server = PostgresServer(port, base, bin_dir, run_as)
+    _run([*run_as, str(bin_dir / "initdb"), "-D", str(server.data), "--auth=trust", "-U", "postgres",
+          "-E", "UTF8", "--no-locale"], base)
+    _run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(server.data), "-l", str(base / "server.log"),
           "-o", f"-p {port} -c listen_addresses=127.0.0.1 -k {base} -c max_connections=200", "-w", "start"], base)
-    try:
-        yield PostgresServer(port, base)
-    finally:
-        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-                       capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+    return server
+
+
+def _stop_server() -> None:
+    server = _shared.pop()
+    subprocess.run([*server.run_as, str(server.bin_dir / "pg_ctl"), "-D", str(server.data), "-m", "fast", "stop"],
+                   capture_output=True)
+    shutil.rmtree(server.base, ignore_errors=True)
 
 
 def _run(command: list[str], base: Path) -> None:
