@@ -7,7 +7,6 @@ signed-in uploads only, upload size cap, private metrics) sits in front of Strea
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -21,13 +20,14 @@ from streamlit import config as st_config  # noqa: E402
 
 from dashboard.web_guard import WebGuard  # noqa: E402
 from data import settings  # noqa: E402
+from data.warehouse import use_private_umask  # noqa: E402
 
 try:
     MAX_UPLOAD_MB = settings.max_upload_mb()
 except settings.SettingError as exc:  # a clear line instead of a traceback, before anything listens
     sys.exit(f"Retail Pulse refuses to start: {exc}")
 
-os.umask(0o077)  # data files the server creates are private to its user (warehouse, inbox, reports)
+use_private_umask()  # data files the server creates are private to its user (warehouse, inbox, reports)
 # Streamlit's own limit (and the uploader widget's stated limit) follows the Retail Pulse setting;
 # the guard enforces the same cap itself while the body streams.
 st_config.set_option("server.maxUploadSize", MAX_UPLOAD_MB)
