@@ -165,12 +165,18 @@ class Leases:
                          after=values)
 
     def _take(self, conn: Connection, principal: Principal, queue: str, key: str, holder: str,
-              ttl: dt.timedelta, now: dt.datetime) -> Lease:
+              ttl: dt.timedelta, now: dt.datetime) -> Lease | None:
         row = self._row(conn, principal, queue, key, lock=False)
         lease = Lease(queue, key, row["merchant_id"], checked_text(holder, "holder", max_chars=NAME, required=True),
                       uuid.uuid4().hex, now, now + _ttl(ttl))
-        conn.execute(update(leases).where(leases.c.queue == queue, leases.c.item_key == key)
-                     .values(holder=lease.holder, token=lease.token, claimed_at=now, expires_at=lease.expires_at))
+        # The row is already locked; the conditions repeat the check so that a claim can never overwrite a
+        # live lease even if a caller forgot the lock.
+        taken = conn.execute(update(leases).where(leases.c.queue == queue, leases.c.item_key == key,
+                                                  leases.c.done_at.is_(None), _free(now))
+                             .values(holder=lease.holder, token=lease.token, claimed_at=now,
+                                     expires_at=lease.expires_at))
+        if taken.rowcount != 1:
+            return None
         audit.append(conn, at=now, actor=principal.user, merchant_id=lease.merchant_id, entity=f"queue:{queue}",
                      entity_id=key, action="claim",
                      before={"holder": row["holder"], "expires_at": row["expires_at"]},
