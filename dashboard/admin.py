@@ -11,6 +11,8 @@ from dashboard.auth import accounts
 from dashboard.plain_text import markdown_text
 from data import inbox, safe_csv
 from data.importers import ImportResult, import_file, load_mapping
+from data.importers.api import loaded_message
+from data.importers.load import logged_per_merchant
 from data.importers.mapping import MappingError
 from data.importers.report import count_phrase
 from data.info import compute_table_stats
@@ -42,10 +44,35 @@ def run_import(eng, path: Path, preset: str | None, mapping_upload, merchant: st
             return "A new merchant needs a name, a 2-letter country and a 3-letter currency."
         merchant = create[0].strip()
     try:
-        return import_file(eng.path, path, preset=preset, mapping=mapping, merchant=merchant,
-                           create_merchant=create, mode=mode, multi_merchant=multi_merchant)
+        result = import_file(eng.path, path, preset=preset, mapping=mapping, merchant=merchant,
+                             create_merchant=create, mode=mode, multi_merchant=multi_merchant)
     except (ValueError, KeyError) as exc:  # e.g. a new merchant's country or currency is malformed
         return f"Not imported: {str(exc).strip(chr(34) + chr(39)).replace('create_merchant: ', 'new merchant: ')}"
+    if result.status == "staged":
+        _apply_now(eng, result)
+    return result
+
+
+def _apply_now(eng, result: ImportResult) -> None:
+    """This process holds the warehouse: apply the staged load now and report what really happened
+    (checks that need the warehouse, such as the merchant of each row, run only then)."""
+    eng.apply_pending_imports()
+    failed = inbox.failure(eng.path, result.import_id)
+    if failed is not None:
+        reason, rejects = failed
+        result.status, result.rows_loaded = "refused", 0
+        result.message = f"refused, nothing written: {reason}"
+        if rejects is not None:
+            result.rejects = pl.concat([result.rejects, rejects]).sort("line", maintain_order=True)
+    elif not (inbox.inbox_dir(eng.path) / result.import_id).exists():
+        cur = eng.cursor()
+        try:
+            result.per_merchant = logged_per_merchant(cur, result.import_id)
+        finally:
+            cur.close()
+        result.status = "loaded"
+        result.merchant_id = result.per_merchant[0][0] if result.per_merchant else None
+        result.message = loaded_message(result, " (staged, then applied by this dashboard)")
 
 
 def render_import_result(result: ImportResult | str | None) -> None:

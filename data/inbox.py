@@ -32,6 +32,7 @@ from data import safe_csv
 MANIFEST = "manifest.json"
 ROWS = "rows.parquet"
 FAILED = "failed"
+REJECTS = "rejects.parquet"
 TMP = ".tmp"
 FORMAT = 1
 # Failures that say nothing about the staged rows: the folder stays pending for the next call.
@@ -110,13 +111,26 @@ def failed(warehouse_path: str | Path) -> list[tuple[str, str]]:
     return out
 
 
-def _fail(folder: Path, error: str) -> None:
+def _fail(folder: Path, error: str, rejects: pl.DataFrame | None = None) -> None:
     target = folder.parent / FAILED / folder.name
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         shutil.rmtree(target)
     os.replace(folder, target)
     (target / "error.txt").write_text(error.rstrip() + "\n", encoding="utf-8")
+    if rejects is not None and rejects.height:
+        rejects.write_parquet(target / REJECTS)
+
+
+def failure(warehouse_path: str | Path, import_id: str) -> tuple[str, pl.DataFrame | None] | None:
+    """(reason, rejected rows or None) of a staged import that could not be applied; None if it did not fail."""
+    folder = inbox_dir(warehouse_path) / FAILED / import_id
+    if not folder.is_dir():
+        return None
+    err = folder / "error.txt"
+    text = err.read_text(encoding="utf-8") if err.is_file() else "no reason recorded"
+    rejects = pl.read_parquet(folder / REJECTS) if (folder / REJECTS).is_file() else None
+    return text.split("\n\nline,column,value,reason")[0].strip(), rejects
 
 
 def apply_pending(cursor: duckdb.DuckDBPyConnection, warehouse_path: str | Path) -> list[str]:
@@ -148,7 +162,7 @@ def apply_pending(cursor: duckdb.DuckDBPyConnection, warehouse_path: str | Path)
             if outcome.rejects.height:
                 text += "\n\nline,column,value,reason\n" + safe_csv.csv_text(outcome.rejects, include_header=False)
             _fail(folder, f"staged import {folder.name} ({manifest['source']}) refused; nothing was written: "
-                  + text)
+                  + text, outcome.rejects)
             continue
         shutil.rmtree(folder)
         if outcome.status == "loaded":

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
 
 from data.warehouse import open_for_loading
+
+HARNESS = str(Path(__file__).resolve().parent / "apps" / "page_harness.py")
 
 # Columns that differ between two equal loads made at different times.
 VOLATILE = {"imports": {"loaded_at"}, "merchants": {"created_at"}}
@@ -93,3 +97,59 @@ def fingerprint(path: Path) -> dict[str, tuple[int, int]]:
         return fingerprint_con(con)
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------------------- the Data page's import form
+
+@pytest.fixture
+def data_page(tmp_path, monkeypatch):
+    """The Data page of an admin over a private tiny warehouse; yields (AppTest, fingerprint function)."""
+    from dashboard import cache
+
+    from dashboard.auth import accounts
+
+    path = tmp_path / "page.duckdb"
+    build_tiny_warehouse(path)
+    monkeypatch.setenv("RETAIL_PULSE_WAREHOUSE", str(path))
+    creds = tmp_path / "credentials.yaml"  # the page's Users tab lists them
+    accounts.add_user("root", "root-password-1", "admin", path=creds, rounds=4)
+    monkeypatch.setenv("RETAIL_PULSE_CREDENTIALS", str(creds))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    from dashboard.auth.accounts import Principal
+
+    at = AppTest.from_file(HARNESS)
+    at.session_state["harness_principal"] = Principal("adm", "Adm", "admin", None)
+    at.session_state["harness_page"] = "data"
+    at.run(timeout=120)
+    assert not at.exception, [e.message for e in at.exception]
+
+    def state() -> dict:
+        cur = cache.engine().cursor()
+        try:
+            return fingerprint_con(cur)
+        finally:
+            cur.close()
+
+    yield at, state
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def submit(at: AppTest, data: bytes | None, mapping: bytes | None, preset: str = "", multi: bool = False,
+           **choices) -> list[str]:
+    """Fill the import form as a person would, press the button; returns every message shown."""
+    at.file_uploader(key="imp_file").set_value(("orders.csv", data, "text/csv") if data is not None else None)
+    at.selectbox(key="imp_preset").set_value(preset)
+    at.run(timeout=60)
+    if not preset:
+        at.file_uploader(key="imp_mapping").set_value(
+            ("mine.toml", mapping, "application/toml") if mapping is not None else None)
+    for key, value in choices.items():
+        widget = at.selectbox(key=key) if key == "imp_merchant" else at.text_input(key=key)
+        widget.set_value(value)
+    at.checkbox(key="imp_multi").set_value(multi)
+    at.run(timeout=60)
+    at.button(key="imp_go").click().run(timeout=120)
+    assert not at.exception, [e.message for e in at.exception]
+    return [m.value for m in (*at.warning, *at.error, *at.success)]

@@ -8,22 +8,17 @@ page's import form under AppTest, with every table fingerprinted before and afte
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-from dashboard.auth.accounts import Principal
-from data.importers import Mapping, MappingError, import_file, load_mapping, validate_file
-from tests.import_support import BASE_COLUMNS, BASE_CSV, build_tiny_warehouse, fingerprint, fingerprint_con
+from data.importers import Mapping, MappingError, load_mapping, validate_file
+from tests.import_support import (BASE_COLUMNS, BASE_CSV, build_tiny_warehouse, data_page,  # noqa: F401 (fixture)
+                                  fingerprint, submit)
 
 ROOT = Path(__file__).resolve().parents[1]
-HARNESS = str(ROOT / "tests" / "apps" / "page_harness.py")
-ADMIN = Principal("adm", "Adm", "admin", None)
 GOOD_COLUMNS = "\n".join(f'{k} = "{v}"' for k, v in BASE_COLUMNS.items())
 
 # (case id, mapping TOML, words the one message must contain)
@@ -152,56 +147,6 @@ def test_every_hostile_mapping_raises_mapping_error_in_python(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- Data page
-
-@pytest.fixture
-def data_page(tmp_path, monkeypatch):
-    """The Data page of an admin over a private tiny warehouse; yields (AppTest, fingerprint function)."""
-    from dashboard import cache
-
-    from dashboard.auth import accounts
-
-    path = tmp_path / "page.duckdb"
-    build_tiny_warehouse(path)
-    monkeypatch.setenv("RETAIL_PULSE_WAREHOUSE", str(path))
-    creds = tmp_path / "credentials.yaml"  # the page's Users tab lists them
-    accounts.add_user("root", "root-password-1", "admin", path=creds, rounds=4)
-    monkeypatch.setenv("RETAIL_PULSE_CREDENTIALS", str(creds))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(HARNESS)
-    at.session_state["harness_principal"] = ADMIN
-    at.session_state["harness_page"] = "data"
-    at.run(timeout=120)
-    assert not at.exception, [e.message for e in at.exception]
-
-    def state() -> dict:
-        cur = cache.engine().cursor()
-        try:
-            return fingerprint_con(cur)
-        finally:
-            cur.close()
-
-    yield at, state
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-def submit(at: AppTest, data: bytes | None, mapping: bytes | None, preset: str = "", **choices) -> list[str]:
-    """Fill the import form as a person would, press the button; returns every message shown."""
-    at.file_uploader(key="imp_file").set_value(("orders.csv", data, "text/csv") if data is not None else None)
-    at.selectbox(key="imp_preset").set_value(preset)
-    at.run(timeout=60)
-    if not preset:
-        at.file_uploader(key="imp_mapping").set_value(
-            ("mine.toml", mapping, "application/toml") if mapping is not None else None)
-    for key, value in choices.items():
-        widget = at.selectbox(key=key) if key == "imp_merchant" else at.text_input(key=key)
-        widget.set_value(value)
-    at.run(timeout=60)
-    at.button(key="imp_go").click().run(timeout=120)
-    assert not at.exception, [e.message for e in at.exception]
-    return [m.value for m in (*at.warning, *at.error, *at.success)]
-
 
 def test_data_page_asks_for_a_mapping_instead_of_crashing(data_page):
     at, state = data_page

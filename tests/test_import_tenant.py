@@ -18,7 +18,7 @@ import pytest
 
 from data.importers import import_file
 from data.warehouse import open_for_loading
-from tests.import_support import build_tiny_warehouse, fingerprint
+from tests.import_support import build_tiny_warehouse, data_page, fingerprint, submit  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Auto mapping: the column names are the canonical field names, `merchant` included.
@@ -120,3 +120,20 @@ def test_cli_multi_merchant_flag(two_merchants, tmp_path):
     loaded = cli("--multi-merchant")
     assert loaded.returncode == 0, loaded.stderr
     assert "merchant 2 'Tea Room': 2 lines" in loaded.stdout
+
+
+def test_data_page_multi_merchant_is_an_explicit_option(data_page, tmp_path):
+    at, state = data_page
+    cur_file = FILE.replace("Tea Room", "Tea Room")
+    from dashboard import cache
+
+    con = cache.engine().cursor()
+    con.execute("INSERT INTO main.merchants VALUES (2, 'Tea Room', 'IE', 'EUR', 'tea', now())")
+    con.close()
+    mapping = b"[rules]\nzero_price = 'refuse'\n"  # auto mapping: the file's columns are the canonical names
+    before = state()
+    shown = submit(at, cur_file.encode(), mapping, imp_merchant="Gift Shop")
+    assert any("names merchant 2 'Tea Room'" in m and "refused" in m for m in shown), shown
+    assert state() == before
+    shown = submit(at, cur_file.encode(), mapping, multi=True, imp_merchant="Gift Shop")
+    assert any("merchant 1 'Gift Shop': 2 lines; merchant 2 'Tea Room': 2 lines" in m for m in shown), shown

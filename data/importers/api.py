@@ -132,14 +132,20 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
     result.status, result.rows_loaded = "loaded", outcome.rows_loaded
     if outcome.status == "already":
         result.message = f"{source}: {outcome.message}"
-    elif len(outcome.per_merchant) > 1:
-        parts = "; ".join(f"merchant {m} {name!r}: {n:,} lines" for m, name, n in outcome.per_merchant)
-        result.message = (f"{source}: {outcome.rows_loaded:,} lines loaded for {len(outcome.per_merchant)} "
-                          f"merchants ({parts}) (import {import_id})" + _skipped(result))
     else:
-        result.message = (f"{source}: {outcome.rows_loaded:,} lines loaded for merchant {outcome.merchant_id} "
-                          f"(import {import_id})" + _skipped(result))
+        result.message = loaded_message(result)
     return result
+
+
+def loaded_message(result: ImportResult, how: str = "") -> str:
+    """'<file>: N lines loaded for merchant M (import ...)', naming each merchant of a multi-merchant load."""
+    if len(result.per_merchant) > 1:
+        parts = "; ".join(f"merchant {m} {name!r}: {n:,} lines" for m, name, n in result.per_merchant)
+        who = f"{len(result.per_merchant)} merchants ({parts})"
+    else:
+        who = f"merchant {result.merchant_id}"
+    return f"{result.source}: {result.rows_loaded:,} lines loaded for {who}{how} (import {result.import_id})" \
+        + _skipped(result)
 
 
 def _skipped(result: ImportResult) -> str:

@@ -370,3 +370,11 @@ def _log_import(con, rows: pl.DataFrame, import_id: str, source: str, preset: st
                   "loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
              [key, mid, source, preset, lines, rejected if i == 0 else 0, now])
     return out
+
+
+def logged_per_merchant(con: duckdb.DuckDBPyConnection, import_id: str) -> list[tuple[int, str, int]]:
+    """(merchant id, name, lines) that main.imports records for ``import_id``, by merchant id."""
+    rows = _run(con, "SELECT i.merchant_id, m.name, i.rows_loaded FROM main.imports i JOIN main.merchants m "
+                     "USING (merchant_id) WHERE i.import_id = ? OR starts_with(i.import_id, ?) ORDER BY 1",
+                [import_id, import_id + MULTI_SUFFIX])
+    return [(int(m), str(n), int(k)) for m, n, k in rows]
