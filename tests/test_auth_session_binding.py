@@ -10,8 +10,12 @@ the binding cookie, and must get the login form, not the pages. The same id with
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import re
 import shutil
+import socket
+import threading
 
 import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -189,3 +193,141 @@ def test_upload_guard_view_checks_the_binding_cookie_when_given(monkeypatch, tmp
     assert login.principal_of_session_state(state, {held.cookie_name: secret}).username == "demo-admin"
     assert login.principal_of_session_state(state, {}) is None
     assert login.principal_of_session_state(state, {held.cookie_name: "guess"}) is None
+
+
+class DroppingProxy:
+    """A TCP relay in front of the server whose connections a test can cut, as a network drop would."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def drop_all(self) -> None:
+        with self.lock:
+            cut, self.open = self.open, []
+        for s in cut:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+        self.drop_all()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_real_browser_keeps_its_session_and_a_stranger_with_its_id_does_not(fixture_warehouse_path, tmp_path):
+    """Chromium signs in and the binding cookie lands in the browser; after its websocket drops, the
+    browser reconnects to the same session with the cookie and stays signed in. A stranger presenting
+    the session id gets the form; the browser reconnects again and is still signed in."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.servers import CHROMIUM, CHROMIUM_ARGS
+    from tests.test_browser import idle, sign_in
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} missing")
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(fixture_warehouse_path, wh)
+    # Re-login cookies off: after a reconnect only the binding cookie can vouch for the browser.
+    env = {"RETAIL_PULSE_WAREHOUSE": str(wh), "RETAIL_PULSE_DEMO": "1", "RETAIL_PULSE_COOKIE_EXPIRY_DAYS": "0",
+           "RETAIL_PULSE_CREDENTIALS": str(tmp_path / "credentials.yaml")}
+    session_ids: list[str] = []
+    sockets: list[object] = []
+
+    def frames(ws) -> None:
+        sockets.append(ws)
+
+        def received(payload) -> None:
+            if isinstance(payload, bytes):
+                fwd = ForwardMsg()
+                try:
+                    fwd.ParseFromString(payload)
+                except Exception:  # noqa: BLE001 - not every frame needs to parse
+                    return
+                if fwd.WhichOneof("type") == "new_session":
+                    session_ids.append(fwd.new_session.initialize.session_id)
+        ws.on("framereceived", received)
+
+    with dashboard_server(env, timeout=120) as server, sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        ctx = b.new_context()
+        page = ctx.new_page()
+        page.on("websocket", frames)
+        proxy = DroppingProxy(int(server.url.rsplit(":", 1)[1]))
+        sign_in(page, f"http://127.0.0.1:{proxy.port}", "demo-merchant")
+        bind = [c for c in ctx.cookies() if c["name"].startswith(COOKIE_PREFIX)]
+        assert len(bind) == 1 and bind[0]["sameSite"] == "Strict", ctx.cookies()
+        assert session_ids, "no new_session frame seen"
+
+        def reconnect_and_open(title: str) -> None:
+            # What a network drop does: the frontend reconnects, presenting its session id (kept in
+            # memory) and the browser's cookies. A new connection, so only the binding cookie can vouch.
+            opened = len(sockets)
+            proxy.drop_all()
+            for _ in range(60):
+                if len(sockets) > opened:
+                    break
+                page.wait_for_timeout(500)
+            assert len(sockets) > opened, "the browser did not reconnect"
+            idle(page)
+            page.get_by_role("link", name=title).click()  # a new run, on the new connection
+            page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+            idle(page)
+            assert page.get_by_text("Sign in to Retail Pulse").count() == 0
+            assert set(session_ids) == {session_ids[0]}  # the same Streamlit session all along
+
+        reconnect_and_open("Sales analytics")
+
+        async def stranger() -> bool:
+            async with _connect(server.url, session_ids[-1]) as ws:
+                thief = Client(ws)
+                seen = await thief.run()
+                return thief.session_id == session_ids[-1] and _shows_login_form(seen) and not _shows_pages(seen)
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
+            assert pool.submit(asyncio.run, stranger()).result(timeout=120)
+        # Streamlit handed the session to the stranger and left the browser's socket idle; the browser
+        # takes it back by reconnecting, and is still signed in.
+        reconnect_and_open("Overview")
+        # Control: the same browser without its binding cookie is a stranger too.
+        ctx.clear_cookies(name=bind[0]["name"])
+        opened = len(sockets)
+        proxy.drop_all()
+        for _ in range(60):
+            if len(sockets) > opened:
+                break
+            page.wait_for_timeout(500)
+        idle(page)
+        page.get_by_role("link", name="Sales analytics").click()
+        page.get_by_text("Sign in to Retail Pulse").wait_for(timeout=60_000)
+        assert len(sockets) > opened and set(session_ids) == {session_ids[0]}
+        b.close()
+        proxy.close()
