@@ -6,6 +6,8 @@ credentials file: every demo user then signed in with the published password.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from streamlit.testing.v1 import AppTest
 
@@ -14,7 +16,7 @@ from dashboard.auth.accounts import DEMO_PASSWORD, DEMO_USERS, LoginThrottle
 from dashboard.auth.passwords import hash_password
 from tests.test_auth_security import APP, FAST, KEY, config  # noqa: F401 - the production fixture
 
-ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parent
+ROOT_DIR = Path(__file__).resolve().parent
 
 
 def _strip_demo_marker(path) -> None:

@@ -7,12 +7,11 @@ import threading
 import time
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from dashboard.auth import accounts, login
 from dashboard.auth.accounts import LoginThrottle
 from dashboard.auth.challenges import ChallengeStore, render_png
-from tests.test_auth_security import APP, Clock, _app, _sign_in, config, demo_env  # noqa: F401 - fixtures
+from tests.test_auth_security import Clock, _app, _sign_in, config, demo_env  # noqa: F401 - fixtures
 
 GUESSES = 12
 
