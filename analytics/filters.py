@@ -80,13 +80,17 @@ class Filters:
         """The same period 364 days earlier (same weekdays, so weekly patterns line up)."""
         return self.shifted(-LAST_YEAR_DAYS)
 
-    def comparison(self, kind: str) -> Filters:
-        """``previous_period()`` for ``"previous"``, ``last_year()`` for ``"last_year"``."""
+    def comparison(self, kind: str | int) -> Filters:
+        """``previous_period()`` for ``"previous"``, ``last_year()`` for ``"last_year"``; an int shifts the
+        period that many days (negative = earlier), e.g. ``analytics.events.Event.shift_days`` so an event's
+        day last year lines up with this year's."""
         if kind == "previous":
             return self.previous_period()
         if kind == "last_year":
             return self.last_year()
-        raise ValueError(f"unknown comparison {kind!r}; use 'previous' or 'last_year'")
+        if isinstance(kind, int) and not isinstance(kind, bool):
+            return self.shifted(kind)
+        raise ValueError(f"unknown comparison {kind!r}; use 'previous', 'last_year' or a number of days")
 
 
 PRESETS: dict[str, str] = {

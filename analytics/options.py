@@ -12,7 +12,7 @@ from data.access import DataAccess
 def compute_filter_options(access: DataAccess) -> dict[str, pl.DataFrame]:
     """Choices for the shared filters, each sorted.
 
-    Keys: ``merchants`` (merchant_id, name, currency), ``stores`` (store_id, name, region, kind),
+    Keys: ``merchants`` (merchant_id, name, currency, country), ``stores`` (store_id, name, region, kind),
     ``regions`` (region: every region an order can fall in, i.e. shipping regions and the regions of
     selling stores, as the region filter reads them), ``categories`` (category), ``channels`` (channel),
     ``payment_methods`` (payment_method). Null values are left out.
@@ -22,7 +22,7 @@ def compute_filter_options(access: DataAccess) -> dict[str, pl.DataFrame]:
     p = access.table("products")
     o = access.table("orders")
     return {
-        "merchants": access.to_polars(m.select("merchant_id", "name", "currency").order_by("merchant_id")),
+        "merchants": access.to_polars(m.select("merchant_id", "name", "currency", "country").order_by("merchant_id")),
         "stores": access.to_polars(
             s.filter(s.kind != "warehouse").select("store_id", "name", "region", "kind").order_by("store_id")),
         "regions": _regions(access, o, s),

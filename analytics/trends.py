@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 import polars as pl
 
-from analytics import facts, frames
+from analytics import facts, frames, periods
 from analytics.filters import Filters
 from data.access import DataAccess
 
@@ -66,12 +66,16 @@ def compute_daily_trend(access: DataAccess, f: Filters, comparison: str = "previ
     return out.with_columns(pl.col("orders", "comparison_orders").cast(pl.Int64))
 
 
-def compute_period_trend(access: DataAccess, f: Filters, grain: str = "month") -> pl.DataFrame:
+def compute_period_trend(access: DataAccess, f: Filters, grain: str = "month",
+                         span: periods.DataSpan | None = None) -> pl.DataFrame:
     """Revenue per calendar month or quarter overlapping the period (edge ones partial).
 
     Columns: period_start (date: first day of the month or quarter), revenue (money), orders (count),
     customers (count of distinct known customers), average_order_value (money: sales / orders, null
-    without orders). Only periods with activity appear. Sorted by period_start.
+    without orders), days, covered_days and partial (``periods.mark_partial_periods``: a month cut by the
+    selected period or by the data's start or end, e.g. still in progress). ``span``: the scope's
+    ``periods.compute_data_span`` when the caller has it (cached), else it is read here.
+    Only periods with activity appear. Sorted by period_start.
     """
     if grain not in GRAINS:
         raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
@@ -83,7 +87,9 @@ def compute_period_trend(access: DataAccess, f: Filters, grain: str = "month") -
         "period_start", "revenue", "orders", "customers",
         frames.ratio("sales", "orders").alias("average_order_value"),
     )
-    return frames.sort(res, ["period_start"])
+    if span is None:
+        span = periods.compute_data_span(access)
+    return periods.mark_partial_periods(frames.sort(res, ["period_start"]), grain, f, span)
 
 
 def compute_weekday_hour(access: DataAccess, f: Filters) -> pl.DataFrame:

@@ -17,7 +17,8 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from analytics import breakdowns, coverage, customers, details, kpis, operations, options, trends
+from analytics import (breakdowns, comparisons, coverage, customers, details, kpis, operations, options, periods,
+                       trends)
 from analytics.filters import Filters
 from data.access import DataAccess, Scope
 from data import settings
@@ -30,6 +31,7 @@ MAX_ENTRIES = 256
 # Every analytics call a page may make: name -> function(access, filters, **params).
 QUERIES: dict[str, Callable[..., Any]] = {
     "kpi_comparison": kpis.compute_kpi_comparison,
+    "kpi_shifted": comparisons.compute_kpi_shift_comparison,
     "daily_trend": trends.compute_daily_trend,
     "period_trend": trends.compute_period_trend,
     "weekday_hour": trends.compute_weekday_hour,
@@ -99,6 +101,12 @@ def data_as_of(scope: tuple[int, ...], data_version: int) -> dt.date | None:
     return options.compute_data_as_of(access(scope))
 
 
+@st.cache_data(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
+def data_span(scope: tuple[int, ...], data_version: int) -> periods.DataSpan | None:
+    """First and last day with orders of ``scope`` (and whether they carry times): not keyed by filters."""
+    return periods.compute_data_span(access(scope))
+
+
 @st.cache_data(ttl=TTL_SECONDS, max_entries=8, show_spinner=False)
 def all_merchants(data_version: int) -> pl.DataFrame:
     """Every merchant (id, name, currency): the choices of staff; never shown to a merchant user."""
@@ -135,5 +143,6 @@ def clear() -> None:
     _run.clear()
     filter_options.clear()
     data_as_of.clear()
+    data_span.clear()
     all_merchants.clear()
     data_coverage.clear()

@@ -127,13 +127,39 @@ def build_weekday_hour_figure(frame: pl.DataFrame, value: str = "orders", curren
     return _layout(fig, f"{value.capitalize()} by weekday and hour")
 
 
+def weekday_totals(frame: pl.DataFrame) -> pl.DataFrame:
+    """``compute_weekday_hour`` summed over the hours: weekday (Int8, 0 = Monday), orders, revenue; 7 rows."""
+    return frame.group_by("weekday").agg(pl.col("orders").sum(), pl.col("revenue").sum()).sort("weekday")
+
+
+def build_weekday_figure(frame: pl.DataFrame, value: str = "orders", currency: str | None = None) -> go.Figure:
+    """Bars of ``value`` per weekday (``weekday_totals``), for data whose orders carry no time of day."""
+    days = [WEEKDAYS[int(d)] for d in frame["weekday"].to_list()]
+    title = _money(value.capitalize(), currency if value == "revenue" else None)
+    fig = go.Figure(go.Bar(x=days, y=frame[value].to_list(), hovertemplate="%{x}: %{y:,.0f}<extra></extra>"))
+    fig.update_yaxes(title=title, rangemode="tozero")
+    fig.update_xaxes(type="category", title="Weekday")
+    return _layout(fig, f"{value.capitalize()} by weekday (no times of day in this data)")
+
+
 def build_period_figure(frame: pl.DataFrame, grain: str, currency: str | None) -> go.Figure:
-    """Revenue bars per month or quarter with orders as a line on a second axis (``compute_period_trend``)."""
+    """Revenue bars per month or quarter with orders as a line on a second axis (``compute_period_trend``).
+
+    Partial months or quarters (column ``partial``) are a separate, hatched and lighter bar trace, so the
+    legend names them and a short bar is not read as a bad month.
+    """
     starts = frame["period_start"].to_list()
+    partial = frame["partial"].to_list() if "partial" in frame.columns else [False] * frame.height
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=starts, y=frame["revenue"].to_list(), name=_money("Revenue", currency)))
+    for part, name, extra in ((False, _money("Revenue", currency), {}),
+                              (True, _money(f"Revenue, partial {grain} (hatched)", currency),
+                               {"marker": {"pattern": {"shape": "/"}, "opacity": 0.55}})):
+        rows = [i for i, p in enumerate(partial) if bool(p) == part]
+        if rows or not part:
+            fig.add_trace(go.Bar(x=[starts[i] for i in rows], y=[frame["revenue"][i] for i in rows], name=name,
+                                 **extra))
     fig.add_trace(go.Scatter(x=starts, y=frame["orders"].to_list(), name="Orders", yaxis="y2", mode="lines+markers"))
-    fig.update_layout(yaxis={"title": _money("Revenue", currency)},
+    fig.update_layout(yaxis={"title": _money("Revenue", currency)}, barmode="overlay",
                       yaxis2={"title": "Orders", "overlaying": "y", "side": "right", "rangemode": "tozero"})
     return _layout(fig, f"Revenue and orders per {grain}")
 

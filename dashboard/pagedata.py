@@ -18,6 +18,7 @@ import polars as pl
 from analytics.coverage import data_limits
 from analytics.details import DETAILS_BY_KEY
 from analytics.filters import Filters
+from analytics.periods import DataSpan
 from dashboard import cache
 from dashboard.context import PageContext
 
@@ -49,6 +50,10 @@ class PageData:
     def limits(self) -> dict[str, str]:
         """What this scope's data cannot answer: ``analytics.coverage.data_limits``."""
         return data_limits(cache.data_coverage(self.scope, self.ctx.data_version))
+
+    def span(self) -> DataSpan | None:
+        """First and last day with orders of this scope (``analytics.periods.compute_data_span``)."""
+        return cache.data_span(self.scope, self.ctx.data_version)
 
     def rows(self, kind: str, filters: Filters | None = None) -> Rows:
         """Detail ``kind`` (``analytics.details.DETAILS``) behind a figure: counted and loaded on demand."""

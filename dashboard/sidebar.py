@@ -12,6 +12,8 @@ import streamlit as st
 from analytics.filters import PRESETS, Filters, compute_period
 from dashboard import cache
 from dashboard.auth.accounts import Principal
+from dashboard.formatting import currency_groups
+from dashboard.widgets import CURRENCY_KEY
 
 CUSTOM = "custom"
 
@@ -29,14 +31,30 @@ def render_scope(principal: Principal, data_version: int) -> tuple[int, ...]:
     return tuple(sorted(chosen)) if chosen else tuple(sorted(names))
 
 
+def viewed_merchants(scope: tuple[int, ...], data_version: int) -> tuple[int, ...]:
+    """The merchants of ``scope`` a page will show: all of them when they share a currency, else those of
+    the currency picked on the page (``widgets.CURRENCY_KEY``; its default is the largest group).
+
+    The period presets end on these merchants' last day with data: ending them on another currency's
+    later data would show this one's merchants a run of empty days with no hint why.
+    """
+    groups = currency_groups(cache.filter_options(scope, data_version)["merchants"], scope)
+    if len(groups) < 2:
+        return scope
+    picked = st.session_state.get(CURRENCY_KEY)
+    return next((g.merchant_ids for g in groups if g.currency == picked), groups[0].merchant_ids)
+
+
 def render_filters(scope: tuple[int, ...], data_version: int) -> tuple[Filters, dt.date | None]:
-    """The period and dimension filters for ``scope``; returns them and the last data day."""
-    as_of = cache.data_as_of(scope, data_version) or dt.date.today()
+    """The period and dimension filters for ``scope``; returns them and the last data day of the merchants
+    being viewed (``viewed_merchants``), where the presets end."""
+    span = cache.data_span(viewed_merchants(scope, data_version), data_version)
+    as_of = span.last if span is not None else dt.date.today()
     side = st.sidebar
     preset = side.selectbox(
         "Period", options=[*PRESETS, CUSTOM], index=1, key="flt_period",
         format_func=lambda p: PRESETS.get(p, "Custom range"),
-        help=f"Presets end on the last day with data ({as_of:%d %b %Y}).",
+        help=f"Presets end on the last day with data for the merchants shown ({as_of:%d %b %Y}).",
     )
     start, end = compute_period(preset, as_of) if preset != CUSTOM else (as_of - dt.timedelta(days=29), as_of)
     if preset == CUSTOM:

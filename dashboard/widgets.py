@@ -81,7 +81,7 @@ def render_kpi_cards(cards: Sequence[KpiCard], columns: int = KPI_COLUMNS) -> No
                 st.metric(card.label, card.value, delta=card.vs_previous,
                           delta_color="off" if flat else "inverse" if card.inverse else "normal",
                           delta_arrow="off" if flat else "auto", help=card.help, border=True)
-                st.caption(f"Last year: {card.vs_last_year or 'n/a'}")
+                st.caption(card.caption)
 
 
 def render_limits(limits: Mapping[str, str], *topics: str) -> bool:

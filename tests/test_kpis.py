@@ -395,7 +395,24 @@ def test_period_trend(case, grain, trunc):
         SELECT period_start, coalesce(revenue, 0)::DOUBLE AS revenue, coalesce(orders, 0) AS orders,
                coalesce(customers, 0) AS customers, (sales / nullif(orders, 0))::DOUBLE AS average_order_value
         FROM d FULL JOIN n USING (period_start) ORDER BY period_start""")
-    frame_equal(trends.compute_period_trend(access, f, grain), want)
+    got = trends.compute_period_trend(access, f, grain)
+    frame_equal(got, want)
+    # Partial flags: calendar days of each month/quarter, and those inside both the period and the scope's
+    # data span (first to last day with an order document), restated in SQL.
+    flags = oracle.sql(f"""
+        WITH sp AS (SELECT min(order_ts)::DATE AS first_day, max(order_ts)::DATE AS last_day FROM orders
+                    WHERE $all_m OR list_contains($m, merchant_id)),
+             p AS (SELECT ps AS period_start, (ps + INTERVAL 1 {trunc})::DATE - 1 AS period_end
+                   FROM (SELECT unnest($starts::DATE[]) AS ps))
+        SELECT period_start, (period_end - period_start + 1)::BIGINT AS days,
+               greatest(0, least(period_end, $end, last_day) - greatest(period_start, $start, first_day) + 1)::BIGINT
+                 AS covered_days
+        FROM p, sp ORDER BY period_start""", starts=got["period_start"].to_list())
+    flags = flags.with_columns((pl.col("covered_days") < pl.col("days")).alias("partial"))
+    frame_equal(got, flags)
+    last = oracle.con.execute("SELECT max(order_ts)::DATE FROM orders").fetchone()[0]
+    if grain == "quarter" and f.end == last and last.month % 3:
+        assert got["partial"][-1]  # the data ends inside its last quarter: that quarter is in progress
 
 
 def test_weekday_hour(case):

@@ -14,8 +14,10 @@ import streamlit as st
 from dashboard import charts, drill, widgets
 from dashboard.context import guard
 from dashboard.downloads import file_stem
-from dashboard.formatting import cohort_note
+from analytics.periods import partial_period_notes
+from dashboard.formatting import cohort_note, margin_drawable, single_payment_method, single_payment_text
 from dashboard.pagedata import PageData
+from dashboard.plain_text import markdown_text
 
 TABS = ("Seasonality", "Trends", "Regions & stores", "Categories & margin", "Payments", "Customers", "Delivery")
 REGION = drill.Drill("sa_region", "All regions", "Drill into a region")
@@ -29,6 +31,7 @@ top = widgets.render_page_top(ctx)
 money = widgets.render_currency_scope(ctx)
 data = PageData(ctx, money.merchant_ids)
 limits = data.limits()
+span = data.span()
 f, cur = ctx.filters, money.currency
 period = (f.start, f.end)
 widgets.render_limits(limits, "orders")
@@ -39,13 +42,22 @@ with tabs["Seasonality"]:
         value = st.radio("Colour by", ["orders", "revenue"], horizontal=True, key="sa_heat_value",
                          format_func=str.capitalize)
         grid = data.get("weekday_hour")
-        widgets.render_chart(charts.build_weekday_hour_figure(grid, value, cur), "sa_heat", grid,
-                             data.rows("lines"), file_stem("weekday-hour", *period))
+        if span is not None and not span.timed:  # dates only: every order would sit in hour 0
+            st.info("This data has order dates but no times of day (every order is at 00:00), so orders are "
+                    "shown by weekday only.", icon=":material/info:")
+            days = charts.weekday_totals(grid)
+            widgets.render_chart(charts.build_weekday_figure(days, value, cur), "sa_weekday", days,
+                                 data.rows("lines"), file_stem("weekday", *period))
+        else:
+            widgets.render_chart(charts.build_weekday_hour_figure(grid, value, cur), "sa_heat", grid,
+                                 data.rows("lines"), file_stem("weekday-hour", *period))
 
 with tabs["Trends"]:
     if tabs["Trends"].open:
         grain = st.radio("Per", ["month", "quarter"], horizontal=True, key="sa_grain", format_func=str.capitalize)
-        trend = data.get("period_trend", grain=grain)
+        trend = data.get("period_trend", grain=grain, span=span)
+        if notes := partial_period_notes(trend, grain):  # hatched bars: cut by the data or the period
+            st.caption("Hatched bars are partial. " + "; ".join(notes) + ".")
         widgets.render_chart(charts.build_period_figure(trend, grain, cur), "sa_period", trend, data.rows("lines"),
                              file_stem(grain, *period))
 
@@ -89,11 +101,15 @@ with tabs["Categories & margin"]:
                                                 top=TOP_PRODUCTS),
                     "sa_products", products, data.rows("lines"), file_stem("products", *period))
             st.subheader("Profitability")
-            if not widgets.render_limits(limits, "margin"):
-                st.caption("Margin after discounts: revenue minus cost of goods, on lines whose cost is known.")
-            profit = data.get("category_profitability")
-            widgets.render_chart(charts.build_profitability_figure(profit, cur), "sa_profit", profit,
-                                 data.rows("lines"), file_stem("profitability", *period))
+            if not widgets.render_limits(limits, "margin"):  # no chart beside "margin cannot be computed"
+                profit = data.get("category_profitability")
+                if margin_drawable(profit):
+                    st.caption("Margin after discounts: revenue minus cost of goods, on lines whose cost is known.")
+                    widgets.render_chart(charts.build_profitability_figure(profit, cur), "sa_profit", profit,
+                                         data.rows("lines"), file_stem("profitability", *period))
+                else:
+                    st.info("No line sold in this period has a known unit cost: margin cannot be computed for it.",
+                            icon=":material/info:")
         else:
             drill.render_breadcrumb(CATEGORY, category)
             products = data.get("product_breakdown", category=category)
@@ -109,8 +125,11 @@ with tabs["Payments"]:
         widgets.render_limits(limits, "demographics")
         by = st.radio("Split", choices, format_func=PAYMENT_GROUPS.get, horizontal=True, key="sa_pay_by")
         mix = data.get("payment_mix", by=by)
-        widgets.render_chart(charts.build_payment_mix_figure(mix), "sa_payments", mix, data.rows("orders"),
-                             file_stem("payments", by, *period))
+        if (method := single_payment_method(mix)) is not None:  # one method is a fact, not a mix
+            st.info(single_payment_text(method, markdown_text), icon=":material/info:")
+        else:
+            widgets.render_chart(charts.build_payment_mix_figure(mix), "sa_payments", mix, data.rows("orders"),
+                                 file_stem("payments", by, *period))
 
 with tabs["Customers"]:
     if tabs["Customers"].open and not widgets.render_limits(limits, "customers", "repeat"):
