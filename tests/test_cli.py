@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from data.schema import SCHEMA_VERSION
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["generate", "import", "info", "validate", "upgrade", "export", "schema-doc"]
 
@@ -34,7 +36,7 @@ def test_generate_info_validate_roundtrip_via_environment(tmp_path):
     assert path.exists()
     info = run("info", env=env)
     assert info.returncode == 0, info.stderr
-    assert "main.orders" in info.stdout and "schema v1" in info.stdout
+    assert "main.orders" in info.stdout and f"schema v{SCHEMA_VERSION}" in info.stdout
     checked = run("validate", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     again = run("generate", "--size", "tiny", env=env)
