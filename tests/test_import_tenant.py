@@ -137,3 +137,11 @@ def test_data_page_multi_merchant_is_an_explicit_option(data_page, tmp_path):
     assert state() == before
     shown = submit(at, cur_file.encode(), mapping, multi=True, imp_merchant="Gift Shop")
     assert any("merchant 1 'Gift Shop': 2 lines; merchant 2 'Tea Room': 2 lines" in m for m in shown), shown
+
+
+def test_a_staged_import_keeps_the_multi_merchant_choice():
+    from data.importers.load import MerchantSpec
+
+    spec = MerchantSpec("Gift Shop", None, True)
+    assert MerchantSpec.from_json(spec.to_json()) == spec
+    assert MerchantSpec.from_json({"ref": "1", "create": None}).multi is False  # folders staged before: single
