@@ -26,7 +26,7 @@ from dashboard.auth import accounts, login
 from dashboard.auth.binding import COOKIE_PREFIX
 from tests.servers import dashboard_server
 
-TIMEOUT = 60.0
+TIMEOUT = 180.0  # per script run: the first page run on a fresh server imports the data stack, slow on a busy machine
 _SET_COOKIE = re.compile(r'document\.cookie = "(' + COOKIE_PREFIX + r'[0-9a-f]+)=([A-Za-z0-9_.-]+);')
 
 

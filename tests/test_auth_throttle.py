@@ -187,8 +187,10 @@ def test_login_form_shows_the_picture_and_a_solved_challenge_signs_in(demo_env, 
         _sign_in(at, "demo-merchant", "wrong-password")
     assert at.error[0].value == accounts.LOGIN_FAILED
     assert at.get("image") and at.text_input(key=login.CHALLENGE_KEY) is not None  # the picture, drawn in the form
+    picture = at.session_state[login._CHALLENGE][0]
     _sign_in(at, "demo-merchant", accounts.DEMO_PASSWORD)  # right password, no answer: still refused
     assert at.error[0].value.startswith("Too many") and at.get("image")
+    assert at.session_state[login._CHALLENGE][0] == picture  # unanswered: the same picture, none drawn anew
     at.text_input(key=login.CHALLENGE_KEY).input("XXXXX")
     _sign_in(at, "demo-merchant", accounts.DEMO_PASSWORD)
     assert at.error[0].value == accounts.CHALLENGE_FAILED and at.get("image")
@@ -196,3 +198,4 @@ def test_login_form_shows_the_picture_and_a_solved_challenge_signs_in(demo_env, 
     _sign_in(at, "demo-merchant", accounts.DEMO_PASSWORD)
     assert not at.exception and not at.error
     assert [m.value for m in at.markdown][:1] == ["user: demo-merchant"]
+    assert login._CHALLENGE not in at.session_state

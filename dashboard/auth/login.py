@@ -148,6 +148,7 @@ def _signed_in(ticket: SessionTicket) -> None:
     if isinstance(old, binding.Binding):
         st.session_state[_DROP_BINDING] = old.cookie_name
     new, secret = binding.new_binding()
+    st.session_state.pop(_CHALLENGE, None)
     st.session_state[_TICKET] = ticket
     st.session_state[_BINDING] = new
     st.session_state[_BIND_SECRET] = secret
@@ -224,8 +225,10 @@ def _submit_login() -> None:
     username = str(st.session_state.get(USERNAME_KEY) or "")
     password = str(st.session_state.get(PASSWORD_KEY) or "")
     st.session_state[PASSWORD_KEY] = ""
-    shown = st.session_state.pop(_CHALLENGE, None)  # single-use: whatever happens, the next try gets a new one
     answer = str(st.session_state.pop(CHALLENGE_KEY, "") or "")
+    # An answered challenge is used up (the next try gets a new picture); an unanswered one stays
+    # on screen, so resubmitting without reading it does not make the server draw picture after picture.
+    shown = st.session_state.pop(_CHALLENGE, None) if answer.strip() else st.session_state.get(_CHALLENGE)
     config = accounts.load_auth_config()
     if config.problems:
         return  # the run that follows stops in startup_checks
@@ -240,7 +243,7 @@ def _submit_login() -> None:
         return
     if outcome.principal is None or outcome.ticket is None:
         st.session_state[_MESSAGE] = outcome.message or accounts.LOGIN_FAILED
-        if outcome.needs_challenge:
+        if outcome.needs_challenge and _CHALLENGE not in st.session_state:
             _issue_challenge(username)
         return
     _signed_in(outcome.ticket)
