@@ -146,3 +146,12 @@ def clear() -> None:
     data_span.clear()
     all_merchants.clear()
     data_coverage.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def store():
+    """The operational store (saved views, later decisions), opened and migrated once per process:
+    RETAIL_PULSE_STATE_URL, else the SQLite file beside the warehouse. Raises StoreUnavailable with the reason."""
+    from data.store import open_store  # SQLAlchemy loads only once a page uses the store
+
+    return open_store()

@@ -13,6 +13,7 @@ markup and names come from imported files. Hover templates never have data paste
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import polars as pl
 import plotly.graph_objects as go
@@ -23,6 +24,31 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 NONE_LABEL = NONE_TEXT
 SEGMENT_LABELS = {"repeat": "Repeat customers", "one_time": "One-time customers", "guest": "Guest checkouts"}
 METRIC_LABELS = {"revenue": "Revenue", "orders": "Orders"}
+# Okabe & Ito's colour-blind-safe palette (black swapped for grey, which reads on light and dark backgrounds).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
+# Sequential scales readable with any colour vision (and in greyscale); on-time rate: higher is better.
+SEQUENTIAL = "Blues"
+RATE_SCALE = "Viridis"
+TEMPLATES = {"light": "plotly_white", "dark": "plotly_dark"}
+
+
+def color_for(name: object) -> str:
+    """The colour of category ``name``: a stable hash into ``PALETTE``, the same on every page and merchant
+    (Python's own hash() changes between processes, so it cannot be used)."""
+    digest = hashlib.sha256(str(name).encode("utf-8")).digest()
+    return PALETTE[int.from_bytes(digest[:4], "big") % len(PALETTE)]
+
+
+def colors_for(names: list) -> list[str]:
+    return [color_for(n) for n in names]
+
+
+def apply_theme(fig: go.Figure, theme: str | None) -> go.Figure:
+    """Draw ``fig`` for the browser's theme (``st.context.theme.type``: "light", "dark" or None = light), on a
+    transparent background so it sits on the page's own colour."""
+    fig.update_layout(template=TEMPLATES.get(theme or "light", TEMPLATES["light"]),
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+    return fig
 
 
 def _money(label: str, currency: str | None) -> str:
@@ -32,8 +58,14 @@ def _money(label: str, currency: str | None) -> str:
 
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     # Titles carry data (e.g. "Revenue by store in <region>"), so they are escaped here, for every builder.
-    fig.update_layout(title=plotly_text(title), height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      legend={"orientation": "h", "y": -0.2}, clickmode="event+select")
+    # The title sits on its own line above the plot and the modebar stands upright at the right edge, so
+    # on a phone (390 px) the toolbar does not cover the title.
+    fig.update_layout(title={"text": plotly_text(title), "x": 0, "xanchor": "left", "xref": "paper",
+                             "y": 1, "yanchor": "bottom", "yref": "paper", "pad": {"b": 12},
+                             "font": {"size": 15}},
+                      height=height, margin={"l": 10, "r": 40, "t": 56, "b": 10},
+                      legend={"orientation": "h", "y": -0.2}, clickmode="event+select",
+                      modebar={"orientation": "v"}, separators=".,")
     return fig
 
 
@@ -70,10 +102,10 @@ def build_trend_figure(daily: pl.DataFrame, metric: str, comparison_label: str, 
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=days, y=daily[metric].to_list(), name="This period", mode="lines+markers",
-        customdata=key_text(days), hovertemplate="%{x|%a %d %b %Y}: %{y:,.2f}<extra>%{fullData.name}</extra>"))
+        line={"color": PALETTE[0]}, customdata=key_text(days), hovertemplate="%{x|%a %d %b %Y}: %{y:,.2f}<extra>%{fullData.name}</extra>"))
     fig.add_trace(go.Scatter(
         x=days, y=daily[f"comparison_{metric}"].to_list(), name=plotly_text(comparison_label), mode="lines",
-        line={"dash": "dot"}, customdata=key_text(daily["comparison_day"].to_list()),
+        line={"dash": "dot", "color": PALETTE[1]}, customdata=key_text(daily["comparison_day"].to_list()),
         hovertemplate="%{customdata}: %{y:,.2f}<extra>%{fullData.name}</extra>"))
     fig.update_yaxes(title=y_title, rangemode="tozero")
     if highlight is not None:
@@ -83,18 +115,24 @@ def build_trend_figure(daily: pl.DataFrame, metric: str, comparison_label: str, 
 
 
 def build_bar_figure(frame: pl.DataFrame, key: str, value: str, *, title: str, value_label: str,
-                     currency: str | None = None, label: str | None = None, top: int | None = None) -> go.Figure:
+                     currency: str | None = None, label: str | None = None, top: int | None = None,
+                     highlight: object = None) -> go.Figure:
     """Horizontal bars of ``value`` per ``key`` (largest on top), optionally only the ``top`` rows.
 
     ``label`` names a column to show instead of the key (e.g. product_name); customdata keeps the key.
+    Each bar has its label's colour (``color_for``); ``highlight`` (a key) dims every other bar.
     """
     rows = frame.sort(value, descending=True, nulls_last=True)
     if top is not None:
         rows = rows.head(top)
     rows = rows.reverse()  # plotly draws the first bar at the bottom
     keys = rows[key].to_list()
-    names = plotly_texts(unique_labels(labels(rows[label].to_list() if label else keys), keys))
+    raw = labels(rows[label].to_list() if label else keys)
+    names = plotly_texts(unique_labels(raw, keys))
     fig = go.Figure(go.Bar(x=rows[value].to_list(), y=names, orientation="h", customdata=key_text(keys),
+                           marker={"color": colors_for(raw),
+                                   "opacity": None if highlight is None else [1.0 if k == highlight else 0.35
+                                                                             for k in keys]},
                            hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))
     fig.update_xaxes(title=_money(value_label, currency))
     fig.update_yaxes(type="category")
@@ -120,7 +158,7 @@ def weekday_hour_matrix(frame: pl.DataFrame, value: str) -> list[list[float]]:
 
 def build_weekday_hour_figure(frame: pl.DataFrame, value: str = "orders", currency: str | None = None) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=weekday_hour_matrix(frame, value), x=list(range(24)), y=list(WEEKDAYS),
-                               colorscale="Blues", hovertemplate="%{y} %{x}:00: %{z:,.0f}<extra></extra>",
+                               colorscale=SEQUENTIAL, hovertemplate="%{y} %{x}:00: %{z:,.0f}<extra></extra>",
                                colorbar={"title": _money(value.capitalize(), currency if value == "revenue" else None)}))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title="Hour of day", dtick=2)
@@ -142,7 +180,36 @@ def build_weekday_figure(frame: pl.DataFrame, value: str = "orders", currency: s
     return _layout(fig, f"{value.capitalize()} by weekday (no times of day in this data)")
 
 
-def build_period_figure(frame: pl.DataFrame, grain: str, currency: str | None) -> go.Figure:
+def period_end(start: dt.date, grain: str) -> dt.date:
+    """The last day of the month or quarter starting on ``start``."""
+    months = 3 if grain == "quarter" else 1
+    year, month = divmod(start.month - 1 + months, 12)
+    return dt.date(start.year + year, month + 1, 1) - dt.timedelta(days=1)
+
+
+def period_labels(starts: list, grain: str, period: tuple[dt.date, dt.date] | None = None) -> list[str]:
+    """"Oct 2026" / "Q4 2026" per bar; "2 Oct – 31 Oct 2026" where ``period`` (from, to) covers only part of it."""
+    out = []
+    for start in starts:
+        start = start.date() if isinstance(start, dt.datetime) else start
+        end = period_end(start, grain)
+        whole = f"Q{(start.month - 1) // 3 + 1} {start.year}" if grain == "quarter" else f"{start:%b %Y}"
+        first, last = (max(start, period[0]), min(end, period[1])) if period else (start, end)
+        out.append(whole if (first, last) == (start, end) else f"{first:%-d %b} – {last:%-d %b %Y}")
+    return out
+
+
+def _period_range(starts: list, grain: str) -> list[str] | None:
+    """Half a period either side of the bars, so one bar is a bar, not the whole width."""
+    if not starts:
+        return None
+    first, last = min(starts), max(starts)
+    half = dt.timedelta(days=46 if grain == "quarter" else 15)
+    return [(first - half).isoformat(), (period_end(last, grain) - half + dt.timedelta(days=1)).isoformat()]
+
+
+def build_period_figure(frame: pl.DataFrame, grain: str, currency: str | None,
+                        period: tuple[dt.date, dt.date] | None = None) -> go.Figure:
     """Revenue bars per month or quarter with orders as a line on a second axis (``compute_period_trend``).
 
     Partial months or quarters (column ``partial``) are a separate, hatched and lighter bar trace, so the
@@ -159,8 +226,14 @@ def build_period_figure(frame: pl.DataFrame, grain: str, currency: str | None) -
             fig.add_trace(go.Bar(x=[starts[i] for i in rows], y=[frame["revenue"][i] for i in rows], name=name,
                                  **extra))
     fig.add_trace(go.Scatter(x=starts, y=frame["orders"].to_list(), name="Orders", yaxis="y2", mode="lines+markers"))
+    # Orders get their own round ticks: plotly would otherwise sync them to the revenue grid (163, 326, 489).
     fig.update_layout(yaxis={"title": _money("Revenue", currency)}, barmode="overlay",
-                      yaxis2={"title": "Orders", "overlaying": "y", "side": "right", "rangemode": "tozero"})
+                      yaxis2={"title": "Orders", "overlaying": "y", "side": "right", "rangemode": "tozero",
+                              "tickmode": "auto", "showgrid": False, "tickformat": ",d"})
+    # One tick per bar, naming its month or quarter (and its days when only part of it is shown): a single
+    # bar on a date axis otherwise gets sub-second ticks ("23:59:59.9996").
+    fig.update_xaxes(tickmode="array", tickvals=starts, ticktext=period_labels(starts, grain, period),
+                     type="date", range=_period_range(starts, grain))
     return _layout(fig, f"Revenue and orders per {grain}")
 
 
@@ -169,7 +242,7 @@ def build_profitability_figure(frame: pl.DataFrame, currency: str | None) -> go.
     cats = plotly_texts(labels(frame["category"].to_list()))
     fig = go.Figure()
     for column, name in (("revenue", "Revenue"), ("discount_cost", "Discounts granted"), ("gross_margin", "Gross margin")):
-        fig.add_trace(go.Bar(x=cats, y=frame[column].to_list(), name=name))
+        fig.add_trace(go.Bar(x=cats, y=frame[column].to_list(), name=name, marker={"color": color_for(name)}))
     fig.update_layout(barmode="group")
     fig.update_yaxes(title=_money("Amount", currency))
     return _layout(fig, "Margin after discounts per category")
@@ -183,7 +256,7 @@ def build_payment_mix_figure(frame: pl.DataFrame) -> go.Figure:
         part = frame.filter(pl.col("payment_method") == method)
         share = dict(zip(part["group"].to_list(), part["order_share"].to_list()))
         fig.add_trace(go.Bar(x=plotly_texts(groups), y=[share.get(g) or 0.0 for g in groups],
-                             name=plotly_text(method),
+                             name=plotly_text(method), marker={"color": color_for(method)},
                              hovertemplate="%{x}: %{y:.1%}<extra>%{fullData.name}</extra>"))
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="Share of orders", tickformat=".0%", range=[0, 1])
@@ -200,8 +273,9 @@ def cohort_matrix(frame: pl.DataFrame) -> tuple[list, list[int], list[list[float
 
 def build_cohort_figure(frame: pl.DataFrame) -> go.Figure:
     months, offsets, z = cohort_matrix(frame)
-    fig = go.Figure(go.Heatmap(z=z, x=offsets, y=[f"{m:%b %Y}" for m in months], colorscale="Greens", zmin=0,
-                               zmax=1, text=[[None if v is None else f"{v:.0%}" for v in row] for row in z],
+    # A cell not reached yet is empty: no colour, and "" as its text (plotly prints None as "null").
+    fig = go.Figure(go.Heatmap(z=z, x=offsets, y=[f"{m:%b %Y}" for m in months], colorscale=SEQUENTIAL, zmin=0,
+                               zmax=1, text=[["" if v is None else f"{v:.0%}" for v in row] for row in z],
                                texttemplate="%{text}", hovertemplate="%{y}, month %{x}: %{z:.1%}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category", title="First order in")
     fig.update_xaxes(title="Months since first order", dtick=1)
@@ -213,6 +287,7 @@ def build_repeat_share_figure(frame: pl.DataFrame, currency: str | None) -> go.F
     names = plotly_texts([SEGMENT_LABELS.get(s, s) for s in frame["segment"].to_list()])
     amounts = plotly_texts([f"{v or 0:,.2f} {currency or ''}".strip() for v in frame["sales"].to_list()])
     fig = go.Figure(go.Bar(x=names, y=frame["sales_share"].fill_null(0).to_list(), hovertext=amounts,
+                           marker={"color": colors_for(frame["segment"].to_list())},
                            hovertemplate="%{x}: %{y:.1%} (%{hovertext})<extra></extra>"))
     fig.update_yaxes(title="Share of sales", tickformat=".0%", range=[0, 1])
     return _layout(fig, "Share of sales by repeat and one-time customers", height=320)
@@ -236,8 +311,10 @@ def build_delivery_figure(frame: pl.DataFrame) -> go.Figure:
     cells = {(r["partner"], r["region"]): r for r in frame.iter_rows(named=True)}
     z = [[(cells.get((p, g)) or {}).get("on_time_rate") for g in regions] for p in partners]
     delay = [[(cells.get((p, g)) or {}).get("avg_delay_days") for g in regions] for p in partners]
+    text = [["" if v is None else f"{v:.0%}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(z=z, x=plotly_texts(regions), y=plotly_texts(partners), customdata=delay,
-                               colorscale="RdYlGn", zmin=0, zmax=1,
+                               colorscale=RATE_SCALE, zmin=0, zmax=1, text=text, texttemplate="%{text}",
+                               colorbar={"title": "On time", "tickformat": ".0%"},
                                hovertemplate="%{y} to %{x}: %{z:.1%} on time, average delay %{customdata:.1f} days"
                                "<extra></extra>"))
     return _layout(fig, "On-time rate by carrier and region", height=max(300, 100 + 40 * len(partners)))

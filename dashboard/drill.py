@@ -113,16 +113,28 @@ def _back(drill: Drill) -> None:
 
 
 def breadcrumb_markdown(drill: Drill, value: Any, fmt: Callable[[Any], str] = str) -> str:
-    """The breadcrumb as markdown: the root as written, the drilled value (data) verbatim in a code span."""
-    root, *rest = breadcrumb(drill, value, fmt)
-    return " › ".join([root, *(f"**{markdown_text(label)}**" for label in rest)])
+    """The breadcrumb after its root button, as markdown: "› **`Toys`**", the drilled value (data) verbatim in
+    a code span. The root is the button itself, so it is not written a second time."""
+    _, *rest = breadcrumb(drill, value, fmt)
+    return " › ".join(["", *(f"**{markdown_text(label)}**" for label in rest)]).strip()
 
 
 def render_breadcrumb(drill: Drill, value: Any, fmt: Callable[[Any], str] = str) -> None:
-    """``All categories › Toys``: the root is a button back to the whole view (key ``<drill.key>_back``)."""
+    """``[← All categories] › Toys``: the root is a button back to the whole view (key ``<drill.key>_back``)."""
     if value is None:
         return
-    cols = st.columns([1, 4], vertical_alignment="center")
-    cols[0].button(f"← {drill.root}", key=f"{drill.key}_back", on_click=_back, args=(drill,),
-                   type="tertiary")
-    cols[1].markdown(breadcrumb_markdown(drill, value, fmt))
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        st.button(f"← {drill.root}", key=f"{drill.key}_back", on_click=_back, args=(drill,), type="tertiary",
+                  help=f"Back to {drill.root.lower()}")
+        st.markdown(breadcrumb_markdown(drill, value, fmt), width="content")
+
+
+def detail_beside(value: Any, ratio: tuple[int, int] = (3, 2)) -> tuple[Any, Any]:
+    """Two places for a drill-down: (first, second) columns side by side once drilled, so the detail shows
+    next to the chart the person clicked instead of below the fold; before a drill, one container twice.
+    On a phone the columns stack, the second right under the first."""
+    if value is None:
+        box = st.container()
+        return box, box
+    first, second = st.columns(list(ratio), gap="medium")
+    return first, second

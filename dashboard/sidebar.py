@@ -1,6 +1,8 @@
 """The shared filters in the sidebar: merchant (staff), period, region, store, category, channel, payment.
 
-Widgets keep their keys across pages, so a selection follows the person from page to page.
+Every filter goes through ``dashboard.state`` (``prepare`` before it is drawn, ``keep`` after), so a
+selection follows the person from page to page, sits in the URL (reload, shared link) and can be saved
+as a view; values are always checked against the options of the person's own scope.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import datetime as dt
 import streamlit as st
 
 from analytics.filters import PRESETS, Filters, compute_period
-from dashboard import cache
+from dashboard import cache, saved_views, state
 from dashboard.auth.accounts import Principal
 from dashboard.formatting import currency_groups
 from dashboard.widgets import CURRENCY_KEY
@@ -20,15 +22,25 @@ CUSTOM = "custom"
 
 def render_scope(principal: Principal, data_version: int) -> tuple[int, ...]:
     """Merchant ids this run reads: a merchant user's own, or the staff member's choice (default all)."""
-    if principal.merchant_ids is not None:
+    state.read_link()  # a reload or a shared link: its filters, checked against this person's options below
+    saved_views.render(principal)
+    if principal.merchant_ids is not None:  # a merchant's scope is their own, whatever a link names
         return tuple(sorted(principal.merchant_ids))
     merchants = cache.all_merchants(data_version)
     names = dict(zip(merchants["merchant_id"].to_list(), merchants["name"].to_list()))
-    chosen = st.sidebar.multiselect(
-        "Merchants", options=list(names), default=list(names), format_func=lambda i: names.get(i, str(i)),
-        key="flt_merchants", help="Staff see every merchant; narrow to one or several.",
-    )
+    chosen = _multiselect(st.sidebar, "Merchants", list(names), "flt_merchants", "All merchants",
+                          default=list(names), format_func=lambda i: names.get(i, str(i)),
+                          help="Staff see every merchant; narrow to one or several.")
     return tuple(sorted(chosen)) if chosen else tuple(sorted(names))
+
+
+def _multiselect(box, label: str, options: list, key: str, placeholder: str, default: list | None = None,
+                 **kwargs) -> list:
+    """A filter multiselect whose value sticks (``dashboard.state``) and whose empty box says what it means."""
+    state.prepare(key, options, default or [], many=True)
+    chosen = box.multiselect(label, options, key=key, placeholder=placeholder, **kwargs)
+    state.keep(key, chosen, default or [])
+    return chosen
 
 
 def viewed_merchants(scope: tuple[int, ...], data_version: int) -> tuple[int, ...]:
@@ -41,7 +53,7 @@ def viewed_merchants(scope: tuple[int, ...], data_version: int) -> tuple[int, ..
     groups = currency_groups(cache.filter_options(scope, data_version)["merchants"], scope)
     if len(groups) < 2:
         return scope
-    picked = st.session_state.get(CURRENCY_KEY)
+    picked = state.current(CURRENCY_KEY)
     return next((g.merchant_ids for g in groups if g.currency == picked), groups[0].merchant_ids)
 
 
@@ -51,30 +63,37 @@ def render_filters(scope: tuple[int, ...], data_version: int) -> tuple[Filters, 
     span = cache.data_span(viewed_merchants(scope, data_version), data_version)
     as_of = span.last if span is not None else dt.date.today()
     side = st.sidebar
+    periods = [*PRESETS, CUSTOM]
+    state.prepare("flt_period", periods, periods[1])
     preset = side.selectbox(
-        "Period", options=[*PRESETS, CUSTOM], index=1, key="flt_period",
-        format_func=lambda p: PRESETS.get(p, "Custom range"),
+        "Period", options=periods, key="flt_period", format_func=lambda p: PRESETS.get(p, "Custom range"),
         help=f"Presets end on the last day with data for the merchants shown ({as_of:%d %b %Y}).",
     )
+    state.keep("flt_period", preset, periods[1])
     start, end = compute_period(preset, as_of) if preset != CUSTOM else (as_of - dt.timedelta(days=29), as_of)
     if preset == CUSTOM:
-        picked = side.date_input("From - to", value=(start, end), max_value=as_of, key="flt_custom")
+        state.prepare("flt_custom", None, (start, end))
+        kept = st.session_state["flt_custom"]
+        if not (isinstance(kept, (tuple, list)) and all(isinstance(d, dt.date) and d <= as_of for d in kept)):
+            st.session_state["flt_custom"] = (start, end)  # e.g. a link's range past this scope's data
+        picked = side.date_input("From - to", max_value=as_of, key="flt_custom")
         if isinstance(picked, (tuple, list)) and len(picked) == 2:
             start, end = picked
+            state.keep("flt_custom", (start, end))
     opts = cache.filter_options(scope, data_version)
     stores = opts["stores"]
-    regions = side.multiselect(
-        "Region", opts["regions"]["region"].to_list(), key="flt_regions",
-        help="Where an order was shipped; for in-store sales, the store's region.")
+    regions = _multiselect(side, "Region", opts["regions"]["region"].to_list(), "flt_regions", "All regions",
+                           help="Where an order was shipped; for in-store sales, the store's region.")
     if regions:  # online shops (no region of their own) serve every region
         stores = stores.filter(stores["region"].is_in(regions) | stores["region"].is_null())
     store_names = dict(zip(stores["store_id"].to_list(), stores["name"].to_list()))
-    store_ids = side.multiselect("Store", list(store_names), format_func=lambda i: store_names.get(i, str(i)),
-                                 key="flt_stores")
-    categories = side.multiselect("Category", opts["categories"]["category"].to_list(), key="flt_categories")
-    channels = side.multiselect("Channel", opts["channels"]["channel"].to_list(), key="flt_channels")
-    payments = side.multiselect("Payment method", opts["payment_methods"]["payment_method"].to_list(),
-                                key="flt_payments")
+    store_ids = _multiselect(side, "Store", list(store_names), "flt_stores", "All stores",
+                             format_func=lambda i: store_names.get(i, str(i)))
+    categories = _multiselect(side, "Category", opts["categories"]["category"].to_list(), "flt_categories",
+                              "All categories")
+    channels = _multiselect(side, "Channel", opts["channels"]["channel"].to_list(), "flt_channels", "All channels")
+    payments = _multiselect(side, "Payment method", opts["payment_methods"]["payment_method"].to_list(),
+                            "flt_payments", "All payment methods")
     filters = Filters(start=start, end=end, regions=tuple(regions),
                       store_ids=tuple(i for i in store_ids if i in store_names),
                       categories=tuple(categories), channels=tuple(channels), payment_methods=tuple(payments))

@@ -6,6 +6,7 @@ modules ``formatting``, ``downloads`` and ``analytics.coverage``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,15 +14,17 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from dashboard import cache, downloads
+from dashboard import cache, charts, downloads, state, tables
 from dashboard.context import PageContext
-from dashboard.formatting import CurrencyGroup, KpiCard, currency_groups, is_flat, percent_columns
+from dashboard.formatting import CurrencyGroup, KpiCard, currency_groups, is_flat
 from dashboard.pagedata import PageData, Rows
 from dashboard.plain_text import markdown_text
 
 KPI_COLUMNS = 4
 REFRESH_KEY = "refresh_data"
 CURRENCY_KEY = "currency_pick"
+# The currency the page shows, set by render_currency_scope each run: the tables label money with it.
+PAGE_CURRENCY_KEY = "rp_page_currency"
 
 
 def render_page_top(ctx: PageContext) -> Any:
@@ -58,30 +61,77 @@ def render_currency_scope(ctx: PageContext) -> CurrencyGroup:
         st.info("No merchant in scope.")
         st.stop()
     if len(groups) == 1:
+        st.session_state[PAGE_CURRENCY_KEY] = groups[0].currency
         return groups[0]
     by_code = {g.currency: g for g in groups}
+    state.prepare(CURRENCY_KEY, list(by_code), groups[0].currency)  # sticks across pages, from links too
     code = st.selectbox(
         "Currency", list(by_code), key=CURRENCY_KEY,
         format_func=lambda c: f"{c}: {', '.join(by_code[c].names)}",
         help="Amounts in different currencies are never added together.")
+    state.keep(CURRENCY_KEY, code, groups[0].currency)
     # Currency codes come from the merchants table: shown verbatim (markdown_text), never as markdown.
     st.info(f"The selected merchants keep their books in {len(groups)} currencies "
             f"({', '.join(map(markdown_text, by_code))}). Figures are shown per currency: these are for the "
             f"{markdown_text(code)} merchants.")
+    st.session_state[PAGE_CURRENCY_KEY] = code
     return by_code[code]
 
 
+# Figures from this size on are shown compact ("TRY 2.72M"): "TRY 2,722,123" does not fit a card at 1440 px.
+COMPACT_FROM = 100_000
+_FIGURE = re.compile(r"^(?:(?P<cur>[^\d\s-]\S*) )?(?P<num>-?\d{1,3}(?:,\d{3})*(?:\.\d+)?)$")
+_UNITS = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+# On a phone the KPI cards go two to a row (Streamlit stacks columns one per row below 640 px) with a
+# smaller figure, so eight cards are four rows instead of eight screens.
+KPI_CSS = """<style>
+@media (max-width: 640px) {
+  .st-key-kpi_cards [data-testid="stHorizontalBlock"] { flex-flow: row wrap !important; gap: 0.5rem !important; }
+  .st-key-kpi_cards [data-testid="stColumn"] { flex: 1 1 calc(50% - 0.5rem) !important;
+    min-width: calc(50% - 0.5rem) !important; max-width: calc(50% - 0.25rem) !important; }
+  .st-key-kpi_cards [data-testid="stMetricValue"] { font-size: 1.5rem !important; }
+}
+</style>"""
+
+
+def compact_figure(text: str) -> tuple[str, str | None]:
+    """(what the card shows, the exact figure or None): "TRY 2,722,123" -> ("TRY 2.72M", "TRY 2,722,123").
+
+    ``text`` is a formatted KPI value (``formatting.format_value``); percentages and short figures stay as they are.
+    """
+    match = _FIGURE.match(text)
+    if not match:
+        return text, None
+    value = float(match["num"].replace(",", ""))
+    if abs(value) < COMPACT_FROM:
+        return text, None
+    for size, unit in _UNITS:
+        if abs(value) >= size * 0.9995:  # 999,999 reads "1.00M", not "1000K"
+            scaled = value / size
+            digits = 2 if abs(scaled) < 10 else 1 if abs(scaled) < 100 else 0
+            number = f"{scaled:.{digits}f}{unit}"
+            break
+    return (f"{match['cur']} {number}" if match["cur"] else number), text
+
+
 def render_kpi_cards(cards: Sequence[KpiCard], columns: int = KPI_COLUMNS) -> None:
-    """Each KPI with its change against the previous period (the arrow) and the same period last year (below)."""
-    for start in range(0, len(cards), columns):
-        cols = st.columns(columns)
-        for col, card in zip(cols, cards[start:start + columns]):
-            with col:
-                flat = is_flat(card.vs_previous)
-                st.metric(card.label, card.value, delta=card.vs_previous,
-                          delta_color="off" if flat else "inverse" if card.inverse else "normal",
-                          delta_arrow="off" if flat else "auto", help=card.help, border=True)
-                st.caption(card.caption)
+    """Each KPI with its change against the previous period (the arrow) and the same period last year (below).
+
+    Large figures are compact on the card, with the exact figure first in the card's help.
+    """
+    st.html(KPI_CSS)
+    with st.container(key="kpi_cards"):
+        for start in range(0, len(cards), columns):
+            cols = st.columns(columns)
+            for col, card in zip(cols, cards[start:start + columns]):
+                with col:
+                    flat = is_flat(card.vs_previous)
+                    shown, exact = compact_figure(card.value)
+                    st.metric(card.label, shown, delta=card.vs_previous,
+                              delta_color="off" if flat else "inverse" if card.inverse else "normal",
+                              delta_arrow="off" if flat else "auto", border=True,
+                              help=f"Exactly {exact}. {card.help}" if exact else card.help)
+                    st.caption(card.caption)
 
 
 def render_limits(limits: Mapping[str, str], *topics: str) -> bool:
@@ -92,10 +142,9 @@ def render_limits(limits: Mapping[str, str], *topics: str) -> bool:
     return bool(found)
 
 
-def render_table(frame: pl.DataFrame) -> None:
-    """A result table, fractions shown as percentages."""
-    config = {c: st.column_config.NumberColumn(format="percent") for c in percent_columns(frame)}
-    st.dataframe(frame, hide_index=True, column_config=config)
+def render_table(frame: pl.DataFrame, currency: str | None = None) -> None:
+    """A result table for people (``dashboard.tables``): labels in words, units, money in the page's currency."""
+    tables.render_dataframe(frame, currency or st.session_state.get(PAGE_CURRENCY_KEY))
 
 
 def _download_pair(key: str, source: downloads.Source, rows: int, stem: str, what: str) -> None:
@@ -133,9 +182,26 @@ def render_rows_behind(key: str, table: pl.DataFrame, rows: Rows | None, stem: s
 
 def render_chart(fig: go.Figure, key: str, table: pl.DataFrame, rows: Rows | None, stem: str,
                  on_select: Callable[[], None] | None = None) -> None:
-    """A figure (clickable when ``on_select`` is given) followed by the rows behind it."""
-    if on_select is None:
-        st.plotly_chart(fig, key=key)
-    else:
-        st.plotly_chart(fig, key=key, on_select=on_select, selection_mode="points")
+    """A figure (clickable when ``on_select`` is given) followed by the rows behind it.
+
+    The figure is drawn for the browser's light or dark theme (``charts.apply_theme``) with Streamlit's own
+    plotly theme off, so the fixed category colours (``charts.color_for``) are kept.
+    """
+    render_figure(fig, key, on_select)
     render_rows_behind(key, table, rows, stem)
+
+
+def theme_type() -> str | None:
+    """"light" or "dark" as the browser shows the app (None before the browser has said)."""
+    try:
+        return st.context.theme.type
+    except (AttributeError, KeyError):
+        return None
+
+
+def render_figure(fig: go.Figure, key: str, on_select: Callable[[], None] | None = None) -> None:
+    charts.apply_theme(fig, theme_type())
+    if on_select is None:
+        st.plotly_chart(fig, key=key, theme=None)
+    else:
+        st.plotly_chart(fig, key=key, theme=None, on_select=on_select, selection_mode="points")

@@ -11,7 +11,7 @@ import streamlit as st
 
 from analytics.events import events_in_period
 from analytics.periods import comparison_coverage, history_start, mask_uncovered_comparison, period_coverage
-from dashboard import charts, drill, widgets
+from dashboard import charts, drill, tables, widgets
 from dashboard.context import guard
 from dashboard.downloads import file_stem
 from dashboard.formatting import build_kpi_cards, shifted_comparison_line
@@ -64,18 +64,21 @@ if not covered.complete:  # the line is drawn only where the data reaches (see m
 daily = mask_uncovered_comparison(data.get("daily_trend", comparison=kind), span)
 days = daily["day"].to_list()
 day = drill.render_picker(DAY, days, drill.format_day)
-widgets.render_chart(
-    charts.build_trend_figure(daily, metric, label, money.currency, highlight=day), "ov_trend", daily,
-    data.rows("lines"), file_stem("daily", f.start, f.end), on_select=drill.chart_callback(DAY, "ov_trend", days))
+chart_box, detail_box = drill.detail_beside(day)  # the day's orders beside the trend that was clicked
+with chart_box:
+    widgets.render_chart(
+        charts.build_trend_figure(daily, metric, label, money.currency, highlight=day), "ov_trend", daily,
+        data.rows("lines"), file_stem("daily", f.start, f.end), on_select=drill.chart_callback(DAY, "ov_trend", days))
 
 if day is not None:
-    st.subheader(f"Orders of {drill.format_day(day)}")
-    drill.render_breadcrumb(DAY, day, drill.format_day)
-    orders = data.get("day_orders", day=day, limit=None)
-    st.caption(f"{orders.height:,} order documents (sales, returns and adjustments, any status); revenue is "
-               f"what each adds to the day's revenue, in {markdown_text(money.currency)}.")
-    st.dataframe(orders, hide_index=True)
-    widgets.render_rows_behind("ov_day_orders", orders, data.rows("lines", replace(f, start=day, end=day)),
-                               file_stem("orders", day), show_table=False)
+    with detail_box:
+        st.subheader("Orders of the day")
+        drill.render_breadcrumb(DAY, day, drill.format_day)
+        orders = data.get("day_orders", day=day, limit=None)
+        st.caption(f"{orders.height:,} order documents (sales, returns and adjustments, any status); revenue is "
+                   f"what each adds to the day's revenue, in {markdown_text(money.currency)}.")
+        tables.render_dataframe(orders, money.currency)
+        widgets.render_rows_behind("ov_day_orders", orders, data.rows("lines", replace(f, start=day, end=day)),
+                                   file_stem("orders", day), show_table=False)
 
 widgets.render_freshness(top, ctx, data)

@@ -58,7 +58,7 @@ with tabs["Trends"]:
         trend = data.get("period_trend", grain=grain, span=span)
         if notes := partial_period_notes(trend, grain):  # hatched bars: cut by the data or the period
             st.caption("Hatched bars are partial. " + "; ".join(notes) + ".")
-        widgets.render_chart(charts.build_period_figure(trend, grain, cur), "sa_period", trend, data.rows("lines"),
+        widgets.render_chart(charts.build_period_figure(trend, grain, cur, period), "sa_period", trend, data.rows("lines"),
                              file_stem(grain, *period))
 
 with tabs["Regions & stores"]:
@@ -66,20 +66,22 @@ with tabs["Regions & stores"]:
         regions = data.get("region_breakdown")
         names = [r for r in regions["region"].to_list() if r is not None]
         region = drill.render_picker(REGION, names)
-        if region is None:
+        detail, parent = drill.detail_beside(region)  # the stores where the regions were, the regions beside
+        if region is not None:
+            with detail:
+                drill.render_breadcrumb(REGION, region)
+                stores = data.get("store_breakdown", region=region)
+                widgets.render_chart(
+                    charts.build_bar_figure(stores, "store_id", "revenue", title=f"Revenue by store in {region}",
+                                            value_label="Revenue", currency=cur, label="store_name"),
+                    "sa_stores", stores, data.rows("lines", replace(f, regions=(region,))),
+                    file_stem("stores", region, *period))
+        with parent:
             widgets.render_chart(
                 charts.build_bar_figure(regions, "region", "revenue", title="Revenue by region",
-                                        value_label="Revenue", currency=cur),
+                                        value_label="Revenue", currency=cur, highlight=region),
                 "sa_regions", regions, data.rows("lines"), file_stem("regions", *period),
                 on_select=drill.chart_callback(REGION, "sa_regions", names))
-        else:
-            drill.render_breadcrumb(REGION, region)
-            stores = data.get("store_breakdown", region=region)
-            widgets.render_chart(
-                charts.build_bar_figure(stores, "store_id", "revenue", title=f"Revenue by store in {region}",
-                                        value_label="Revenue", currency=cur, label="store_name"),
-                "sa_stores", stores, data.rows("lines", replace(f, regions=(region,))),
-                file_stem("stores", region, *period))
 
 with tabs["Categories & margin"]:
     if tabs["Categories & margin"].open:
@@ -110,14 +112,22 @@ with tabs["Categories & margin"]:
                 else:
                     st.info("No line sold in this period has a known unit cost: margin cannot be computed for it.",
                             icon=":material/info:")
-        else:
-            drill.render_breadcrumb(CATEGORY, category)
-            products = data.get("product_breakdown", category=category)
-            widgets.render_chart(
-                charts.build_product_figure(products, title=f"Top {TOP_PRODUCTS} products (SKUs) in {category}",
-                                            currency=cur, top=TOP_PRODUCTS),
-                "sa_products", products, data.rows("lines", replace(f, categories=(category,))),
-                file_stem("products", category, *period))
+        else:  # the products where the categories were, the categories beside them to switch
+            detail, parent = drill.detail_beside(category)
+            with detail:
+                drill.render_breadcrumb(CATEGORY, category)
+                products = data.get("product_breakdown", category=category)
+                widgets.render_chart(
+                    charts.build_product_figure(products, title=f"Top {TOP_PRODUCTS} products (SKUs) in {category}",
+                                                currency=cur, top=TOP_PRODUCTS),
+                    "sa_products", products, data.rows("lines", replace(f, categories=(category,))),
+                    file_stem("products", category, *period))
+            with parent:
+                widgets.render_chart(
+                    charts.build_bar_figure(cats, "category", "revenue", title="Revenue by category",
+                                            value_label="Revenue", currency=cur, highlight=category),
+                    "sa_categories", cats, data.rows("lines"), file_stem("categories", *period),
+                    on_select=drill.chart_callback(CATEGORY, "sa_categories", names))
 
 with tabs["Payments"]:
     if tabs["Payments"].open and not widgets.render_limits(limits, "payments"):

@@ -1,0 +1,217 @@
+"""Tables for people: every ``st.dataframe`` goes through ``render_dataframe``, which labels and formats each
+column from one registry of known columns (label in words, kind, unit).
+
+Kinds and how they read:
+
+- ``money``: thousands separators and two decimals; the label carries the currency ("Revenue (EUR)").
+- ``count``: whole numbers with thousands separators. ``id``: whole numbers without separators.
+- ``rate``: a fraction shown as a percentage. ``days``: one decimal, "(days)" in the label.
+- ``date``: "2 Oct 2026" (never "00:00:00"); ``month``: "Oct 2026"; ``datetime``: "2 Oct 2026, 14:05".
+- ``text``, ``flag`` (yes/no), ``weekday`` (0 = Monday, shown by name).
+
+Empty cells are empty: the grid draws a missing value as a faded "None", so a column with gaps is handed to it
+as text formatted here the same way (right-aligned when it holds numbers), with "" where the value is missing.
+
+``label_for`` raises ``UnknownColumn`` for a column the registry does not know; a page still shows such a
+column, under its name in words ("Comparison covered"), and the page tests fail on it (they check every
+table on every page against the registry), so a new column gets its entry before it ships.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import polars as pl
+import streamlit as st
+
+KINDS = ("text", "id", "count", "money", "rate", "days", "number", "date", "month", "datetime", "flag", "weekday")
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+SNAKE = re.compile(r"[a-z0-9]_[a-z0-9]")
+
+
+class UnknownColumn(KeyError):
+    """A frame holds a column the registry does not describe (it would be shown as its raw name)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str  # in words, without the unit
+    kind: str
+    help: str = ""
+
+
+def _c(label: str, kind: str, help: str = "") -> Column:
+    if kind not in KINDS:
+        raise ValueError(f"unknown column kind {kind!r}")
+    return Column(label, kind, help)
+
+
+# Every column a page shows, by its name in the analytics frames (and the Data page's tables).
+COLUMNS: dict[str, Column] = {
+    # keys and names
+    "order_id": _c("Order", "id"), "product_id": _c("Product id", "id"), "store_id": _c("Store id", "id"),
+    "customer_id": _c("Customer", "id"), "merchant_id": _c("Merchant id", "id"),
+    "sku": _c("SKU", "text"), "product_name": _c("Product", "text"), "store_name": _c("Store", "text"),
+    "category": _c("Category", "text"), "region": _c("Region", "text"), "store_region": _c("Store region", "text"),
+    "kind": _c("Kind", "text"), "channel": _c("Channel", "text"), "payment_method": _c("Payment method", "text"),
+    "group": _c("Group", "text"), "segment": _c("Customer segment", "text"), "partner": _c("Carrier", "text"),
+    "order_type": _c("Document", "text", "Sale, return or adjustment."), "status": _c("Status", "text"),
+    "key": _c("Figure", "text"),
+    # time
+    "day": _c("Day", "date"), "comparison_day": _c("Compared day", "date"), "order_ts": _c("Ordered at", "datetime"),
+    "period_start": _c("Period from", "date"), "cohort_month": _c("First order in", "month"),
+    "weekday": _c("Weekday", "weekday"), "hour": _c("Hour", "count"), "months_since": _c("Months since first order", "count"),
+    "days": _c("Days in period", "count"), "covered_days": _c("Days with data", "count"),
+    "partial": _c("Partial period", "flag", "The data or the chosen dates cover only part of it."),
+    "comparison_covered": _c("Compared day has data", "flag"),
+    # amounts
+    "revenue": _c("Revenue", "money"), "comparison_revenue": _c("Compared revenue", "money"),
+    "sales": _c("Sales", "money"), "returns": _c("Returns", "money"), "net_amount": _c("Net amount", "money"),
+    "average_order_value": _c("Average order value", "money"), "list_value": _c("Value at list price", "money"),
+    "discount_cost": _c("Discounts granted", "money"), "cogs": _c("Cost of goods", "money"),
+    "gross_margin": _c("Gross margin", "money"),
+    # counts
+    "orders": _c("Orders", "count"), "comparison_orders": _c("Compared orders", "count"),
+    "units": _c("Units", "count"), "lines": _c("Lines", "count"), "customers": _c("Customers", "count"),
+    "cohort_size": _c("Customers in cohort", "count"), "shipments": _c("Shipments", "count"),
+    "delivered": _c("Delivered", "count"), "in_transit": _c("In transit", "count"),
+    "on_time": _c("On time", "count"), "late": _c("Late", "count"), "rows": _c("Rows", "count"),
+    "line": _c("Line", "count"),
+    # rates
+    "revenue_share": _c("Share of revenue", "rate"), "order_share": _c("Share of orders", "rate"),
+    "sales_share": _c("Share of sales", "rate"), "retention": _c("Retention", "rate"),
+    "on_time_rate": _c("On-time rate", "rate"), "gross_margin_rate": _c("Gross margin rate", "rate"),
+    "discount_rate": _c("Discount rate", "rate"), "cost_coverage": _c("Revenue with known cost", "rate"),
+    # durations
+    "avg_delay_days": _c("Average delay", "days"), "max_delay_days": _c("Longest delay", "days"),
+    # KPI comparison frame
+    "value": _c("Value", "number"), "previous": _c("Previous period", "number"),
+    "last_year": _c("Last year", "number"),
+    "delta_previous": _c("Change against previous period", "number"),
+    "delta_last_year": _c("Change against last year", "number"),
+    "change_previous": _c("Change against previous period", "rate"),
+    "change_last_year": _c("Change against last year", "rate"),
+    # Data page
+    "table": _c("Table", "text"), "first": _c("First", "text"), "last": _c("Last", "text"),
+    "date_column": _c("Dated by", "text"), "username": _c("Username", "text"), "name": _c("Name", "text"),
+    "role": _c("Role", "text"), "merchants": _c("Merchants", "text"), "column": _c("Column", "text"),
+    "reason": _c("Reason", "text"),
+}
+# Import rejects (line, column, value, reason): "value" is the file's raw text there, not a KPI value.
+REJECT_COLUMNS = {**COLUMNS, "line": _c("Line in the file", "id"), "value": _c("Value in the file", "text")}
+
+_MONEY_FMT, _COUNT_FMT, _DAYS_FMT = "%,.2f", "%,d", "%,.1f"
+
+
+def fallback(name: str) -> Column:
+    """A column the registry does not know, shown in words rather than as ``snake_case``."""
+    return Column(name.replace("_", " ").strip().capitalize() or name, "text")
+
+
+def label_for(name: str, currency: str | None = None, registry: Mapping[str, Column] = COLUMNS) -> str:
+    """The header of column ``name``: its label with its unit ("Revenue (EUR)", "Average delay (days)")."""
+    if name not in registry:
+        raise UnknownColumn(f"column {name!r} is not in dashboard.tables.COLUMNS: add its label, kind and unit")
+    col = registry[name]
+    if col.kind == "money" and currency:
+        return f"{col.label} ({currency})"
+    if col.kind == "days":
+        return f"{col.label} (days)"
+    return col.label
+
+
+def _text(value: object, kind: str) -> str:
+    """One cell as text, formatted like the grid formats the kind (for columns with empty cells)."""
+    if value is None:
+        return ""
+    if kind == "money":
+        return f"{value:,.2f}"
+    if kind == "count":
+        return f"{value:,.0f}"
+    if kind == "id":
+        return f"{value:.0f}" if isinstance(value, float) else str(value)
+    if kind == "rate":
+        return f"{value:.1%}"
+    if kind in ("days", "number"):
+        return f"{value:,.1f}" if kind == "days" else f"{value:,.2f}"
+    if kind == "date":
+        return f"{value:%d %b %Y}"
+    if kind == "month":
+        return f"{value:%b %Y}"
+    if kind == "datetime":
+        return f"{value:%d %b %Y, %H:%M}"
+    if kind == "flag":
+        return "yes" if value else "no"
+    return str(value)
+
+
+def display_frame(frame: pl.DataFrame, registry: Mapping[str, Column] = COLUMNS) -> pl.DataFrame:
+    """``frame`` ready for the grid: weekdays by name, and columns with missing values as formatted text."""
+    out = []
+    for name, dtype in frame.schema.items():
+        kind = registry[name].kind if name in registry else "text"
+        series = frame[name]
+        if kind == "weekday":
+            series = series.map_elements(lambda d: WEEKDAY_NAMES[int(d)], return_dtype=pl.Utf8)
+        if series.null_count() and (kind != "text" or dtype != pl.Utf8):
+            series = pl.Series(name, [_text(v, kind) for v in series.to_list()], dtype=pl.Utf8)
+        elif series.null_count():
+            series = series.fill_null("")
+        out.append(series.alias(name))
+    return pl.DataFrame(out) if out else frame
+
+
+def column_config(frame: pl.DataFrame, currency: str | None = None,
+                  registry: Mapping[str, Column] = COLUMNS) -> dict[str, object]:
+    """``st.column_config`` for every column of ``frame`` (as ``display_frame`` hands it to the grid);
+    a column missing from ``registry`` gets ``fallback`` (see ``unknown_columns`` for the tests)."""
+    config: dict[str, object] = {}
+    registry = {**{n: fallback(n) for n in frame.columns if n not in registry}, **registry}
+    for name, dtype in frame.schema.items():
+        label = label_for(name, currency, registry)
+        col = registry[name]
+        common = {"label": label, "help": col.help or None}
+        if dtype == pl.Utf8:  # text, or numbers with gaps formatted by display_frame
+            numeric = col.kind in ("money", "count", "rate", "days", "number", "id")
+            config[name] = st.column_config.TextColumn(alignment="right" if numeric else None, **common)
+        elif col.kind == "money":
+            config[name] = st.column_config.NumberColumn(format=_MONEY_FMT, **common)
+        elif col.kind == "count":
+            config[name] = st.column_config.NumberColumn(format=_COUNT_FMT, **common)
+        elif col.kind == "id":
+            config[name] = st.column_config.NumberColumn(format="%d", **common)
+        elif col.kind == "rate":
+            config[name] = st.column_config.NumberColumn(format="percent", **common)
+        elif col.kind in ("days", "number"):
+            config[name] = st.column_config.NumberColumn(format=_DAYS_FMT if col.kind == "days" else "%,.2f",
+                                                         **common)
+        elif col.kind in ("date", "month"):
+            config[name] = st.column_config.DateColumn(format="D MMM YYYY" if col.kind == "date" else "MMM YYYY",
+                                                       **common)
+        elif col.kind == "datetime":
+            config[name] = st.column_config.DatetimeColumn(format="D MMM YYYY, HH:mm", **common)
+        elif col.kind == "flag":
+            config[name] = st.column_config.CheckboxColumn(**common)
+        else:
+            config[name] = st.column_config.Column(**common)
+    return config
+
+
+def unknown_columns(columns: Iterable[str], registry: Mapping[str, Column] = COLUMNS) -> list[str]:
+    return [c for c in columns if c not in registry]
+
+
+def snake_case_labels(labels: Iterable[str]) -> list[str]:
+    """The labels that read like code (``on_time_rate``)."""
+    return [label for label in labels if SNAKE.search(label)]
+
+
+def render_dataframe(frame: pl.DataFrame, currency: str | None = None, *, registry: Mapping[str, Column] = COLUMNS,
+                     container: object = None, **kwargs) -> None:
+    """``st.dataframe`` of ``frame`` with labels, units and formats from ``registry`` (no index)."""
+    shown = display_frame(frame, registry)
+    box = container if container is not None else st
+    kwargs.setdefault("hide_index", True)
+    box.dataframe(shown, column_config=column_config(shown, currency, registry), **kwargs)
