@@ -48,11 +48,12 @@ comparison = left.radio("Compare with", offered, format_func=COMPARISONS.get, ho
 metric = right.radio("Show", list(charts.METRIC_LABELS), format_func=charts.METRIC_LABELS.get, horizontal=True,
                      key="ov_metric")
 kind, label = comparison, COMPARISONS[comparison]
-other = f.comparison(kind)
 if comparison == "event":
     event = events[st.selectbox("Event to line up", list(events), format_func=lambda k: events[k].label,
                                 key="ov_event")]
-    kind, label, other = event.shift_days, f"{event.name} {event.last_year_day.year}", f.comparison(event.shift_days)
+    kind, label = event.shift_days, f"{event.name} {event.last_year_day.year}"
+other = f.comparison(kind)
+if comparison == "event":
     st.caption(f"Against {other.start:%d %b %Y} to {other.end:%d %b %Y} ({-kind} days earlier, so "
                f"{event.last_year_day:%d %b %Y} lines up with {event.day:%d %b %Y}): "
                + shifted_comparison_line(data.get("kpi_shifted", shift=kind),
