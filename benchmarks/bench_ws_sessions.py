@@ -64,7 +64,7 @@ class Client:
             widget.id = widget_id
             setattr(widget, field, value)
         await self.ws.send(msg.SerializeToString())
-        seen = {"headings": [], "alerts": [], "widgets": {}, "problems": []}
+        seen = {"headings": [], "alerts": [], "widgets": {}, "problems": [], "html": []}
         async with asyncio.timeout(TIMEOUT):
             while True:
                 data = await self.ws.recv()
@@ -102,6 +102,8 @@ class Client:
             seen["headings"].append(element.heading.body)
         elif kind == "alert":
             seen["alerts"].append(element.alert.body)
+        elif kind == "html":
+            seen["html"].append(element.html.body)
         elif kind in ("text_input", "button"):
             widget = getattr(element, kind)
             seen["widgets"][widget.id.rsplit("-", 1)[-1]] = widget.id  # ids end with "-<user key>"

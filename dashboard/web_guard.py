@@ -6,7 +6,8 @@ An ASGI middleware (``dashboard/serve.py`` installs it through ``st.App``). Why 
   from any live session, signed in or not, and keeps it in memory until the session
   expires (PITFALLS.md: two 100 MB uploads raised server memory 405 -> 608 MB). Here a
   PUT is refused before its body is read unless the session belongs to a signed-in user
-  whose role may import; an allowed one is capped at ``RETAIL_PULSE_MAX_UPLOAD_MB``
+  whose role may import, and the request carries that browser's binding cookie (a session id
+  alone signs nobody in: dashboard/auth/binding.py); an allowed one is capped at ``RETAIL_PULSE_MAX_UPLOAD_MB``
   while it streams, whatever Content-Length claims.
 * ``/_stcore/metrics`` describes every session's caches and uploads to anyone: it answers
   404 unless ``RETAIL_PULSE_METRICS_TOKEN`` is set and the request carries that bearer token.
@@ -17,7 +18,8 @@ An ASGI middleware (``dashboard/serve.py`` installs it through ``st.App``). Why 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from data import settings
@@ -27,8 +29,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-# session id -> role name of the signed-in user, or None when the session is signed out/unknown
-RoleLookup = Callable[[str], "str | None"]
+# (session id, the request's cookies) -> role name of the signed-in user, or None when the session is
+# signed out, unknown, or the request does not come from the browser that signed in (auth/binding.py)
+RoleLookup = Callable[[str, Mapping[str, str]], "str | None"]
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
@@ -90,7 +93,7 @@ class WebGuard:
     def _upload_refusal(self, scope: Scope, path: str) -> tuple[int, str] | None:
         session_id = path.split(UPLOAD_MARK, 1)[1].split("/", 1)[0]
         try:
-            role = self.role_of_session(session_id) if session_id else None
+            role = self.role_of_session(session_id, _cookies(scope)) if session_id else None
         except Exception:  # noqa: BLE001 - an unreadable session is a signed-out one
             role = None
         if role is None:
@@ -141,6 +144,19 @@ def _with_headers(send: Send) -> Send:
     return wrapped
 
 
+def _cookies(scope: Scope) -> dict[str, str]:
+    jar: dict[str, str] = {}
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"cookie":
+            parsed = SimpleCookie()
+            try:
+                parsed.load(value.decode("latin-1"))
+            except CookieError:
+                continue
+            jar.update({name: morsel.value for name, morsel in parsed.items()})
+    return jar
+
+
 def _header(scope: Scope, name: bytes) -> str:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
@@ -156,7 +172,7 @@ async def _plain(send: Send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _streamlit_session_role(session_id: str) -> str | None:
+def _streamlit_session_role(session_id: str, cookies: Mapping[str, str]) -> str | None:
     # Imported here: the guard module stays importable (and testable) without a running server.
     from streamlit.runtime import Runtime
 
@@ -167,7 +183,7 @@ def _streamlit_session_role(session_id: str) -> str | None:
     session = Runtime.instance().get_app_session(session_id)
     if session is None:
         return None
-    principal = login.principal_of_session_state(session.session_state)
+    principal = login.principal_of_session_state(session.session_state, cookies)
     return None if principal is None else str(principal.role)
 
 

@@ -9,6 +9,7 @@ Streamlit's upload endpoint with a valid XSRF token, as a browser would.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 
 import pytest
@@ -17,6 +18,7 @@ from websockets.asyncio.client import connect
 
 from benchmarks.bench_ws_sessions import Client
 from dashboard.auth import login
+from dashboard.auth.binding import COOKIE_PREFIX
 from dashboard.web_guard import SECURITY_HEADERS, WebGuard
 from data import settings
 from tests.servers import dashboard_server
@@ -65,7 +67,16 @@ def call(guard, path: str, method: str = "GET", headers=(), chunks=(b"",)) -> tu
 
 def guard_with(roles: dict[str, str], max_bytes: int = MB, token: str = "") -> tuple[WebGuard, StandIn]:
     app = StandIn()
-    return WebGuard(app, role_of_session=roles.get, max_bytes=max_bytes, metrics_token=token), app
+    return WebGuard(app, role_of_session=lambda sid, cookies: roles.get(sid), max_bytes=max_bytes,
+                    metrics_token=token), app
+
+
+def test_cookies_reach_the_session_lookup():
+    seen = []
+    guard = WebGuard(StandIn(), role_of_session=lambda sid, cookies: seen.append(cookies) or "admin",
+                     max_bytes=MB, metrics_token="")
+    call(guard, "/_stcore/upload_file/s1/f", "PUT", headers=[("cookie", "a=1; retail_pulse_bind_ab=xyz")])
+    assert seen == [{"a": "1", "retail_pulse_bind_ab": "xyz"}]
 
 
 def test_every_answer_carries_the_security_headers():
@@ -127,8 +138,14 @@ def server(fixture_warehouse_path, tmp_path_factory):
         yield s.url
 
 
-async def _session(url: str, user: str | None, puts: list[bytes]) -> list[int]:
-    """Open a session (signed in as ``user`` unless None), then PUT each payload to its upload URL."""
+BIND_COOKIE = re.compile(r'document\.cookie = "(' + COOKIE_PREFIX + r'[0-9a-f]+)=([A-Za-z0-9_.-]+);')
+
+
+async def _session(url: str, user: str | None, puts: list[bytes], bind: bool = True) -> list[int]:
+    """Open a session (signed in as ``user`` unless None), then PUT each payload to its upload URL.
+
+    ``bind``: send the browser's binding cookie with the uploads, as the signed-in browser does.
+    """
     http = requests.Session()
     http.get(url + "/_stcore/health", timeout=10)  # the page's first call; it sets the XSRF cookie
     xsrf = http.cookies.get("_streamlit_xsrf")
@@ -143,6 +160,9 @@ async def _session(url: str, user: str | None, puts: list[bytes]) -> list[int]:
                                              (ids[login.PASSWORD_KEY], "string_value", PASSWORD),
                                              (ids[login.SUBMIT_KEY], "trigger_value", True)))
             assert "Overview" in seen["headings"], seen
+            if bind:  # the cookie the page's script sets in a browser (auth/binding.py)
+                name, value = next(m.groups() for body in seen["html"] for m in [BIND_COOKIE.search(body)] if m)
+                http.cookies.set(name, value)
         assert client.session_id
         statuses = []
         for i, payload in enumerate(puts):
@@ -159,6 +179,8 @@ def test_real_server_refuses_signed_out_and_non_admin_uploads_and_caps_admin_one
     assert asyncio.run(_session(server, None, [small])) == [403]
     assert asyncio.run(_session(server, "demo-merchant", [small])) == [403]
     assert asyncio.run(_session(server, "demo-admin", [small, large])) == [204, 413]
+    # the admin's session id without the admin browser's binding cookie (a stolen id) uploads nothing
+    assert asyncio.run(_session(server, "demo-admin", [small], bind=False)) == [403]
 
 
 @pytest.mark.slow
