@@ -54,12 +54,13 @@ def compute_data_span(access: DataAccess) -> DataSpan | None:
     """
     o = facts.table(access, "orders")
     ts = o.order_ts
-    midnight = (ts.hour() == 0) & (ts.minute() == 0) & (ts.second() == 0)
-    expr = o.aggregate(first=ts.min(), last=ts.max(), timed=o.count(where=~midnight))
-    row = access.to_polars(expr).row(0, named=True)
+    row = access.to_polars(o.aggregate(first=ts.min(), last=ts.max())).row(0, named=True)
     if row["first"] is None:
         return None
-    return DataSpan(_as_date(row["first"]), _as_date(row["last"]), bool(row["timed"]))
+    # One order with a time of day is enough: a probe that stops at the first one (1 ms on 10M orders with
+    # times) instead of testing every row (60-130 ms).
+    timed = access.to_polars(o.filter(ts != ts.truncate("D")).select("order_id").limit(1)).height > 0
+    return DataSpan(_as_date(row["first"]), _as_date(row["last"]), timed)
 
 
 @dataclass(frozen=True)

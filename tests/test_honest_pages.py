@@ -342,3 +342,14 @@ def test_same_event_last_year_lines_up_easter(sql):
     # A period holding no event does not offer the comparison.
     at = open_page(merchant(SHOPPING), "overview", custom=(dt.date(2022, 6, 13), dt.date(2022, 6, 26)))
     assert at.radio(key="ov_comparison").options == ["Previous period", "Same period last year"]
+
+
+def test_event_choice_gives_way_when_the_period_holds_no_event(sql):
+    at = open_page(merchant(SHOPPING), "overview", custom=(dt.date(2022, 4, 11), dt.date(2022, 4, 24)))
+    at.radio(key="ov_comparison").set_value("event")
+    rerun(at)
+    assert at.selectbox(key="ov_event").value
+    at.date_input(key="flt_custom").set_value((dt.date(2022, 6, 13), dt.date(2022, 6, 26)))
+    rerun(at)  # no exception: the comparison falls back to one the period offers
+    assert at.radio(key="ov_comparison").value in ("previous", "last_year")
+    assert not any(c.startswith("Against ") for c in captions(at))
