@@ -431,6 +431,7 @@ def test_customer_shopping_pages_say_what_cannot_be_computed(shopping_warehouse)
     assert any("every customer bought once" in i.lower() for i in seen)
     assert any("no product identifiers below category" in i.lower() for i in seen)
     assert any("no shipment records" in i.lower() for i in seen)
+    assert any("no times of day" in i for i in seen)  # dates only: a weekday view, not an hour-0 heatmap
     # the customers tab shows the notice instead of a degenerate cohort matrix
     sales.session_state["sa_tab"] = "Customers"
     assert not ok(sales.run()).get("plotly_chart")
