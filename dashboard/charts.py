@@ -234,6 +234,8 @@ def build_period_figure(frame: pl.DataFrame, grain: str, currency: str | None,
     # bar on a date axis otherwise gets sub-second ticks ("23:59:59.9996").
     fig.update_xaxes(tickmode="array", tickvals=starts, ticktext=period_labels(starts, grain, period),
                      type="date", range=_period_range(starts, grain))
+    # Bar widths on a date axis are milliseconds; a lone bar would get plotly's 1 ms and vanish.
+    fig.update_traces(width=(70 if grain == "quarter" else 23) * 86_400_000, selector={"type": "bar"})
     return _layout(fig, f"Revenue and orders per {grain}")
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -496,3 +497,113 @@ def test_signed_in_merchant_through_the_entrypoint(fixture_app, oracle, deferred
     assert at.title[0].value == "Sales analytics"
     got = frame_csv(download(at, deferred, "sa_categories_lines_csv"))
     assert got.height == lines.height and set(got["merchant_id"].to_list()) == {1}
+
+
+# ---------------------------------------------------------------------------------------------- readable charts
+
+
+def test_monthly_chart_of_a_30_day_period_names_its_days(fixture_app, oracle):
+    start, end = period(oracle, [MERCHANT])
+    at = ok(open_page(PRINCIPALS["merchant"], "sales", sa_tab="Trends"))
+    xaxis = chart_spec(at, 0)["layout"]["xaxis"]
+    ticks = xaxis["ticktext"]  # one label per bar, no sub-second date ticks
+    assert ticks and not any(":" in t for t in ticks), ticks
+    if start.month != end.month or start.day != 1:
+        assert f"{start:%-d %b}" in ticks[0]  # the first month is cut by the period: its days are named
+    assert chart_spec(at, 0)["layout"]["yaxis2"]["tickmode"] == "auto"  # orders get their own round ticks
+    bars = [t for t in chart_spec(at, 0)["data"] if t["type"] == "bar"]
+    assert all(t["width"] > 86_400_000 for t in bars)  # a lone bar is days wide, not 1 ms
+
+
+def test_category_colours_are_fixed_per_name_across_merchants_and_pages(fixture_app, oracle):
+    from dashboard.charts import PALETTE, color_for
+
+    shared = oracle("SELECT category FROM products GROUP BY 1 HAVING count(DISTINCT merchant_id) > 1 LIMIT 1").item()
+    seen = {}
+    for merchant in oracle("SELECT DISTINCT merchant_id FROM products WHERE category = $c", c=shared)["merchant_id"]:
+        who = Principal(f"m{merchant}", "M", "merchant", frozenset({merchant}))
+        at = ok(open_page(who, "sales", sa_tab="Categories & margin"))
+        bars = chart_spec(at, 0)["data"][0]
+        colours = dict(zip(bars["y"], bars["marker"]["color"]))
+        assert all(colours[name] == color_for(name) for name in colours)
+        seen[merchant] = colours[shared]
+        at.session_state["sa_tab"] = "Payments"
+        mix = chart_spec(ok(at.run(timeout=COLD)), 0)["data"]
+        assert all(t["marker"]["color"] == color_for(t["name"]) for t in mix)
+    assert len(set(seen.values())) == 1 and seen.popitem()[1] in PALETTE
+
+
+def test_delivery_heatmap_shows_values_on_a_colour_blind_safe_scale(fixture_app):
+    at = ok(open_page(PRINCIPALS["merchant"], "sales", sa_tab="Delivery"))
+    heat = chart_spec(at, 0)["data"][0]
+    assert heat["texttemplate"] == "%{text}" and any(t.endswith("%") for row in heat["text"] for t in row)
+    names = {name for _, name in heat["colorscale"]} if isinstance(heat["colorscale"][0], list) else set()
+    assert heat["colorscale"] != "RdYlGn" and "#a50026" not in names  # red-to-green reads the same to many
+
+
+def test_cohort_heatmap_prints_no_null(fixture_app):
+    at = ok(open_page(PRINCIPALS["merchant"], "sales", sa_tab="Customers"))
+    ok(at.selectbox(key="flt_period").set_value("year_to_date").run(timeout=COLD))
+    heat = next(t for t in chart_spec(at, 0)["data"] if t["type"] == "heatmap")
+    assert None in [v for row in heat["z"] for v in row]  # there are cells not reached yet...
+    assert None not in [v for row in heat["text"] for v in row]  # ...and they print nothing
+
+
+def test_large_kpi_figures_are_compact_with_the_exact_value_in_the_help(fixture_app, oracle):
+    at = ok(open_page(PRINCIPALS["merchant"], "overview"))
+    ok(at.selectbox(key="flt_period").set_value("year_to_date").run(timeout=COLD))
+    revenue = next(m for m in at.metric if m.label == "Revenue")
+    currency = currency_of(oracle, MERCHANT)
+    assert re.fullmatch(rf"{currency} \d+(\.\d+)?[KM]", revenue.value), revenue.value
+    assert re.search(rf"Exactly {currency} \d{{1,3}}(,\d{{3}})+", revenue.proto.help)
+
+
+def test_charts_follow_the_browsers_theme(fixture_app):
+    for theme, font in (("dark", "#f2f5fa"), ("light", "#2a3f5f")):
+        at = AppTest.from_file(HARNESS)
+        at.session_state["harness_principal"] = PRINCIPALS["merchant"]
+        at.session_state["harness_page"] = "overview"
+        at.context["theme"] = theme
+        ok(at.run(timeout=COLD))
+        for chart in at.get("plotly_chart"):
+            spec = json.loads(chart.proto.spec)
+            assert spec["layout"]["template"]["layout"]["font"]["color"] == font, theme
+            assert chart.proto.theme == ""  # Streamlit's own plotly theme would recolour the categories
+
+
+# ---------------------------------------------------------------------------------------------- drill-down places
+
+
+def test_drilled_detail_sits_beside_its_chart_and_the_breadcrumb_says_its_root_once(fixture_app):
+    at = ok(open_page(PRINCIPALS["merchant"], "sales", sa_tab="Categories & margin"))
+    ok(at.selectbox(key="sa_category").select_index(1).run(timeout=COLD))
+    beside = [c for c in at.columns if c.get("plotly_chart")]
+    assert len(beside) == 2, "the products and the categories are side by side"
+    titles = [json.loads(c.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"] for c in beside]
+    assert titles[0].startswith("Top 25 products") and titles[1] == "Revenue by category"
+    texts = [b.label for b in at.button] + [m.value for m in at.markdown]
+    assert sum("All categories" in t for t in texts) == 1, texts
+
+    day = ok(open_page(PRINCIPALS["merchant"], "overview"))
+    ok(day.selectbox(key="ov_day").select_index(1).run(timeout=COLD))
+    orders = [c for c in day.columns if c.dataframe]
+    charts = [c for c in day.columns if c.get("plotly_chart")]
+    assert orders and charts, "the day's orders sit beside the trend"
+    texts = [b.label for b in day.button] + [m.value for m in day.markdown] + [s.value for s in day.subheader]
+    assert sum("Whole period" in t for t in texts) == 1 and sum(drill_day_text(day) in t for t in texts) == 1
+
+
+def drill_day_text(at: AppTest) -> str:
+    from dashboard.drill import format_day
+
+    return format_day(at.selectbox(key="ov_day").value)
+
+
+def test_pickers_say_what_they_do(fixture_app):
+    for page in ("overview", "sales"):
+        at = ok(open_page(PRINCIPALS["analyst"], page))
+        for widget in [*at.multiselect, *at.selectbox]:
+            placeholder = widget.proto.placeholder
+            assert placeholder not in ("Choose an option", "Choose options"), (page, widget.label)
+            if widget.type == "multiselect":
+                assert placeholder.startswith("All "), (page, widget.label, placeholder)
