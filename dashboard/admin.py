@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from dashboard import sidebar
 from dashboard.auth import accounts
 from dashboard.plain_text import markdown_text
 from data import inbox, safe_csv
@@ -89,6 +90,8 @@ def render_import_result(result: ImportResult | str | None) -> None:
                                                         "applied by this dashboard")))
     else:
         st.success(markdown_text(result.message))
+    if result.status == "loaded":
+        sidebar.render_open_merchant(result.merchant_id)
     for warning in result.warnings:
         st.text(warning)
     if result.rejects is not None and result.rejects.height:

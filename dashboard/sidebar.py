@@ -15,6 +15,8 @@ from analytics.filters import PRESETS, Filters, compute_period
 from dashboard import cache, saved_views, state
 from dashboard.auth.accounts import Principal
 from dashboard.formatting import currency_groups
+from dashboard.navigation import PAGES_BY_KEY
+from dashboard.plain_text import markdown_text
 from dashboard.widgets import CURRENCY_KEY
 
 CUSTOM = "custom"
@@ -98,3 +100,27 @@ def render_filters(scope: tuple[int, ...], data_version: int) -> tuple[Filters, 
                       store_ids=tuple(i for i in store_ids if i in store_names),
                       categories=tuple(categories), channels=tuple(channels), payment_methods=tuple(payments))
     return filters, as_of
+
+
+_OPEN_OVERVIEW = "rp_open_overview"
+
+
+def _choose_merchant(merchant_id: int) -> None:
+    # A callback runs before the next run draws the sidebar: the one moment the merchant choice may change.
+    state.open_values({"flt_merchants": [merchant_id]})
+    st.session_state[_OPEN_OVERVIEW] = True
+
+
+def render_open_merchant(merchant_id: int | None) -> None:
+    """After an import: a button that opens the Overview with the imported merchant chosen (staff), so its
+    figures show at once, with presets ending on its own last day."""
+    if merchant_id is None:
+        return
+    if st.session_state.pop(_OPEN_OVERVIEW, False):
+        st.switch_page(str(PAGES_BY_KEY["overview"].path))
+    merchants = cache.all_merchants(cache.current_data_version())
+    names = dict(zip(merchants["merchant_id"].to_list(), merchants["name"].to_list()))
+    if merchant_id in names:
+        # Button labels are markdown; the name is data, so it goes in a code span (markdown_text).
+        st.button(f"Open {markdown_text(names[merchant_id])} on the Overview", key="imp_open_merchant",
+                  icon=":material/monitoring:", on_click=_choose_merchant, args=(merchant_id,))
