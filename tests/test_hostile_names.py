@@ -151,6 +151,8 @@ def all_figures(a: DataAccess, f: Filters) -> dict[str, list[go.Figure]]:
                                         top=25) for c in (None, category)],
         "build_weekday_hour_figure": [charts.build_weekday_hour_figure(trends.compute_weekday_hour(a, f), v, H)
                                       for v in ("orders", "revenue")],
+        "build_weekday_figure": [charts.build_weekday_figure(charts.weekday_totals(trends.compute_weekday_hour(a, f)), v,
+                                                             H) for v in ("orders", "revenue")],
         "build_period_figure": [charts.build_period_figure(trends.compute_period_trend(a, f, grain=g), g, H)
                                 for g in ("month", "quarter")],
         "build_profitability_figure": [
