@@ -11,10 +11,11 @@ import datetime as dt
 import shutil
 
 import duckdb
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics import breakdowns, customers, kpis, operations, trends
+from analytics import breakdowns, comparisons, customers, kpis, operations, periods, trends
 from analytics.filters import Filters
 from data.access import AccessDenied, DataAccess, Scope
 
@@ -30,6 +31,8 @@ PAGE_QUERIES = {
     "kpi_comparison": lambda a, f, x: kpis.compute_kpi_comparison(a, f),
     "daily_trend_previous": lambda a, f, x: trends.compute_daily_trend(a, f, "previous"),
     "daily_trend_last_year": lambda a, f, x: trends.compute_daily_trend(a, f, "last_year"),
+    "kpi_shifted": lambda a, f, x: comparisons.compute_kpi_shift_comparison(a, f, -350),
+    "data_span": lambda a, f, x: pl.DataFrame([vars(periods.compute_data_span(a))]),
     "monthly_trend": lambda a, f, x: trends.compute_period_trend(a, f, "month"),
     "quarterly_trend": lambda a, f, x: trends.compute_period_trend(a, f, "quarter"),
     "weekday_hour": lambda a, f, x: trends.compute_weekday_hour(a, f),
@@ -112,7 +115,7 @@ def test_dashboard_query_registry_is_covered():
 
     called = {name for fn in PAGE_QUERIES.values() for name in fn.__code__.co_names}
     # Modules the pages use; every public compute_* in them must be exercised here.
-    for module in (kpis, trends, breakdowns, customers, operations):
+    for module in (kpis, trends, breakdowns, customers, operations, comparisons, periods):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("compute_") and fn.__module__ == module.__name__:
                 assert name in called, f"{module.__name__}.{name} has no Spark parity case"
