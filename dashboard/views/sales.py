@@ -39,10 +39,11 @@ tabs = dict(zip(TABS, st.tabs(TABS, key="sa_tab", on_change="rerun")))
 
 with tabs["Seasonality"]:
     if tabs["Seasonality"].open:
-        value = st.radio("Colour by", ["orders", "revenue"], horizontal=True, key="sa_heat_value",
-                         format_func=str.capitalize)
+        dates_only = span is not None and not span.timed  # every order would sit in hour 0 of a heatmap
+        value = st.radio("Show" if dates_only else "Colour by", ["orders", "revenue"], horizontal=True,
+                         key="sa_heat_value", format_func=str.capitalize)
         grid = data.get("weekday_hour")
-        if span is not None and not span.timed:  # dates only: every order would sit in hour 0
+        if dates_only:
             st.info("This data has order dates but no times of day (every order is at 00:00), so orders are "
                     "shown by weekday only.", icon=":material/info:")
             days = charts.weekday_totals(grid)
