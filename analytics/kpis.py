@@ -5,6 +5,8 @@ A KPI is computed in two steps: one query returns a handful of exact *measures*
 turns the measures into its value in plain Python. One query per page load,
 and every engine returns the same measures, so the same values.
 Definitions of orders, revenue lines and line cost are in ``analytics.facts``.
+The measures come from the daily rollups (``analytics.rollup_reads``, the same values from far fewer
+rows); ``rollups=False`` computes them from the base tables, which the tests compare against.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 import polars as pl
 
-from analytics import facts, frames
+from analytics import facts, frames, rollup_reads
 from analytics.filters import Filters
 from data.access import DataAccess
 
@@ -103,8 +105,10 @@ KPIS: tuple[KPI, ...] = (
 KPIS_BY_KEY = {k.key: k for k in KPIS}
 
 
-def measure_table(access: DataAccess, f: Filters) -> ir.Table:
+def measure_table(access: DataAccess, f: Filters, *, rollups: bool = True) -> ir.Table:
     """One row holding every measure of ``MEASURES`` for the filters' period (an ibis expression)."""
+    if rollups:
+        return rollup_reads.measure_table(access, f)
     r = facts.revenue_lines(access, f)
     lines = r.aggregate(
         revenue=r.line_amount.sum(where=r.in_revenue),
@@ -135,10 +139,12 @@ def _funnel_filterable(f: Filters) -> bool:
     return not (f.regions or f.store_ids or f.categories or f.payment_methods)
 
 
-def load_measures(access: DataAccess, periods: Mapping[str, Filters]) -> dict[str, dict[str, float | None]]:
+def load_measures(access: DataAccess, periods: Mapping[str, Filters], *,
+                  rollups: bool = True) -> dict[str, dict[str, float | None]]:
     """Measures of several periods in one query: {label: {measure: value}} (money as float)."""
     labels = list(periods)
-    parts = [measure_table(access, periods[label]).mutate(period=ibis.literal(label)) for label in labels]
+    parts = [measure_table(access, periods[label], rollups=rollups).mutate(period=ibis.literal(label))
+             for label in labels]
     expr = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
     frame = frames.normalise(access.to_polars(expr))
     out = {}

@@ -15,6 +15,7 @@ import ibis.expr.types as ir
 import polars as pl
 
 from analytics import facts, frames, periods
+from analytics import rollup_reads  # the daily trend reads the rollups
 from analytics.filters import Filters
 from data.access import DataAccess
 
@@ -41,18 +42,20 @@ def _days(start: dt.date, end: dt.date) -> pl.Series:
     return pl.date_range(start, end, "1d", eager=True)
 
 
-def compute_daily_trend(access: DataAccess, f: Filters, comparison: str = "previous") -> pl.DataFrame:
+def compute_daily_trend(access: DataAccess, f: Filters, comparison: str = "previous", *,
+                        rollups: bool = True) -> pl.DataFrame:
     """Revenue and orders per day of the period, beside the same day offset of a comparison period.
 
     ``comparison`` is ``"previous"`` (previous period of equal length) or ``"last_year"`` (364 days back,
     same weekday). Every day appears, with 0 when nothing sold. Columns: day (date), revenue (money),
     orders (count), comparison_day (date), comparison_revenue (money), comparison_orders (count).
-    Sorted by day.
+    Sorted by day. Read from the daily rollups (``rollups=False``: from the base tables, for tests).
     """
     other = f.comparison(comparison)
     parts = []
     for label, flt in (("current", f), ("comparison", other)):
-        parts.append(_by_time(access, flt, day=lambda ts: ts.date()).mutate(period=ibis.literal(label)))
+        daily = rollup_reads.by_day(access, flt) if rollups else _by_time(access, flt, day=lambda ts: ts.date())
+        parts.append(daily.mutate(period=ibis.literal(label)))
     res = frames.normalise(access.to_polars(ibis.union(*parts, distinct=False)), counts=("orders",))
     res = frames.zero_fill(res, ("revenue", "orders")).select("period", "day", "revenue", "orders")
     cur = pl.DataFrame({"day": _days(f.start, f.end)}).join(

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import duckdb
 
-from data.tables import ALL_TABLES, OBSERVED, TRUTH, Table
+from data import rollups
+from data.tables import ALL_TABLES, OBSERVED, ROLLUPS, TRUTH, Table
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ENFORCED_KEYS = frozenset({"merchants", "stores", "customers", "products", "promotions", "imports"})
 
@@ -45,8 +46,18 @@ def _create_v1(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(_comment(f"COLUMN {table.qualified}.{col.name}", col.doc))
 
 
+def _add_rollups_v2(con: duckdb.DuckDBPyConnection) -> None:
+    """The daily rollups (data/rollups.py), built from the data already there."""
+    for table in ROLLUPS:  # a new warehouse already has them from step 1 (which creates every declared table)
+        con.execute(table_ddl(table))
+        con.execute(_comment(f"TABLE {table.qualified}", table.doc))
+        for col in table.columns:
+            con.execute(_comment(f"COLUMN {table.qualified}.{col.name}", col.doc))
+    rollups.refresh(con)
+
+
 # Step n upgrades a warehouse from version n-1 to n. Append new steps; never edit old ones.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _create_v1, 2: _add_rollups_v2}
 
 
 def read_version(con: duckdb.DuckDBPyConnection) -> int | None:

@@ -188,6 +188,59 @@ OBSERVED: tuple[Table, ...] = (
     ), ("import_id",)),
 )
 
+# Daily rollups: derived from the tables above by data/rollups.py inside every load's transaction, so they always
+# agree with them. The KPI and trend queries answer from these when the filters allow (analytics/rollup_reads.py).
+DAY = C("day", "DATE", "Calendar day of the order (or event), merchant local time.", False)
+ORDER_CELL = (
+    C("store_id", "INTEGER", "orders.store_id of the orders counted."),
+    C("shipping_region", "VARCHAR", "orders.shipping_region of the orders counted."),
+    C("channel", "VARCHAR", "orders.channel of the orders counted."),
+    C("payment_method", "VARCHAR", "orders.payment_method of the orders counted."),
+)
+ROLLUP_MONEY = "DECIMAL(38,3)"
+ROLLUPS: tuple[Table, ...] = (
+    Table("rollup_sales_daily", "Rollup: revenue lines and orders per day, order attributes and product category.", (
+        MID, DAY, *ORDER_CELL,
+        C("category", "VARCHAR", "products.category of the lines (any product, merchandise or not)."),
+        C("revenue", ROLLUP_MONEY, "Sum of line_amount of revenue lines (analytics.facts), merchant currency."),
+        C("sales", ROLLUP_MONEY, "Sum of line_amount of merchandise lines of non-cancelled sale orders, money."),
+        C("units", "BIGINT", "Sum of quantity of revenue lines."),
+        C("costed_revenue", ROLLUP_MONEY, "Revenue of the revenue lines whose unit cost is known, money."),
+        C("cogs", ROLLUP_MONEY, "Sum of quantity x cost of revenue lines (null when no cost is known), money."),
+        C("sale_orders", "BIGINT", "Sale orders holding at least one line of the category, any status.", False),
+        C("orders", "BIGINT", "Of those, non-cancelled ones.", False),
+        C("cancelled_orders", "BIGINT", "Of those, cancelled ones.", False),
+    ), ("merchant_id", "day", "store_id", "shipping_region", "channel", "payment_method", "category")),
+    Table("rollup_orders_daily", "Rollup: sale orders per day and order attributes.", (
+        MID, DAY, *ORDER_CELL,
+        C("sale_orders", "BIGINT", "Sale orders, any status.", False),
+        C("orders", "BIGINT", "Non-cancelled sale orders.", False),
+        C("cancelled_orders", "BIGINT", "Cancelled sale orders.", False),
+    ), ("merchant_id", "day", "store_id", "shipping_region", "channel", "payment_method")),
+    Table("rollup_customer_days", "Rollup: known customers buying on a day, by the day they last bought before. "
+          "A period's distinct customers are the rows of its days whose previous_day is before it (or null).", (
+        MID, DAY,
+        C("previous_day", "DATE", "The customer's previous day with a non-cancelled sale order; null: first ever."),
+        C("customers", "BIGINT", "Known customers with a non-cancelled sale order on the day.", False),
+    ), ("merchant_id", "day", "previous_day")),
+    Table("rollup_customer_firsts", "Rollup: each known customer's first non-cancelled sale order.", (
+        MID, C("customer_id", "BIGINT", "Customer.", False),
+        C("first_ts", "TIMESTAMP", "When that first order was placed, merchant local time.", False),
+    ), ("customer_id",)),
+    Table("rollup_sessions_daily", "Rollup: browsing sessions whose events all fall on one day and one channel.", (
+        MID, DAY, C("channel", "VARCHAR", "interactions.channel of the session's events."),
+        C("sessions", "BIGINT", "Sessions.", False),
+        C("converted_sessions", "BIGINT", "Of those, sessions with a purchase event.", False),
+    ), ("merchant_id", "day", "channel")),
+    Table("rollup_session_days", "Rollup: the other sessions (spanning days or channels), one row per day and "
+          "channel they have events on.", (
+        MID, C("session_id", "BIGINT", "Browsing session.", False), DAY,
+        C("channel", "VARCHAR", "interactions.channel of those events."),
+        C("purchased", "BOOLEAN", "A purchase event falls on this day and channel.", False),
+    ), ("session_id", "day", "channel")),
+)
+OBSERVED = OBSERVED + ROLLUPS  # served (scoped) and exported like the tables they summarise
+
 TRUTH: tuple[Table, ...] = (
     Table("demand_daily", "Planted expected demand per product and day, before stock-outs cut it.", (
         C("day", "DATE", "Day.", False), MID,

@@ -60,13 +60,14 @@ def test_older_warehouse_is_refused_with_instructions_then_upgraded(tmp_path, mo
     def add_column(c):
         c.execute("ALTER TABLE main.merchants ADD COLUMN vat_number VARCHAR")
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema.MIGRATIONS, 2, add_column)
+    current = schema.SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, current + 1, add_column)
     with pytest.raises(schema.SchemaError, match=r"python -m data upgrade --warehouse .*old\.duckdb"):
         warehouse.Warehouse(path)
     con = duckdb.connect(str(path))
     with con:
-        assert schema.upgrade(con, str(path)) == (1, 2)
+        assert schema.upgrade(con, str(path)) == (current, current + 1)
         assert con.execute("SELECT name, vat_number FROM merchants").fetchall() == [("Kept", None)]
     warehouse.Warehouse(path).close()  # now opens
 
@@ -88,13 +89,14 @@ def test_failed_migration_changes_nothing(tmp_path, monkeypatch):
         c.execute("ALTER TABLE main.merchants ADD COLUMN half_done VARCHAR")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema.MIGRATIONS, 2, broken)
+    current = schema.SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, current + 1, broken)
     con = duckdb.connect(str(path))
     with con:
         with pytest.raises(RuntimeError, match="disk on fire"):
             schema.upgrade(con, str(path))
-        assert schema.read_version(con) == 1
+        assert schema.read_version(con) == current
         cols = [r[0] for r in con.execute("DESCRIBE merchants").fetchall()]
         assert "half_done" not in cols
 

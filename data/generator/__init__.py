@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from data import schema
+from data import rollups, schema
 from data.generator.calendar import window
 from data.generator.incidents import plan_incidents
 from data.generator.merchant import MerchantJob, build_merchant
@@ -154,7 +154,7 @@ def _write_incidents(writer: Writer, incidents) -> None:
 
 
 def _finish(con, writer: Writer, size: str, seed: int, end: dt.date, n_merchants: int) -> None:
-    """Meta keys, one imports row per merchant (imports.merchant_id is required), data version."""
+    """Meta keys, one imports row per merchant (imports.merchant_id is required), rollups, data version."""
     con.execute("BEGIN TRANSACTION")
     try:
         schema.set_meta(con, "generator_seed", str(seed))
@@ -167,6 +167,7 @@ def _finish(con, writer: Writer, size: str, seed: int, end: dt.date, n_merchants
                 [str(uuid.uuid4()), m, f"generator:{size}:seed={seed}", int(lines.get(m, 0))],
             )
             writer.rows["main.imports"] += 1
+        rollups.refresh(con)
         schema.bump_data_version(con)
         con.execute("COMMIT")
     except BaseException:

@@ -6,7 +6,8 @@ harmless); the merchant is resolved (or created when asked); orders already
 loaded for the merchant are refused (or skipped in ``skip`` mode); natural keys
 become surrogate keys (stores by name, customers by external_id, products by
 sku; new rows get max + 1, ...); orders, order lines and the main.imports row
-are inserted and data.schema.bump_data_version is called. Any exception rolls
+are inserted, the merchants' daily rollups rebuilt (data.rollups) and
+data.schema.bump_data_version is called. Any exception rolls
 everything back.
 
 Rows reach DuckDB only as Arrow tables registered on the connection, never
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
-from data import schema
+from data import rollups, schema
 from data.importers import build
 from data.importers.report import COLLATERAL_PREFIX, REJECT_SCHEMA, empty_rejects, first_problems, plural
 
@@ -336,6 +337,7 @@ def load_rows(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, import_id: 
         rejected = rows_rejected + int(rejects["line"].n_unique())
         per_merchant = _log_import(con, rows, import_id, source, preset, rejected, now)
         log_merchant = default_id if default_id is not None else per_merchant[0][0]
+        rollups.refresh(con, [m for m, _, _ in per_merchant])  # same transaction: rollups match the rows
         version = schema.bump_data_version(con)
         _run(con, "COMMIT")
     except _Refused as exc:

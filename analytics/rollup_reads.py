@@ -1,0 +1,146 @@
+"""KPI measures and daily series answered from the daily rollups (data/rollups.py), same values as the base tables.
+
+The rollups keep every order attribute the shared filters use (store, shipping region, channel, payment
+method, product category), so the line sums answer every filter. Counts that do not add up get a path
+of their own, and the base tables (``analytics.facts``) answer where no rollup is exact:
+
+- orders: ``rollup_orders_daily``; with one category selected, the category's order counts in
+  ``rollup_sales_daily``; with several, the base tables (an order holding lines of two selected
+  categories must count once);
+- distinct and new customers: ``rollup_customer_days`` without dimension filters (see data/rollups.py
+  for why that is exact); with any, the base orders, and each customer's first order from
+  ``rollup_customer_firsts`` instead of a pass over the whole history;
+- sessions: ``rollup_sessions_daily`` plus the few sessions of ``rollup_session_days`` counted distinct.
+
+Every function returns an ibis expression with the columns and units of its base-table twin, so
+``analytics.kpis`` and ``analytics.trends`` can take either. tests/test_rollups.py compares the two for
+every filter option of the fixture warehouse, also after an import and a staged-import apply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+
+from analytics import facts
+from analytics.filters import Filters
+from data.access import DataAccess
+
+MONEY = ("revenue", "sales", "costed_revenue", "cogs")
+ORDER_COUNTS = ("sale_orders", "orders", "cancelled_orders")
+
+
+def _dated(t: ir.Table, start: dt.date, end: dt.date) -> ir.BooleanColumn:
+    return t.day.between(ibis.literal(start, type="date"), ibis.literal(end, type="date"))
+
+
+def _cell(access: DataAccess, t: ir.Table, f: Filters) -> list[ir.BooleanColumn]:
+    """The order-attribute filters on a rollup that carries the order columns (same names as ``orders``)."""
+    conds = [_dated(t, f.start, f.end)]
+    if f.channels:
+        conds.append(access.isin(t.channel, f.channels))
+    if f.payment_methods:
+        conds.append(access.isin(t.payment_method, f.payment_methods))
+    if f.store_ids:
+        conds.append(access.isin(t.store_id, f.store_ids))
+    if f.regions:
+        conds.append(facts.in_regions(access, t, f.regions))  # the same rule as the base: shipped, else store
+    return conds
+
+
+def _count(col: ir.IntegerColumn) -> ir.IntegerScalar:
+    return col.sum().cast("int64").coalesce(0)
+
+
+def has_dimensions(f: Filters) -> bool:
+    """Any filter besides the period is set."""
+    return bool(f.regions or f.store_ids or f.categories or f.channels or f.payment_methods)
+
+
+def sales(access: DataAccess, f: Filters) -> ir.Table:
+    """``rollup_sales_daily`` rows of the filters (categories included)."""
+    t = facts.table(access, "rollup_sales_daily")
+    conds = _cell(access, t, f)
+    if f.categories:
+        conds.append(access.isin(t.category, f.categories))
+    return t.filter(*conds)
+
+
+def order_cells(access: DataAccess, f: Filters) -> ir.Table | None:
+    """Rollup rows whose order counts add up to the filters' sale orders; None when none can (several categories)."""
+    if not f.categories:
+        t = facts.table(access, "rollup_orders_daily")
+        return t.filter(*_cell(access, t, f))
+    if len(f.categories) == 1:
+        return sales(access, f)
+    return None
+
+
+def line_measures(access: DataAccess, f: Filters) -> ir.Table:
+    """One row: revenue, sales, units, costed_revenue, cogs (as ``kpis.MEASURES``)."""
+    s = sales(access, f)
+    return s.aggregate(**{m: s[m].sum() for m in MONEY}, units=s.units.sum())
+
+
+def order_measures(access: DataAccess, f: Filters) -> ir.Table:
+    """One row: sale_orders, orders, cancelled_orders (int64)."""
+    cells = order_cells(access, f)
+    if cells is not None:
+        return cells.aggregate(**{m: _count(cells[m]) for m in ORDER_COUNTS})
+    s = facts.sale_orders(access, f)
+    placed = s.status != facts.CANCELLED
+    return s.aggregate(sale_orders=s.count(), orders=s.count(where=placed), cancelled_orders=s.count(where=~placed))
+
+
+def customer_measures(access: DataAccess, f: Filters) -> ir.Table:
+    """One row: customers and new_customers (int64), as ``kpis.MEASURES`` defines them."""
+    if not has_dimensions(f):
+        d = facts.table(access, "rollup_customer_days")
+        d = d.filter(_dated(d, f.start, f.end))
+        first_in_period = d.previous_day.isnull() | (d.previous_day < ibis.literal(f.start, type="date"))
+        return d.aggregate(customers=_count(ibis.ifelse(first_in_period, d.customers, 0)),
+                           new_customers=_count(ibis.ifelse(d.previous_day.isnull(), d.customers, 0)))
+    buyers = facts.placed_orders(access, f).select("customer_id").distinct()
+    buyers = buyers.filter(buyers.customer_id.notnull())
+    firsts = facts.table(access, "rollup_customer_firsts").select("customer_id", "first_ts")
+    b = buyers.join(firsts, "customer_id")
+    return b.aggregate(customers=b.count(), new_customers=b.count(where=facts.in_period(b.first_ts, f.start, f.end)))
+
+
+def session_measures(access: DataAccess, f: Filters) -> ir.Table:
+    """One row: sessions and converted_sessions (int64) of the period, channel filter applied."""
+    simple = facts.table(access, "rollup_sessions_daily")
+    spans = facts.table(access, "rollup_session_days")
+    conds_simple, conds_spans = [_dated(simple, f.start, f.end)], [_dated(spans, f.start, f.end)]
+    if f.channels:
+        conds_simple.append(access.isin(simple.channel, f.channels))
+        conds_spans.append(access.isin(spans.channel, f.channels))
+    simple = simple.filter(*conds_simple)
+    spans = spans.filter(*conds_spans)
+    per_session = spans.group_by("session_id").aggregate(converted=spans.purchased.any())
+    a = simple.aggregate(s1=_count(simple.sessions), c1=_count(simple.converted_sessions))
+    b = per_session.aggregate(s2=per_session.count(), c2=per_session.count(where=per_session.converted))
+    j = a.cross_join(b)
+    return j.select(sessions=(j.s1 + j.s2).cast("int64"), converted_sessions=(j.c1 + j.c2).cast("int64"))
+
+
+def measure_table(access: DataAccess, f: Filters) -> ir.Table:
+    """One row holding every measure of ``kpis.MEASURES`` (the rollup twin of ``kpis.measure_table``)."""
+    return (line_measures(access, f).cross_join(order_measures(access, f))
+            .cross_join(customer_measures(access, f)).cross_join(session_measures(access, f)))
+
+
+def by_day(access: DataAccess, f: Filters) -> ir.Table:
+    """Revenue (money) and orders (count) per day with activity: columns day (date), revenue, orders."""
+    s = sales(access, f)
+    # "date" (nullable) like the base series' order_ts.date(), so the parts union whichever path each takes
+    lines = s.group_by(day=s.day.cast("date")).aggregate(revenue=s.revenue.sum())
+    cells = order_cells(access, f)
+    if cells is not None:
+        orders = cells.group_by(day=cells.day.cast("date")).aggregate(orders=cells.orders.sum().cast("int64"))
+    else:
+        o = facts.placed_orders(access, f)
+        orders = o.group_by(day=o.order_ts.date()).aggregate(orders=o.count())
+    return facts.stack([lines, orders], ["day"])

@@ -1,0 +1,124 @@
+"""Daily rollups of the order, line and session tables, rebuilt inside each load's transaction.
+
+The KPI and trend queries of a whole merchant scope read tens of millions of lines, orders and events
+per page; these tables hold the same sums and counts per day (and per order attribute and category),
+so a 90-day period reads thousands of rows instead (see analytics/rollup_reads.py, which answers
+from them, and data/tables.py ``ROLLUPS`` for every column).
+
+Distinct counts do not add up across days, so they get rollups that keep them exact:
+- ``rollup_customer_days``: a customer buying on day d whose previous buying day was p is counted once
+  in the row (d, p). The customers of a period [s, e] are the rows with s <= d <= e and p < s or null
+  (each customer's first buying day inside the period), new customers the rows with p null.
+- sessions: a session whose events all fall on one day and one channel is counted in
+  ``rollup_sessions_daily``; the few others (past midnight, both channels) are listed per day and
+  channel in ``rollup_session_days`` and counted distinct at query time.
+
+``refresh(con, merchant_ids)`` deletes and rebuilds the given merchants' rows (all merchants when None).
+Loads call it in the same transaction as their inserts, after them, so the rollups commit or roll back
+with the data: the generator (data/generator/__init__.py), imports and staged-import applies
+(data/importers/load.py), and the schema upgrade that introduced them (data/schema.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+
+from data.tables import ROLLUPS
+
+TABLES: tuple[str, ...] = tuple(t.name for t in ROLLUPS)
+
+# {where} restricts the source rows to the merchants refreshed; a constant of this module, never user text.
+_REVENUE = ("p.is_merchandise AND o.status <> 'cancelled' AND o.order_type IN ('sale', 'return') "
+            "AND (o.order_type = 'return' OR o.status <> 'returned')")
+_INSERTS: dict[str, str] = {
+    # Stage 1 folds lines into one row per order and category; stage 2 sums those per cell, so an order
+    # holding several lines of a category counts once for it.
+    "rollup_sales_daily": f"""
+        WITH oc AS (
+            SELECT l.order_id, p.category,
+                   sum(l.line_amount) FILTER (WHERE {_REVENUE}) AS revenue,
+                   sum(l.line_amount) FILTER (WHERE p.is_merchandise AND o.order_type = 'sale'
+                                              AND o.status <> 'cancelled') AS sales,
+                   sum(l.quantity) FILTER (WHERE {_REVENUE}) AS units,
+                   sum(l.line_amount) FILTER (WHERE {_REVENUE}
+                                              AND coalesce(l.unit_cost, p.unit_cost) IS NOT NULL) AS costed_revenue,
+                   sum(l.quantity * coalesce(l.unit_cost, p.unit_cost)) FILTER (WHERE {_REVENUE}) AS cogs
+            FROM main.order_lines l
+            JOIN main.orders o ON l.order_id = o.order_id
+            JOIN main.products p ON l.product_id = p.product_id
+            WHERE {{where}}
+            GROUP BY l.order_id, p.category)
+        SELECT o.merchant_id, CAST(o.order_ts AS DATE) AS day, o.store_id, o.shipping_region, o.channel,
+               o.payment_method, oc.category,
+               sum(oc.revenue), sum(oc.sales), sum(oc.units), sum(oc.costed_revenue), sum(oc.cogs),
+               count(*) FILTER (WHERE o.order_type = 'sale'),
+               count(*) FILTER (WHERE o.order_type = 'sale' AND o.status <> 'cancelled'),
+               count(*) FILTER (WHERE o.order_type = 'sale' AND o.status = 'cancelled')
+        FROM oc JOIN main.orders o ON oc.order_id = o.order_id
+        GROUP BY ALL ORDER BY 1, 2""",
+    "rollup_orders_daily": """
+        SELECT o.merchant_id, CAST(o.order_ts AS DATE) AS day, o.store_id, o.shipping_region, o.channel,
+               o.payment_method, count(*), count(*) FILTER (WHERE o.status <> 'cancelled'),
+               count(*) FILTER (WHERE o.status = 'cancelled')
+        FROM main.orders o WHERE o.order_type = 'sale' AND {where}
+        GROUP BY ALL ORDER BY 1, 2""",
+    "rollup_customer_days": """
+        WITH d AS (
+            SELECT DISTINCT o.merchant_id, o.customer_id, CAST(o.order_ts AS DATE) AS day FROM main.orders o
+            WHERE o.order_type = 'sale' AND o.status <> 'cancelled' AND o.customer_id IS NOT NULL AND {where}),
+        g AS (SELECT merchant_id, day, lag(day) OVER (PARTITION BY merchant_id, customer_id ORDER BY day) AS prev
+              FROM d)
+        SELECT merchant_id, day, prev, count(*) FROM g GROUP BY ALL ORDER BY 1, 2""",
+    "rollup_customer_firsts": """
+        SELECT o.merchant_id, o.customer_id, min(o.order_ts) FROM main.orders o
+        WHERE o.order_type = 'sale' AND o.status <> 'cancelled' AND o.customer_id IS NOT NULL AND {where}
+        GROUP BY ALL ORDER BY 1, 3""",
+    "rollup_sessions_daily": """
+        SELECT merchant_id, day, channel, count(*), count(*) FILTER (WHERE purchased) FROM _rollup_spans
+        WHERE spans = 1 GROUP BY ALL ORDER BY 1, 2""",
+    "rollup_session_days": """
+        SELECT merchant_id, session_id, day, channel, purchased FROM _rollup_spans
+        WHERE spans > 1 ORDER BY 1, 3""",
+}
+_SPANS = """
+    CREATE OR REPLACE TEMP TABLE _rollup_spans AS
+    WITH e AS (
+        SELECT o.merchant_id, o.session_id, CAST(o.event_ts AS DATE) AS day, o.channel,
+               bool_or(o.event_type = 'purchase') AS purchased
+        FROM main.interactions o WHERE {where} GROUP BY ALL)
+    SELECT *, count(*) OVER (PARTITION BY merchant_id, session_id) AS spans FROM e"""
+
+
+def refresh(con: duckdb.DuckDBPyConnection, merchant_ids: Iterable[int] | None = None) -> None:
+    """Rebuild the rollup rows of ``merchant_ids`` (every merchant when None) from the base tables.
+
+    Runs in the caller's transaction when one is open (loads call it just before their commit); the
+    rollups then change together with the rows they summarise.
+    """
+    if merchant_ids is None:
+        where, params = "TRUE", []
+    else:
+        ids = sorted({int(m) for m in merchant_ids})
+        if not ids:
+            return
+        # The id list is bound as one parameter; every statement reads it through the same condition.
+        where, params = "list_contains(?::INTEGER[], o.merchant_id)", [ids]
+    for name in TABLES:
+        if merchant_ids is None:
+            con.execute(f"DELETE FROM main.{name}")
+        else:
+            con.execute(f"DELETE FROM main.{name} WHERE list_contains(?::INTEGER[], merchant_id)", params)
+    con.execute(_SPANS.format(where=where), params)
+    try:
+        for name, select in _INSERTS.items():
+            sql = select.format(where=where)
+            con.execute(f"INSERT INTO main.{name} {sql}", params if "{where}" in select else [])
+    finally:
+        con.execute("DROP TABLE IF EXISTS _rollup_spans")
+
+
+def merchants_of(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Every merchant id of the warehouse."""
+    return [r[0] for r in con.execute("SELECT merchant_id FROM main.merchants ORDER BY 1").fetchall()]

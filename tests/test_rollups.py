@@ -1,0 +1,236 @@
+"""The daily rollups answer exactly what the base tables answer: every filter option of the fixture, after an
+import of real data and after a staged import is applied; and the KPI and trend queries really read them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import shutil
+from itertools import combinations
+from pathlib import Path
+
+import duckdb
+import ibis
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analytics import frames, kpis, options, rollup_reads, trends
+from analytics.filters import Filters
+from data import rollups
+from data.access import DataAccess, Scope
+from data.importers import import_file
+from data.warehouse import Warehouse
+
+ONLINE_RETAIL = "online_retail_II_2009_2010.csv.gz"
+DIMENSIONS = {"regions": ("regions", "region"), "store_ids": ("stores", "store_id"),
+              "categories": ("categories", "category"), "channels": ("channels", "channel"),
+              "payment_methods": ("payment_methods", "payment_method")}
+
+
+def filter_cases(access: DataAccess, start: dt.date, end: dt.date, *, every_filter: bool = True) -> list[Filters]:
+    """No filter; each option of each filter alone; two and all options of each; pairs of filters; all at once."""
+    opts = options.compute_filter_options(access)
+    values = {dim: opts[key][col].to_list() for dim, (key, col) in DIMENSIONS.items()}
+    if every_filter:
+        assert all(values.values()), f"the fixture must offer every filter: {values}"
+    values = {dim: vals for dim, vals in values.items() if vals}
+    cases = [Filters(start, end)]
+    for dim, vals in values.items():
+        cases += [Filters(start, end, **{dim: (v,)}) for v in vals]
+        cases += [Filters(start, end, **{dim: tuple(vals[:2])}), Filters(start, end, **{dim: tuple(vals)})]
+    for a, b in combinations(values, 2):
+        cases.append(Filters(start, end, **{a: (values[a][0],), b: (values[b][-1],)}))
+    cases.append(Filters(start, end, **{dim: tuple(vals[:2]) for dim, vals in values.items()}))
+    return cases
+
+
+def _by_day(access: DataAccess, cases: list[Filters], use_rollups: bool) -> pl.DataFrame:
+    parts = [(rollup_reads.by_day(access, f) if use_rollups else trends._by_time(access, f, day=lambda ts: ts.date()))
+             .mutate(case=ibis.literal(i)) for i, f in enumerate(cases)]
+    out = frames.normalise(access.to_polars(ibis.union(*parts, distinct=False)), counts=("orders",))
+    out = frames.zero_fill(out, ("revenue",)).select("case", "day", "revenue", "orders")
+    # Days with nothing (e.g. only cancelled orders) may have a rollup row; the page fills empty days with 0.
+    return out.filter((pl.col("revenue") != 0) | (pl.col("orders") != 0)).sort("case", "day")
+
+
+def assert_same_answers(access: DataAccess, cases: list[Filters], batch: int = 25) -> int:
+    """KPI measures (each period, its previous period and last year) and the daily series agree, batched into
+    few queries (one union per batch); returns how many cases had orders."""
+    with_orders = 0
+    for at in range(0, len(cases), batch):
+        chunk = cases[at:at + batch]
+        periods = {f"{i}:{kind}": getattr(f, kind)() if kind != "current" else f
+                   for i, f in enumerate(chunk) for kind in ("current", "previous_period", "last_year")}
+        rolled, base = kpis.load_measures(access, periods), kpis.load_measures(access, periods, rollups=False)
+        for key in periods:
+            assert rolled[key] == base[key], (key, periods[key])
+        assert_frame_equal(_by_day(access, chunk, True), _by_day(access, chunk, False), check_exact=True)
+        with_orders += sum(bool(base[f"{i}:current"]["orders"]) for i in range(len(chunk)))
+    f = cases[0]  # the page's function itself, with its zero-filled days and comparison columns
+    assert_frame_equal(trends.compute_daily_trend(access, f), trends.compute_daily_trend(access, f, rollups=False),
+                       check_exact=True)
+    return with_orders
+
+
+def _middle_option(f: Filters, offered: dict[str, list]) -> bool:
+    """A filter on one dimension with one option that is neither the first nor the last offered."""
+    set_dims = [d for d in DIMENSIONS if getattr(f, d)]
+    if len(set_dims) != 1 or len(getattr(f, set_dims[0])) != 1:
+        return False
+    return getattr(f, set_dims[0])[0] not in (offered[set_dims[0]][0], offered[set_dims[0]][-1])
+
+
+def _span(access: DataAccess) -> tuple[dt.date, dt.date]:
+    o = access.table("orders")
+    first, last = access.to_polars(o.aggregate(a=o.order_ts.min().date(), b=o.order_ts.max().date())).row(0)
+    return first, last
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scope", ["all", "one"])
+def test_rollups_equal_base_tables_for_every_filter_option(serving_warehouse, scope):
+    access = DataAccess(serving_warehouse.backend(), Scope.unrestricted())
+    if scope == "one":
+        m = access.to_polars(access.table("merchants").merchant_id.min().name("m")).item()
+        access = DataAccess(serving_warehouse.backend(), Scope.merchants([m]))
+    first, last = _span(access)
+    cases = filter_cases(access, last - dt.timedelta(days=89), last)
+    if scope == "one":  # every option is covered on all merchants; here each filter's first and last
+        opts = options.compute_filter_options(access)
+        offered = {dim: opts[key][col].to_list() for dim, (key, col) in DIMENSIONS.items()}
+        cases = [c for c in cases if not _middle_option(c, offered)]
+    with_orders = assert_same_answers(access, cases)
+    assert with_orders > len(cases) * 0.7, "most cases must select orders or the comparison proves little"
+    # Other periods without filters: the whole history (new customers at its start), one week, one day.
+    whole = [Filters(first, last), Filters(last - dt.timedelta(days=6), last), Filters(first, first)]
+    assert_same_answers(access, whole)
+
+
+def test_kpis_and_trend_read_the_rollups(writable_warehouse):
+    """Change only the rollups: the answers change, so the pages read them (the base path does not)."""
+    wh = Warehouse(writable_warehouse)
+    try:
+        access = DataAccess(wh.backend(), Scope.unrestricted())
+        last = _span(access)[1]
+        f = Filters(last, last)
+        before = kpis.load_measures(access, {"c": f})["c"]
+        trend_before = trends.compute_daily_trend(access, f)
+        cur = wh.cursor()
+        cur.execute("UPDATE rollup_sales_daily SET revenue = revenue + 1 WHERE day = ?", [f.end])
+        cur.execute("UPDATE rollup_customer_days SET customers = customers + 1 WHERE day = ?", [f.end])
+        cur.close()
+        after = kpis.load_measures(access, {"c": f})["c"]
+        base = kpis.load_measures(access, {"c": f}, rollups=False)["c"]
+        assert after["revenue"] > before["revenue"] and after["customers"] > before["customers"]
+        assert base == before
+        assert trends.compute_daily_trend(access, f)["revenue"][0] > trend_before["revenue"][0]
+    finally:
+        wh.close()
+
+
+def _retail_slice(datasets_dir: Path, out: Path, lines: int = 4000) -> Path:
+    """The first ``lines`` lines of Online Retail II (invoices of Dec 2009, credit notes included)."""
+    with gzip.open(datasets_dir / ONLINE_RETAIL, "rt", encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i > lines:
+                break
+            dst.write(line)
+    return out
+
+
+def _merchant(path: Path, name: str) -> int:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT merchant_id FROM merchants WHERE name = ?", [name]).fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def _first_merchant(path: Path) -> tuple[int, str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return tuple(con.execute("SELECT merchant_id, name FROM merchants ORDER BY 1 LIMIT 1").fetchall()[0])
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_rollups_stay_equal_after_an_import(writable_warehouse, datasets_dir, tmp_path):
+    """A real export into an existing merchant and as a new one: both merchants' rollups follow."""
+    part = _retail_slice(datasets_dir, tmp_path / "retail.csv")
+    mid, name = _first_merchant(writable_warehouse)
+    into_existing = import_file(writable_warehouse, part, preset="online_retail_ii", merchant=mid)
+    assert into_existing.status == "loaded", into_existing.message
+    as_new = import_file(writable_warehouse, part, preset="online_retail_ii",
+                         create_merchant=("Online Retail II", "GB", "GBP"))
+    assert as_new.status == "loaded", as_new.message
+    new_id = _merchant(writable_warehouse, "Online Retail II")
+    wh = Warehouse(writable_warehouse)
+    try:
+        for scope in ([new_id], [mid, new_id]):
+            access = DataAccess(wh.backend(), Scope.merchants(scope))
+            # December 2009 holds the imported invoices; the first merchant's own data is years later.
+            f = Filters(dt.date(2009, 12, 1), dt.date(2009, 12, 31))
+            assert assert_same_answers(access, filter_cases(access, f.start, f.end, every_filter=False)) > 0
+            first, last = _span(access)
+            assert_same_answers(access, [Filters(first, last)])
+    finally:
+        wh.close()
+
+
+@pytest.mark.slow
+def test_rollups_stay_equal_after_a_staged_import_is_applied(writable_warehouse, datasets_dir, tmp_path):
+    part = _retail_slice(datasets_dir, tmp_path / "retail.csv", lines=1500)
+    mid, _ = _first_merchant(writable_warehouse)
+    wh = Warehouse(writable_warehouse)  # held as the dashboard holds it: the import is staged
+    try:
+        staged = import_file(writable_warehouse, part, preset="online_retail_ii", merchant=mid)
+        assert staged.status == "staged", staged.message
+        assert wh.apply_pending_imports()
+        access = DataAccess(wh.backend(), Scope.merchants([mid]))
+        first, last = _span(access)
+        assert first.year == 2009, "the staged rows were applied"
+        assert_same_answers(access, [Filters(first, last), Filters(first, dt.date(2009, 12, 31)),
+                                     Filters(first, first, channels=("web",))])
+    finally:
+        wh.close()
+
+
+def test_refresh_rebuilds_only_the_merchants_named(writable_warehouse):
+    con = duckdb.connect(str(writable_warehouse))
+    try:
+        counts = lambda: dict(con.execute(  # noqa: E731
+            "SELECT merchant_id, count(*) FROM rollup_sales_daily GROUP BY 1").fetchall())
+        before = counts()
+        m1, m2 = sorted(before)[:2]
+        con.execute("DELETE FROM rollup_sales_daily")
+        con.execute("BEGIN TRANSACTION")
+        rollups.refresh(con, [m1])
+        con.execute("ROLLBACK")  # inside the caller's transaction: a rollback takes the refresh back
+        assert counts() == {}
+        rollups.refresh(con, [m1])
+        assert counts() == {m1: before[m1]}
+        rollups.refresh(con)
+        assert counts() == before and m2 in counts()
+    finally:
+        con.close()
+
+
+def test_upgrade_from_schema_1_builds_the_rollups(writable_warehouse):
+    """A warehouse made before the rollups gets them from `python -m data upgrade` (schema step 2)."""
+    from data import schema
+
+    con = duckdb.connect(str(writable_warehouse))
+    try:
+        want = {t: con.execute(f"SELECT count(*), sum(hash(x)::HUGEINT) FROM {t} x").fetchall()[0]
+                for t in rollups.TABLES}
+        for t in rollups.TABLES:
+            con.execute(f"DROP TABLE {t}")
+        schema.set_meta(con, "schema_version", "1")
+        assert schema.upgrade(con) == (1, schema.SCHEMA_VERSION)
+        got = {t: con.execute(f"SELECT count(*), sum(hash(x)::HUGEINT) FROM {t} x").fetchall()[0]
+               for t in rollups.TABLES}
+        assert got == want and all(n for n, _ in got.values())
+    finally:
+        con.close()
