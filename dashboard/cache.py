@@ -19,6 +19,7 @@ import streamlit as st
 
 from analytics import (breakdowns, comparisons, coverage, customers, details, kpis, operations, options, periods,
                        trends)
+from analytics import ranking
 from analytics.filters import Filters
 from data.access import DataAccess, Scope
 from data import settings
@@ -45,6 +46,7 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "repeat_share": customers.compute_repeat_customer_share,
     "delivery_performance": operations.compute_delivery_performance,
     "category_profitability": operations.compute_category_profitability,
+    "merchant_ranking": ranking.compute_merchant_ranking,
     "details": details.compute_details,
     "detail_count": details.compute_detail_count,
 }

@@ -36,6 +36,10 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("sales", "Sales analytics", ":material/query_stats:", "sales.py",
              frozenset({Role.MERCHANT, Role.OPERATIONS, Role.ANALYST, Role.ADMIN}),
              "Seasonality, trends, stores and regions, categories and margins, payments, cohorts, deliveries."),
+    PageSpec("ranking", "Merchant ranking", ":material/leaderboard:", "ranking.py",
+             frozenset({Role.OPERATIONS, Role.ANALYST, Role.ADMIN}),
+             "Staff: merchants ranked by revenue per currency, with orders and the change against the previous "
+             "period; optional conversion at exchange rates an admin enters."),
     PageSpec("data", "Data", ":material/database:", "data_admin.py", frozenset({Role.ADMIN}),
              "Import a file with its validation report, manage users, warehouse information."),
 )

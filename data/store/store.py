@@ -40,6 +40,7 @@ from data.store.audit import AuditLog
 from data.store.documents import Documents
 from data.store.engine import WRITE_OPTION, build_engine
 from data.store.errors import StoreUnavailable
+from data.store.exchange_rates import ExchangeRates
 from data.store.leases import Leases
 from data.store.purchase_orders import PURCHASE_ORDER, PurchaseOrders
 
@@ -67,6 +68,7 @@ class Store:
         self.documents = Documents(self, kinds=(PURCHASE_ORDER,))
         self.purchase_orders = PurchaseOrders(self.documents)
         self.leases = Leases(self)
+        self.exchange_rates = ExchangeRates(self)
 
     @property
     def dialect(self) -> str:

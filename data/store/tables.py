@@ -118,4 +118,18 @@ leases = Table(
     Index("ix_leases_merchant", "merchant_id", "queue"),
 )
 
+# Exchange rates an admin entered for the staff merchant ranking's optional conversion (issue 7). A new
+# set is a new row; the latest row for a target currency is current.
+exchange_rates = Table(
+    "exchange_rates", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("request_id", String(REQUEST_ID), nullable=False),
+    Column("target", String(3), nullable=False),
+    Column("rates", Json, nullable=False),
+    Column("actor", String(NAME), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("request_id", name="uq_exchange_rates_request_id"),
+    Index("ix_exchange_rates_target", "target", "id"),
+)
+
 APPEND_ONLY_TABLES = ("audit_log", "alert_actions", "document_revisions")
