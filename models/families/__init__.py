@@ -1,3 +1,4 @@
 """Importing this package registers every model family's kinds in ``models.registry.KINDS``."""
 
 from models.forecasting import total  # noqa: F401
+from models.forecasting import outputs  # noqa: F401
