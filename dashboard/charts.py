@@ -60,12 +60,14 @@ def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     # Titles carry data (e.g. "Revenue by store in <region>"), so they are escaped here, for every builder.
     # The title sits on its own line above the plot and the modebar stands upright at the right edge, so
     # on a phone (390 px) the toolbar does not cover the title.
-    fig.update_layout(title={"text": plotly_text(title), "x": 0, "xanchor": "left", "xref": "paper",
-                             "y": 1, "yanchor": "bottom", "yref": "paper", "pad": {"b": 12},
+    fig.update_layout(title={"text": plotly_text(title), "x": 0, "xanchor": "left", "xref": "container",
+                             "y": 1, "yanchor": "bottom", "yref": "paper", "pad": {"b": 12, "l": 4},
                              "font": {"size": 15}},
                       height=height, margin={"l": 10, "r": 40, "t": 56, "b": 10},
                       legend={"orientation": "h", "y": -0.2}, clickmode="event+select",
                       modebar={"orientation": "v"}, separators=".,")
+    fig.update_xaxes(separatethousands=True)  # "4,000", like the tables and cards
+    fig.update_yaxes(separatethousands=True)
     return fig
 
 
@@ -116,11 +118,12 @@ def build_trend_figure(daily: pl.DataFrame, metric: str, comparison_label: str, 
 
 def build_bar_figure(frame: pl.DataFrame, key: str, value: str, *, title: str, value_label: str,
                      currency: str | None = None, label: str | None = None, top: int | None = None,
-                     highlight: object = None) -> go.Figure:
+                     highlight: object = None, color_by: str | None = None) -> go.Figure:
     """Horizontal bars of ``value`` per ``key`` (largest on top), optionally only the ``top`` rows.
 
     ``label`` names a column to show instead of the key (e.g. product_name); customdata keeps the key.
-    Each bar has its label's colour (``color_for``); ``highlight`` (a key) dims every other bar.
+    Each bar has its label's colour (``color_for``), or that of its ``color_by`` column (products: their
+    category); ``highlight`` (a key) dims every other bar.
     """
     rows = frame.sort(value, descending=True, nulls_last=True)
     if top is not None:
@@ -130,7 +133,7 @@ def build_bar_figure(frame: pl.DataFrame, key: str, value: str, *, title: str, v
     raw = labels(rows[label].to_list() if label else keys)
     names = plotly_texts(unique_labels(raw, keys))
     fig = go.Figure(go.Bar(x=rows[value].to_list(), y=names, orientation="h", customdata=key_text(keys),
-                           marker={"color": colors_for(raw),
+                           marker={"color": colors_for(labels(rows[color_by].to_list()) if color_by else raw),
                                    "opacity": None if highlight is None else [1.0 if k == highlight else 0.35
                                                                              for k in keys]},
                            hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))
@@ -145,7 +148,7 @@ def build_product_figure(products: pl.DataFrame, *, title: str, currency: str | 
              for sku, name in zip(products["sku"].to_list(), products["product_name"].to_list())]
     frame = products.with_columns(pl.Series("_label", names, dtype=pl.Utf8))
     return build_bar_figure(frame, "product_id", "revenue", title=title, value_label="Revenue", currency=currency,
-                            label="_label", top=top)
+                            label="_label", top=top, color_by="category" if "category" in frame.columns else None)
 
 
 def weekday_hour_matrix(frame: pl.DataFrame, value: str) -> list[list[float]]:

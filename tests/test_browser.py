@@ -157,3 +157,119 @@ def test_sign_in_overview_drill_into_category_and_download(server, browser, tmp_
     assert len(rows) == expected
     shot(page, "download-done")
     ctx.close()
+
+
+# ---------------------------------------------------------------------------------------------- every page, three ways
+
+MODES = {  # name: (viewport, the browser's colour preference)
+    "light": ({"width": 1440, "height": 1000}, "light"),
+    "dark": ({"width": 1440, "height": 1000}, "dark"),
+    "phone": ({"width": 390, "height": 844}, "light"),
+}
+SALES_TABS = ("Seasonality", "Trends", "Regions & stores", "Categories & margin", "Payments", "Customers", "Delivery")
+
+
+def shot_whole(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so the viewport grows to its height first."""
+    size = page.viewport_size
+    height = page.evaluate("""() => { const m = document.querySelector('[data-testid="stMain"]');
+                                      return m ? m.scrollHeight : document.body.scrollHeight; }""")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 40, 12000))})
+    page.wait_for_timeout(700)  # plotly redraws at the new size
+    shot(page, name)
+    page.set_viewport_size(size)
+    page.wait_for_timeout(300)
+
+
+def luminance(css_rgb: str) -> float:
+    r, g, b = [int(float(v)) for v in css_rgb[css_rgb.index("(") + 1: css_rgb.index(")")].split(",")[:3]]
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def boxes_overlap(a, b) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+def check_kpis(page, mode: str) -> None:
+    values = page.locator('[data-testid="stMetricValue"]')
+    values.nth(7).wait_for(timeout=TIMEOUT)
+    cut = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+        .filter(e => { const t = e.querySelector('div') || e; return t.scrollWidth > t.clientWidth + 1; })
+        .map(e => e.innerText)""")
+    assert not cut, f"{mode}: KPI figures cut off: {cut}"
+    if mode == "phone":  # two cards per row
+        first, second = (page.locator('[data-testid="stMetric"]').nth(i).bounding_box() for i in (0, 1))
+        assert abs(first["y"] - second["y"]) < 2 and second["x"] > first["x"] + first["width"] - 1, (first, second)
+
+
+def check_theme(page, mode: str) -> None:
+    background = page.evaluate("() => getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+    title = page.locator(".js-plotly-plot .gtitle").first
+    title.wait_for(timeout=TIMEOUT)
+    fill = title.evaluate("e => getComputedStyle(e).fill")
+    if mode == "dark":
+        assert luminance(background) < 0.3 and luminance(fill) > 0.7, (background, fill)  # light text on dark
+    else:
+        assert luminance(background) > 0.7 and luminance(fill) < 0.5, (background, fill)
+
+
+def check_toolbar_clear_of_title(page, mode: str) -> None:
+    chart = page.locator(".js-plotly-plot").first
+    chart.scroll_into_view_if_needed()
+    chart.hover()
+    page.wait_for_timeout(400)
+    title = chart.locator(".gtitle").first.bounding_box()
+    for bar in chart.locator(".modebar-group").all():
+        box = bar.bounding_box()
+        if box and box["width"] > 0:
+            assert not boxes_overlap(box, title), f"{mode}: the chart toolbar covers the title"
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_page_in_light_dark_and_on_a_phone(server, browser, mode):
+    s, _ = server
+    viewport, scheme = MODES[mode]
+    ctx = browser.new_context(viewport=viewport, color_scheme=scheme)
+    page = ctx.new_page()
+    sign_in(page, s.url, "demo-admin")
+    check_kpis(page, mode)
+    check_theme(page, mode)
+    check_toolbar_clear_of_title(page, mode)
+    shot_whole(page, f"{mode}-overview")
+    page.goto(s.url + "/sales", timeout=TIMEOUT)
+    page.get_by_role("heading", name="Sales analytics").first.wait_for(timeout=TIMEOUT)
+    for tab in SALES_TABS:
+        page.get_by_role("tab", name=tab).click()
+        idle(page)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT)
+        idle(page)
+        if tab == "Trends":
+            ticks = page.locator(".js-plotly-plot").first.locator(".xtick text").all_text_contents()
+            assert ticks and not any(":" in t for t in ticks), ticks
+        shot_whole(page, f"{mode}-sales-{tab.split()[0].lower()}")
+    page.goto(s.url + "/data", timeout=TIMEOUT)
+    page.get_by_role("heading", name="Data").first.wait_for(timeout=TIMEOUT)
+    idle(page)
+    shot_whole(page, f"{mode}-data")
+    ctx.close()
+
+
+def test_a_shared_link_restores_the_filters(server, browser):
+    s, _ = server
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = ctx.new_page()
+    sign_in(page, s.url + "/?period=last_90&currency=GBP", "demo-analyst")  # a colleague's link, signing in
+    assert page.get_by_role("combobox", name="Period").input_value() == "Last 90 days"
+    assert page.get_by_role("combobox", name="Currency").input_value().startswith("GBP:")
+    page.goto(s.url + "/sales?period=last_90&currency=GBP", timeout=TIMEOUT)  # signed in: straight to it
+    page.get_by_role("heading", name="Sales analytics").first.wait_for(timeout=TIMEOUT)
+    idle(page)
+    assert page.get_by_role("combobox", name="Period").input_value() == "Last 90 days"
+    assert page.get_by_role("combobox", name="Currency").input_value().startswith("GBP:")
+    assert "period=last_90" in page.url and "currency=GBP" in page.url  # still shareable from here
+    page.reload(timeout=TIMEOUT)  # a reload keeps them
+    page.get_by_role("heading", name="Sales analytics").first.wait_for(timeout=TIMEOUT)
+    idle(page)
+    assert page.get_by_role("combobox", name="Period").input_value() == "Last 90 days"
+    ctx.close()

@@ -311,3 +311,39 @@ def test_csv_makes_formula_text_inert_and_leaves_the_rest_alone():
     assert back["name"].to_list() == ["'=HYPERLINK(\"http://x\")", "'+1", "-2", "'@SUM(A1)", "'\tx", "plain",
                                       "a=b", None]  # a negative number stays a number (issue 6, imports 6)
     assert back["amount"].to_list() == [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, None]  # numbers untouched
+
+
+# ---------------------------------------------------------------------------------------------- readable charts
+
+
+def test_category_colours_are_stable_and_from_the_colour_blind_safe_palette():
+    import subprocess
+    import sys
+
+    names = ["Toys", "Electronics", "card", "paypal", "Nordrhein-Westfalen", "(none)"]
+    here = [charts.color_for(n) for n in names]
+    assert set(here) <= set(charts.PALETTE) and len(set(here)) > 1
+    # Another process (another server, another day) gives the same colours: no per-process hash seed.
+    code = f"from dashboard import charts; print([charts.color_for(n) for n in {names!r}])"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    assert other.stdout.strip() == str(here)
+
+
+def test_period_labels_name_the_days_of_a_cut_period():
+    starts = [dt.date(2026, 9, 1), dt.date(2026, 10, 1)]
+    assert charts.period_labels(starts, "month") == ["Sep 2026", "Oct 2026"]
+    assert charts.period_labels(starts, "month", (dt.date(2026, 9, 2), dt.date(2026, 10, 31))) == \
+        ["2 Sep – 30 Sep 2026", "Oct 2026"]
+    assert charts.period_labels([dt.date(2026, 10, 1)], "quarter", (dt.date(2026, 10, 1), dt.date(2026, 11, 15))) == \
+        ["1 Oct – 15 Nov 2026"]
+    assert charts.period_labels([dt.date(2026, 10, 1)], "quarter") == ["Q4 2026"]
+
+
+def test_theme_template_follows_light_and_dark():
+    fig = charts.build_payment_mix_figure(pl.DataFrame({"group": ["Overall"] * 2, "payment_method": ["card", "cash"],
+                                                        "orders": [3, 1], "order_share": [0.75, 0.25]}))
+    dark = charts.apply_theme(fig, "dark").to_dict()["layout"]
+    assert dark["template"]["layout"]["paper_bgcolor"] == "rgb(17,17,17)" and dark["paper_bgcolor"] == "rgba(0,0,0,0)"
+    light = charts.apply_theme(fig, None).to_dict()["layout"]
+    assert light["template"]["layout"]["font"]["color"] == "#2a3f5f"
