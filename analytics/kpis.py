@@ -141,12 +141,18 @@ def _funnel_filterable(f: Filters) -> bool:
 
 def load_measures(access: DataAccess, periods: Mapping[str, Filters], *,
                   rollups: bool = True) -> dict[str, dict[str, float | None]]:
-    """Measures of several periods in one query: {label: {measure: value}} (money as float)."""
+    """Measures of several periods in one query (one per period with dimension filters): {label: {measure:
+    value}} (money as float)."""
     labels = list(periods)
     parts = [measure_table(access, periods[label], rollups=rollups).mutate(period=ibis.literal(label))
              for label in labels]
-    expr = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
-    frame = frames.normalise(access.to_polars(expr))
+    if rollups and any(rollup_reads.has_dimensions(f) for f in periods.values()):
+        # Filters that send distinct customers to the order tables: one query per period. In one union DuckDB
+        # materialises the scoped orders the periods share (a CTE): 0.7-1.4 s against 0.3-0.6 s at 10M orders.
+        frame = pl.concat([frames.normalise(access.to_polars(part)) for part in parts], how="vertical_relaxed")
+    else:
+        expr = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+        frame = frames.normalise(access.to_polars(expr))
     out = {}
     for row in frame.iter_rows(named=True):
         label = row.pop("period")
