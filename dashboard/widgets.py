@@ -184,8 +184,10 @@ def render_chart(fig: go.Figure, key: str, table: pl.DataFrame, rows: Rows | Non
                  on_select: Callable[[], None] | None = None) -> None:
     """A figure (clickable when ``on_select`` is given) followed by the rows behind it.
 
-    The figure is drawn for the browser's light or dark theme (``charts.apply_theme``) with Streamlit's own
-    plotly theme off, so the fixed category colours (``charts.color_for``) are kept.
+    The figure carries the plotly template of the theme ``st.context.theme`` reports (``charts.apply_theme``).
+    Streamlit's own plotly theme stays on: Streamlit does not rerun when someone switches theme in the menu, so
+    the template alone would leave every chart one rerun behind; the frontend theme restyles the chart at once
+    and keeps the explicit category colours (``charts.color_for``) and colour scales.
     """
     render_figure(fig, key, on_select)
     render_rows_behind(key, table, rows, stem)
@@ -202,6 +204,6 @@ def theme_type() -> str | None:
 def render_figure(fig: go.Figure, key: str, on_select: Callable[[], None] | None = None) -> None:
     charts.apply_theme(fig, theme_type())
     if on_select is None:
-        st.plotly_chart(fig, key=key, theme=None)
+        st.plotly_chart(fig, key=key, theme="streamlit")
     else:
-        st.plotly_chart(fig, key=key, theme=None, on_select=on_select, selection_mode="points")
+        st.plotly_chart(fig, key=key, theme="streamlit", on_select=on_select, selection_mode="points")

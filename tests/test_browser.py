@@ -273,3 +273,26 @@ def test_a_shared_link_restores_the_filters(server, browser):
     idle(page)
     assert page.get_by_role("combobox", name="Period").input_value() == "Last 90 days"
     ctx.close()
+
+
+def test_charts_follow_a_theme_switch_in_the_menu(server, browser):
+    from dashboard.charts import PALETTE
+
+    s, _ = server
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000}, color_scheme="light")
+    page = ctx.new_page()
+    sign_in(page, s.url, "demo-analyst")
+    check_theme(page, "light")
+    page.locator('[data-testid="stMainMenu"]').click()
+    page.locator('[data-testid="stMainMenuPopover"]').get_by_text("Dark").click()  # the toggle
+    page.wait_for_timeout(1500)
+    page.keyboard.press("Escape")
+    check_theme(page, "dark")  # page and charts, without waiting for a rerun
+    line = page.locator(".js-plotly-plot .scatterlayer .trace path.js-line").first
+    assert line.evaluate("e => getComputedStyle(e).stroke") == "rgb(0, 114, 178)" == _rgb(PALETTE[0])  # kept
+    shot(page, "dark-toggle-overview")
+    ctx.close()
+
+
+def _rgb(hex_colour: str) -> str:
+    return "rgb({}, {}, {})".format(*(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)))

@@ -568,7 +568,7 @@ def test_charts_follow_the_browsers_theme(fixture_app):
         for chart in at.get("plotly_chart"):
             spec = json.loads(chart.proto.spec)
             assert spec["layout"]["template"]["layout"]["font"]["color"] == font, theme
-            assert chart.proto.theme == ""  # Streamlit's own plotly theme would recolour the categories
+            assert chart.proto.theme == "streamlit"  # restyles at once on a theme switch (no rerun comes)
 
 
 # ---------------------------------------------------------------------------------------------- drill-down places
