@@ -97,7 +97,13 @@ class DataAccess:
         """Run an expression built from this access's tables; a polars frame comes back."""
         if not isinstance(expr, ir.Table):
             expr = expr.as_table()
-        frame = pl.from_arrow(self._backend.to_pyarrow(expr))
+        try:
+            frame = pl.from_arrow(self._backend.to_pyarrow(expr))
+        finally:
+            if self._backend.name == "pyspark":  # its bound values are temp views that would pile up
+                from data.spark import release_memtables
+
+                release_memtables(self._backend, expr)
         return frame if isinstance(frame, pl.DataFrame) else frame.to_frame()
 
     def scalar(self, expr: ir.Scalar) -> object:

@@ -151,6 +151,24 @@ class SparkWarehouse:
             self.session.catalog.dropTempView(name)
 
 
+def release_memtables(backend, expr) -> int:
+    """Drop the temp views ibis registered for ``expr``'s in-memory tables; returns how many were dropped.
+
+    ibis' PySpark backend registers every memtable (``DataAccess`` binds string filter values as one) as a
+    session temp view and drops it only when the process exits, so a long-running dashboard's catalog
+    grew by one view per filtered query. Forgetting the memtable too makes ibis register it again if the
+    same expression runs once more.
+    """
+    import ibis.expr.operations as ops
+
+    dropped = 0
+    for op in expr.op().find(ops.InMemoryTable):
+        if backend._session.catalog.dropTempView(op.name):
+            dropped += 1
+        backend._memtables.discard(op)
+    return dropped
+
+
 def read_meta(parquet_dir: Path | str) -> dict[str, str]:
     """The exported ``meta`` table (schema_version, data_version...) as a dict."""
     import pyarrow.parquet as pq

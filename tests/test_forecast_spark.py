@@ -1,0 +1,81 @@
+"""Forecasting on the Spark the queries use (fugue, local mode, tiny warehouse), and no pile-up of temp views.
+
+The SKU demand history is read through data.access on the Spark engine, handed to statsforecast as a Spark
+DataFrame (fugue runs one task per partition of series) and the result must equal the in-process one.
+Workers must start the venv's python: without PYSPARK_PYTHON they start the system python and fail with
+"No module named 'pandas'".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+
+from data.access import DataAccess, Scope
+from models.forecasting import censoring, sku
+from models.forecasting import demand_data as dd
+
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed: Spark local mode needs a JVM"),
+]
+
+
+@pytest.fixture(scope="module")
+def spark_warehouse(fixture_warehouse_path, tmp_path_factory):
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from data.spark import SparkWarehouse, export_parquet
+
+    out = tmp_path_factory.mktemp("parquet")
+    export_parquet(fixture_warehouse_path, out)
+    wh = SparkWarehouse(out, master="local[2]")
+    yield wh
+    wh.close()
+
+
+def test_a_thousand_filtered_queries_leave_the_catalog_as_it_was(spark_warehouse):
+    access = DataAccess(spark_warehouse.backend(), Scope.merchants([1]))
+    session = spark_warehouse.session
+    before = sorted(t.name for t in session.catalog.listTables())
+    o = access.table("orders")
+    channels = ["web", "app", "store", "marketplace"]
+    counts = {}
+    for i in range(1000):
+        channel = channels[i % 4]
+        n = access.scalar(o.filter(access.equals(o.channel, channel)).count())
+        counts.setdefault(channel, set()).add(n)
+    after = sorted(t.name for t in session.catalog.listTables())
+    assert after == before
+    assert all(len(v) == 1 for v in counts.values()) and sum(next(iter(v)) for v in counts.values()) > 0
+    # The same expression run twice registers its bound values again after they were dropped.
+    expr = o.filter(access.equals(o.channel, "web")).count()
+    assert access.scalar(expr) == access.scalar(expr) == next(iter(counts["web"]))
+
+
+def test_statsforecast_runs_on_spark_through_fugue_and_matches_local(spark_warehouse):
+    from statsforecast import StatsForecast
+
+    access = DataAccess(spark_warehouse.backend(), Scope.merchants([1]))
+    bounds = dd.data_bounds(access)
+    demand = censoring.compute_demand(dd.load_sku_days(access, bounds))
+    history = demand.filter(pl.col("day") > bounds[1] - dt.timedelta(days=182)).select(
+        pl.col("product_id").cast(pl.Utf8).alias("unique_id"), pl.col("day").alias("ds"),
+        pl.col("demand").clip(lower_bound=0).alias("y"))
+    assert history["unique_id"].n_unique() > 50
+    local = sku.stats_forecast(history, 14).sort("unique_id", "ds")
+
+    pdf = history.to_pandas()
+    pdf["ds"] = pdf["ds"].astype("datetime64[ns]")
+    sdf = spark_warehouse.session.createDataFrame(pdf).repartition(2)
+    sf = StatsForecast(models=sku._stats_models(), freq="D", n_jobs=1)
+    remote = pl.from_pandas(sf.forecast(df=sdf, h=14).toPandas()).sort("unique_id", "ds")
+    assert remote.height == local.height
+    for model in sku.STATS:
+        np.testing.assert_allclose(remote[model].to_numpy(), local[model].to_numpy(), rtol=1e-6, atol=1e-9)
