@@ -93,7 +93,8 @@ def render_picker(drill: Drill, options: Sequence[Any], fmt: Callable[[Any], str
         st.session_state[drill.key] = None  # before the widget exists in this run, so allowed
     box = container if container is not None else st
     return box.selectbox(drill.label, [None, *options], key=drill.key,
-                         format_func=lambda v: drill.root if v is None else fmt(v))
+                         format_func=lambda v: drill.root if v is None else fmt(v),
+                         help="Pick one here, or click it in the chart, to see its detail beside the chart.")
 
 
 def chart_callback(drill: Drill, chart_key: str, options: Sequence[Any], curve: int | None = 0) -> Callable[[], None]:

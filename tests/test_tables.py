@@ -1,4 +1,5 @@
-"""Tables for people: one registry of known columns, one st.column_config helper, used by every table.
+"""Tables for people: one registry of known columns, one st.column_config helper, used by every table
+(and no figure on the way prints "null").
 
 Pure checks of ``dashboard.tables``, then every table on every page (each Sales tab, drilled and not, every
 "See the rows behind this" opened) under AppTest: only known columns, labels in words with units, no
@@ -77,6 +78,12 @@ def check_tables(at, where: str, seen: set) -> None:
         assert not d.value.isna().any().any(), f"{where}: an empty cell would show as None"
         assert not d.value.astype(str).isin(["None", "null", "nan", "NaN"]).any().any(), where
         seen.update(columns)
+    for chart in at.get("plotly_chart"):  # and no figure prints "null" for a missing value
+        for trace in json.loads(chart.proto.spec)["data"]:
+            if trace.get("texttemplate") or trace.get("text") is not None:
+                text = trace.get("text")
+                cells = [v for row in text for v in (row if isinstance(row, list) else [row])] if text else []
+                assert None not in cells, f"{where}: a {trace['type']} would print null"
 
 
 @pytest.mark.parametrize("role", ["merchant", "analyst"])
