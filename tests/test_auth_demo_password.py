@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
@@ -86,3 +87,18 @@ def test_app_refuses_to_start_and_says_how_to_fix(tmp_path, monkeypatch):
     at = AppTest.from_file(str(ROOT_DIR / APP)).run()
     assert at.error and "refuses to start" in at.error[0].value
     assert "reset-password demo-admin" in at.error[0].value
+
+
+@pytest.mark.parametrize("variant", ["Retail-Pulse-Demo", "retail pulse demo", " retail-pulse-demo ", "RETAIL_PULSE_DEMO"])
+def test_variants_of_the_demo_password_are_refused_too(tmp_path, monkeypatch, variant):
+    path = tmp_path / "credentials.yaml"
+    accounts.create_demo_users(path, rounds=FAST)
+    _strip_demo_marker(path)
+    doc = yaml.safe_load(path.read_text())
+    doc["credentials"]["usernames"]["demo-admin"]["password"] = hash_password(variant, FAST)  # a hand edit
+    path.write_text(yaml.safe_dump(doc))
+    cfg = _production(monkeypatch, path)
+    out = accounts.attempt_login("demo-admin", variant, client="c", throttle=LoginThrottle(), config=cfg)
+    assert out.principal is None and out.message == accounts.LOGIN_FAILED
+    with pytest.raises(accounts.InvalidPassword, match="demo password|blanks"):
+        accounts.reset_password("demo-admin", variant, path=path)

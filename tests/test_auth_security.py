@@ -270,7 +270,11 @@ def test_unknown_username_takes_as_long_as_a_wrong_password(tmp_path):
      # placeholders of a good length (all were accepted before the entropy check)
      "change-me-change-me-change-me-change-me", "your-secret-key-here-your-secret-key-here",
      "abcdefgh" * 8, "abcdefghijklmnopqrstuvwxyz0123456789", "0123456789" * 4, "Password123!" * 3,
-     "test-cookie-key-0123456789-abcdefghijklmnopqrstuvwxyz", "REPLACE_WITH_A_LONG_RANDOM_STRING_PLEASE"],
+     "test-cookie-key-0123456789-abcdefghijklmnopqrstuvwxyz", "REPLACE_WITH_A_LONG_RANDOM_STRING_PLEASE",
+     # found by the red-team pass: repeated hash, keyboard walk, case pairs, stride 2, phrases
+     "9a0364b9e99bb480dd25e1f0284c8555" * 2, "qwertyuiopasdfghjklzxcvbnmqwertyuiop1234", "aAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpP",
+     "acegikmoqsuwybdfhjlnprtvxz02468135", "the quick brown fox jumps over the lazy dog",
+     "lorem ipsum dolor sit amet consectetur adipiscing elit", "correct horse battery staple correct horse"],
 )
 def test_production_refuses_default_short_or_placeholder_keys(config, monkeypatch, key):
     monkeypatch.setenv("RETAIL_PULSE_COOKIE_KEY", key)

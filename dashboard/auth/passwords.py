@@ -29,6 +29,12 @@ class InvalidPassword(AccountError):
     pass
 
 
+def is_demo_like(password: str) -> bool:
+    """True for the public demo password and its obvious variants (case, blanks, separators)."""
+    squeeze = "".join(ch for ch in str(password).lower() if ch.isalnum())
+    return squeeze == "".join(ch for ch in DEMO_PASSWORD if ch.isalnum())
+
+
 def check_new_password(password: str, *, demo_file: bool = False) -> None:
     """Raise InvalidPassword unless ``password`` is acceptable for a new or reset password."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
@@ -39,8 +45,8 @@ def check_new_password(password: str, *, demo_file: bool = False) -> None:
         raise InvalidPassword("password must not start or end with blanks (streamlit-authenticator strips them)")
     if any(ord(c) < 32 or ord(c) == 127 for c in password):
         raise InvalidPassword("password must not contain control characters")
-    if password == DEMO_PASSWORD and not demo_file:
-        raise InvalidPassword("that is the public demo password; choose another")
+    if is_demo_like(password) and not demo_file:
+        raise InvalidPassword("that is the public demo password (or a variant of it); choose another")
 
 
 def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:

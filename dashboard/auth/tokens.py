@@ -107,23 +107,63 @@ _ZLIB_OVERHEAD = len(zlib.compress(b"", 9))  # header, empty block, checksum
 def key_entropy_bits(key: str) -> float:
     """A conservative estimate of the key's entropy in bits (an upper bound for a guessable key).
 
-    Bits per character come from the character classes used (lowercase, uppercase, digits,
-    other: as if drawn at random from the union). The length that counts is the shorter of
-    the key and what zlib leaves of it (repeated text such as ``abcdefgh`` x 8 or
-    ``change-me-`` x 4 compresses away), minus characters that merely continue a run
-    (``abcdef``, ``12345``, ``zyx``): a random key has almost none.
+    Bits per character come from the alphabet used: hex digits alone count 4 bits, otherwise
+    the character classes used (lowercase, uppercase, digits, other: as if drawn at random from
+    the union), and text that reads like words (letters and spaces) 2 bits, about what English
+    carries. The length that counts is the shortest of: the key, what zlib leaves of it
+    (repeated text such as ``abcdefgh`` x 8 compresses away), and one period of a key that is a
+    block repeated (``md5 x 2``); minus characters that merely continue a run (``abcdef``,
+    ``12345``, ``zyx``, ``aAbBcC``) or walk along a keyboard row (``qwertyuiop``).
     """
     if not key:
         return 0.0
-    pool = sum(len(c) for c in _CLASSES if any(ch in c for ch in key))
-    if any(not ch.isascii() or not ch.isalnum() for ch in key):
-        pool += 33  # punctuation and anything else
+    if all(ch in string.hexdigits for ch in key):
+        bits_per_char = 4.0 if len(set(key.lower())) > 10 else math.log2(max(len(set(key.lower())), 2))
+    elif _reads_like_words(key):
+        bits_per_char = 2.0
+    else:
+        pool = sum(len(c) for c in _CLASSES if any(ch in c for ch in key))
+        if any(not ch.isascii() or not ch.isalnum() for ch in key):
+            pool += 33  # punctuation and anything else
+        bits_per_char = math.log2(max(pool, 2))
     raw = key.encode("utf-8")
     compressed = max(0, len(zlib.compress(raw, 9)) - _ZLIB_OVERHEAD)
-    steps = [ord(b) - ord(a) for a, b in zip(key, key[1:])]
-    in_runs = sum(1 for d, prev in zip(steps[1:], steps) if d == prev and abs(d) <= 1)
-    length = max(0, min(len(key), compressed) - in_runs)
-    return length * math.log2(max(pool, 2))
+    length = min(len(key), compressed, _period(key)) - _predictable(key)
+    return max(0, length) * bits_per_char
+
+
+def _period(key: str) -> int:
+    """Length of the shortest block the key repeats (a partial last block allowed); len(key) if none."""
+    for p in range(1, len(key) // 2 + 1):
+        if all(key[i] == key[i % p] for i in range(len(key))):
+            return p
+    return len(key)
+
+
+_KEYBOARD = ("`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./")
+_NEXT_ON_KEYBOARD = {a: b for row in _KEYBOARD for a, b in zip(row, row[1:])}
+
+
+def _predictable(key: str) -> int:
+    """Characters that continue a run: the same small step twice (abc, 135, zyx), a case pair (aA), a keyboard walk."""
+    low = key.lower()
+    count = 0
+    for i in range(2, len(key)):
+        step, prev = ord(low[i]) - ord(low[i - 1]), ord(low[i - 1]) - ord(low[i - 2])
+        if (step == prev and abs(step) <= 2) or (low[i] == low[i - 1] and key[i] != key[i - 1]):
+            count += 1
+        elif _NEXT_ON_KEYBOARD.get(low[i - 1]) == low[i] or _NEXT_ON_KEYBOARD.get(low[i]) == low[i - 1]:
+            count += 1
+    return count
+
+
+def _reads_like_words(key: str) -> bool:
+    """Letters and spaces or word separators, with words of ordinary length: a phrase, not random text."""
+    letters = sum(ch.isalpha() for ch in key)
+    words = [w for w in re.split(r"[\s_.,-]+", key) if w]
+    vowels = sum(ch in "aeiouAEIOU" for ch in key)
+    return (letters >= 0.8 * len(key) and len(words) >= 3 and all(w.isalpha() for w in words)
+            and vowels >= 0.25 * letters)
 
 
 def random_key() -> str:
