@@ -22,7 +22,12 @@ from data.tables import ALL_TABLES, OBSERVED
 NEW_MERCHANT = "+ New merchant..."
 
 
-def run_import(eng, path: Path, preset: str | None, mapping_upload, merchant: str,
+def merchant_label(merchant_id: int, name: str) -> str:
+    """The import picker's option for a merchant: its name, then its id (two merchants may share a name)."""
+    return f"{name} (merchant {merchant_id})"
+
+
+def run_import(eng, path: Path, preset: str | None, mapping_upload, merchant: int | None,
                create: tuple[str, str, str] | None, mode: str, multi_merchant: bool = False) -> ImportResult | str:
     """Import ``path`` into the engine's warehouse; staged loads are applied by this process right after.
 
@@ -43,7 +48,9 @@ def run_import(eng, path: Path, preset: str | None, mapping_upload, merchant: st
     if create is not None:
         if not all(part.strip() for part in create):
             return "A new merchant needs a name, a 2-letter country and a 3-letter currency."
-        merchant = create[0].strip()
+        merchant = None  # created (or reused) by its name; the name is never read as an id
+    elif merchant is not None:
+        merchant = int(merchant)  # the picker passes the id: a merchant named "7" is not merchant 7
     try:
         result = import_file(eng.path, path, preset=preset, mapping=mapping, merchant=merchant,
                              create_merchant=create, mode=mode, multi_merchant=multi_merchant)

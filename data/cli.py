@@ -71,9 +71,12 @@ def import_(
     warehouse: WarehouseOpt = None,
     preset: Annotated[Optional[str], typer.Option(help="Column preset: online_retail_ii or customer_shopping.")] = None,
     mapping: Annotated[Optional[Path], typer.Option(help="TOML mapping file of your columns (see README).")] = None,
-    merchant: Annotated[Optional[str], typer.Option(help="Merchant id or name the rows belong to.")] = None,
+    merchant: Annotated[Optional[str], typer.Option(
+        help="Merchant the rows belong to: its id (digits are always an id, never a name), or name:NAME "
+             "e.g. 'name:Gift Shop'.")] = None,
     create_merchant: Annotated[Optional[str], typer.Option(
-        help="Create the merchant if missing: 'Name,COUNTRY,CURRENCY' e.g. 'Gift Shop,GB,GBP'.")] = None,
+        help="Create the merchant by name if no merchant has that name: 'Name,COUNTRY,CURRENCY' e.g. "
+             "'Gift Shop,GB,GBP' (a name of digits only is refused: it would read as an id).")] = None,
     mode: Annotated[str, typer.Option(help="refuse: any bad row refuses the file; skip: load the good rows.")]
     = "refuse",
     report: Annotated[Optional[Path], typer.Option(help="Write every rejected row (line, column, value, "
@@ -92,7 +95,7 @@ def import_(
         _fail(f"{file}: no such file")
     create = None
     if create_merchant:
-        parts = [p.strip() for p in create_merchant.split(",")]
+        parts = [p.strip() for p in create_merchant.rsplit(",", 2)]  # the name may hold commas
         if len(parts) != 3 or not all(parts):
             _fail(f"--create-merchant {create_merchant!r}: expected 'Name,COUNTRY,CURRENCY'")
         create = tuple(parts)

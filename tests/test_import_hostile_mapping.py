@@ -175,7 +175,7 @@ def test_data_page_every_error_path_of_the_form(data_page):
         shown = submit(at, BASE_CSV.encode(), good, **choices)
         assert any(needle in m for m in shown), (needle, shown)
         assert state() == before
-    shown = submit(at, b"Order,Date\n", good, imp_merchant="Gift Shop")
+    shown = submit(at, b"Order,Date\n", good, imp_merchant="Gift Shop (merchant 1)")
     assert any("refused, nothing written" in m for m in shown), shown
     assert state() == before
 

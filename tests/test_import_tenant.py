@@ -132,10 +132,10 @@ def test_data_page_multi_merchant_is_an_explicit_option(data_page, tmp_path):
     con.close()
     mapping = b"[rules]\nzero_price = 'refuse'\n"  # auto mapping: the file's columns are the canonical names
     before = state()
-    shown = submit(at, cur_file.encode(), mapping, imp_merchant="Gift Shop")
+    shown = submit(at, cur_file.encode(), mapping, imp_merchant="Gift Shop (merchant 1)")
     assert any("names merchant 2 'Tea Room'" in m and "refused" in m for m in shown), shown
     assert state() == before
-    shown = submit(at, cur_file.encode(), mapping, multi=True, imp_merchant="Gift Shop")
+    shown = submit(at, cur_file.encode(), mapping, multi=True, imp_merchant="Gift Shop (merchant 1)")
     assert any("merchant 1 'Gift Shop': 2 lines; merchant 2 'Tea Room': 2 lines" in m for m in shown), shown
 
 

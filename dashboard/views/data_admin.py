@@ -29,8 +29,9 @@ with imports_tab:
                               format_func=lambda p: f"{p}: {PRESETS[p].doc.split('.')[0]}" if p else "My own mapping (TOML below)")
         mapping_file = None if preset else st.file_uploader("Mapping (TOML)", type=["toml"], key="imp_mapping")
         merchants = cache.all_merchants(ctx.data_version)
-        names = merchants["name"].to_list()
-        target = st.selectbox("Merchant", names + [admin.NEW_MERCHANT], key="imp_merchant")
+        # The import gets the picked merchant's id, never its name (a merchant named "7" is not merchant 7).
+        ids = {admin.merchant_label(m, name): m for m, name in merchants.select("merchant_id", "name").iter_rows()}
+        target = st.selectbox("Merchant", list(ids) + [admin.NEW_MERCHANT], key="imp_merchant")
         create = None
         if target == admin.NEW_MERCHANT:
             c1, c2, c3 = st.columns(3)
@@ -44,7 +45,8 @@ with imports_tab:
             with tempfile.TemporaryDirectory() as tmp, st.spinner("Validating and loading..."):
                 path = Path(tmp) / Path(upload.name).name
                 path.write_bytes(upload.getvalue())
-                result = admin.run_import(eng, path, preset or None, mapping_file, target, create, mode, multi)
+                result = admin.run_import(eng, path, preset or None, mapping_file,
+                                          ids.get(target), create, mode, multi)
             st.session_state["imp_result"] = result
             if not isinstance(result, str) and result.status != "refused":
                 st.session_state["imp_version"] = cache.current_data_version()

@@ -97,7 +97,7 @@ def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: st
         result.message = f"refused, nothing written: {source} has no loadable rows"
         return result
     if spec.default_ref is None and (not spec.multi or report.rows["merchant"].null_count()):
-        result.message = (f"refused, nothing written: no merchant for {source}: pass --merchant ID-or-NAME or "
+        result.message = (f"refused, nothing written: no merchant for {source}: pass --merchant ID (or name:NAME) or "
                           "--create-merchant 'Name,COUNTRY,CURRENCY' (on the Data page: choose the merchant)"
                           + ("" if spec.multi else "; a file whose rows name their merchants also needs "
                              "--multi-merchant"))

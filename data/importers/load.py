@@ -48,6 +48,10 @@ class MerchantSpec:
             name, country, currency = self.create
             if not str(name).strip():
                 raise ValueError("create_merchant: the name is empty")
+            if str(name).strip().isdigit():
+                # A name like "7" would later read as merchant id 7 (another tenant): never allowed.
+                raise ValueError(f"create_merchant: the name {str(name).strip()!r} is only digits, which reads as "
+                                 "a merchant id; give a name with a letter in it (e.g. 'Shop 7')")
             if not (isinstance(country, str) and len(country) == 2 and country.isalpha() and country.isupper()):
                 raise ValueError(f"create_merchant: country must be ISO 3166 alpha-2 like 'GB', got {country!r}")
             if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()
@@ -122,16 +126,23 @@ def _max_id(con: duckdb.DuckDBPyConnection, table: str, col: str) -> int:
     return int(_run(con, f"SELECT coalesce(max({col}), 0) FROM main.{table}")[0][0])
 
 
-def _find_merchant(merchants: pl.DataFrame, ref: str | int) -> int | None:
-    """Merchant id for an id or a name (exact, else case-insensitive); None if unknown.
+def parse_ref(ref: str | int) -> tuple[str, int | str]:
+    """("id", n) or ("name", text) for a merchant reference; the one rule for the CLI, the API and merchant columns.
 
-    A name shared by several merchants is refused: the id must be given then.
+    An int or a text of digits is always an id (never a name: a merchant named "7" once received
+    merchant 7's rows); ``name:TEXT`` is always a name; any other text is a name (it cannot be an id).
     """
+    if isinstance(ref, int):
+        return "id", ref
     text = str(ref).strip()
+    if text[:5].lower() == "name:":
+        return "name", text[5:].strip()
     if text.isdigit():
-        hit = merchants.filter(pl.col("merchant_id") == int(text))
-        if hit.height:
-            return int(hit["merchant_id"][0])
+        return "id", int(text)
+    return "name", text
+
+
+def _find_by_name(merchants: pl.DataFrame, text: str) -> int | None:
     hit = merchants.filter(pl.col("name") == text)
     if hit.height == 0:
         hit = merchants.filter(pl.col("name").str.to_lowercase() == text.lower())
@@ -141,16 +152,28 @@ def _find_merchant(merchants: pl.DataFrame, ref: str | int) -> int | None:
     return int(hit["merchant_id"][0]) if hit.height == 1 else None
 
 
+def _find_merchant(merchants: pl.DataFrame, ref: str | int) -> int | None:
+    """Merchant id for a reference (see parse_ref): an id, or a name (exact, else case-insensitive); None if unknown.
+
+    A name shared by several merchants is refused: the id must be given then.
+    """
+    kind, value = parse_ref(ref)
+    if kind == "id":
+        hit = merchants.filter(pl.col("merchant_id") == value)
+        return int(value) if hit.height else None
+    return _find_by_name(merchants, value)
+
+
 def _resolve_merchants(con, rows: pl.DataFrame, spec: MerchantSpec, now: dt.datetime, label: str) -> tuple[
         pl.DataFrame, int | None, pl.DataFrame]:
     """(rows with merchant_id, the default merchant id, rejects for rows naming an unknown merchant)."""
     merchants = _query(con, "SELECT merchant_id, name, country, currency FROM main.merchants")
     default_id = None
-    ref = spec.default_ref
-    if ref is not None:
-        default_id = _find_merchant(merchants, ref)
+    ref = spec.ref
+    if ref is not None or spec.create is not None:
+        default_id = _find_merchant(merchants, ref) if ref is not None else None
         if default_id is None and spec.create is not None:
-            default_id = _find_merchant(merchants, spec.create[0])
+            default_id = _find_by_name(merchants, spec.create[0])  # created by name, never read as an id
         if default_id is not None and spec.create is not None:
             row = merchants.filter(pl.col("merchant_id") == default_id).row(0, named=True)
             same_name = row["name"].lower() == spec.create[0].lower()
@@ -167,19 +190,20 @@ def _resolve_merchants(con, rows: pl.DataFrame, spec: MerchantSpec, now: dt.date
                 schema=merchants.schema)])
         if default_id is None:
             known = ", ".join(f"{r['merchant_id']} {r['name']!r}" for r in merchants.head(10).iter_rows(named=True))
-            raise _Refused(f"unknown merchant {ref!r} (known: {known or 'none'}); pass create_merchant="
-                           "(name, country, currency) to create it")
+            raise _Refused(f"unknown merchant {ref!r} (known: {known or 'none'}); --merchant takes an id or "
+                           "name:NAME; to create it pass --create-merchant 'Name,COUNTRY,CURRENCY' (on the Data "
+                           "page: + New merchant...)")
     refs = rows["merchant"].drop_nulls().unique().to_list()
     resolved = pl.DataFrame({"merchant": refs, "_mid": [_find_merchant(merchants, r) for r in refs]},
                             schema={"merchant": pl.Utf8, "_mid": pl.Int32})
     rows = rows.join(resolved, on="merchant", how="left", maintain_order="left")
     if default_id is None and not spec.multi:
-        raise _Refused("no merchant given to the import: pass --merchant ID-or-NAME or --create-merchant "
+        raise _Refused("no merchant given to the import: pass --merchant ID (or name:NAME) or --create-merchant "
                        "'Name,COUNTRY,CURRENCY' (a file whose rows name several merchants needs --multi-merchant)")
     if default_id is None and rows["merchant"].null_count():
         line = rows.filter(pl.col("merchant").is_null())["line"][0]
         raise _Refused(f"no merchant for line {line} ({label} is empty) and no merchant given to the import: "
-                       "pass --merchant ID-or-NAME or --create-merchant 'Name,COUNTRY,CURRENCY'")
+                       "pass --merchant ID (or name:NAME) or --create-merchant 'Name,COUNTRY,CURRENCY'")
     rows = rows.with_columns(pl.when(pl.col("merchant").is_null()).then(pl.lit(default_id))
                              .otherwise(pl.col("_mid")).cast(pl.Int32).alias("merchant_id")).drop("_mid")
     unknown = rows.filter(pl.col("merchant_id").is_null()).select(
