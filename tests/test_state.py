@@ -147,6 +147,14 @@ def test_saved_views_are_per_user_and_reopen_the_filters(fixture_app):
     ok(fresh.button(key="views_delete").click().run(timeout=COLD))
     assert open_with(PRINCIPALS["merchant"], "overview").selectbox(key=saved_views.PICK_KEY).options == []
 
+    # Both changes are in the store's audit log, filed under the merchant user's own merchant.
+    from dashboard import cache
+    from data.store.principal import Principal as StorePrincipal
+
+    log = cache.store().audit.entries(StorePrincipal.staff("auditor"), entity=saved_views.KIND)
+    mine = [e for e in log if e.actor == PRINCIPALS["merchant"].username]
+    assert [e.action for e in mine] == ["create", "revise:deleted"] and {e.merchant_id for e in mine} == {MERCHANT}
+
 
 def test_saving_again_under_the_same_name_replaces_the_view(fixture_app):
     at = open_with(PRINCIPALS["analyst"], "overview")
