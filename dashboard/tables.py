@@ -185,8 +185,9 @@ def column_config(frame: pl.DataFrame, currency: str | None = None,
         elif col.kind == "rate":
             config[name] = st.column_config.NumberColumn(format="percent", **common)
         elif col.kind in ("days", "number"):
-            config[name] = st.column_config.NumberColumn(format=_DAYS_FMT if col.kind == "days" else "%,.2f",
-                                                         **common)
+            whole = dtype.is_integer()  # a longest delay of 3 days reads "3", an average "1.3"
+            fmt = "%,d" if whole else _DAYS_FMT if col.kind == "days" else "%,.2f"
+            config[name] = st.column_config.NumberColumn(format=fmt, **common)
         elif col.kind in ("date", "month"):
             config[name] = st.column_config.DateColumn(format="D MMM YYYY" if col.kind == "date" else "MMM YYYY",
                                                        **common)

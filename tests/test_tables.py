@@ -31,6 +31,8 @@ def test_labels_are_words_with_units():
     assert cfg["revenue"]["label"] == "Revenue (TRY)" and cfg["revenue"]["type_config"]["format"] == "%,.2f"
     assert cfg["on_time_rate"]["type_config"]["format"] == "percent"
     assert cfg["avg_delay_days"]["label"] == "Average delay (days)"
+    assert cfg["avg_delay_days"]["type_config"]["format"] == "%,.1f"  # days rounded to a tenth
+    assert config_of(pl.DataFrame({"max_delay_days": [3]}))["max_delay_days"]["type_config"]["format"] == "%,d"
     assert cfg["orders"]["type_config"]["format"] == "%,d"
     assert cfg["product_id"]["type_config"]["format"] == "%d"  # an id has no thousands separator
     assert (cfg["day"]["type_config"]["type"], cfg["day"]["type_config"]["format"]) == ("date", "D MMM YYYY")  # no 00:00:00
