@@ -149,7 +149,7 @@ def test_parquet_is_read_in_batches_under_the_byte_cap(wh, tmp_path, monkeypatch
     assert f.stat().st_size < 2 * MB  # dictionary-encoded: small on disk, 50+ MB decoded
     before = fingerprint(wh)
     out = run_child(wh, f, tmp_path, RETAIL_PULSE_IMPORT_MAX_MB="16")
-    assert out["status"] == "refused" and "big.parquet: holds more than 16 MB" in out["message"]
+    assert out["status"] == "refused" and "big.parquet: decodes to more than 16 MB" in out["message"]
     assert out["growth_mb"] < 64, out
     assert fingerprint(wh) == before
     monkeypatch.setenv("RETAIL_PULSE_IMPORT_MAX_CELLS", "1000")
@@ -157,6 +157,39 @@ def test_parquet_is_read_in_batches_under_the_byte_cap(wh, tmp_path, monkeypatch
 
     report = validate_file(f)
     assert "big.parquet: 2,000,000 cells" in report.fatal
+
+
+def test_parquet_dictionary_fan_out_is_refused_before_decoding(wh, tmp_path):
+    """Red team: 20,000 rows sharing one dictionary-encoded 100 KB value (2 KB file) peaked at 6.2 GB;
+    batch.nbytes counts a dictionary once. Here 2,500 rows x 100 KB (250 MB decoded) under a 16 MB cap."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 2_500
+    f = tmp_path / "fan.parquet"
+    pq.write_table(pa.table({"order_ref": [f"P{i}" for i in range(n)], "order_ts": ["2024-03-01"] * n,
+                             "sku": pa.array(["Z" * 100_000] * n).dictionary_encode(), "quantity": [1] * n,
+                             "unit_price": [5.0] * n}), f, compression="zstd", use_dictionary=True)
+    assert f.stat().st_size < 64 * 1024
+    before = fingerprint(wh)
+    out = run_child(wh, f, tmp_path, RETAIL_PULSE_IMPORT_MAX_MB="16")
+    assert out["status"] == "refused" and "fan.parquet: decodes to more than 16 MB" in out["message"], out
+    assert out["growth_mb"] < 48, out
+    assert fingerprint(wh) == before
+
+
+def test_parquet_one_huge_value_is_refused_from_the_metadata(wh, tmp_path):
+    """Red team: a 10 KB file holding one 300 MB string peaked at 1.1 GB (checked after decoding)."""
+    import pyarrow.parquet as pq
+    import pyarrow as pa
+
+    f = tmp_path / "one.parquet"
+    pq.write_table(pa.table({"order_ref": ["Q1"], "order_ts": ["2024-03-01"], "sku": ["Y" * (120 * MB)],
+                             "quantity": [1], "unit_price": [5.0]}), f, compression="zstd")
+    out = run_child(wh, f, tmp_path, RETAIL_PULSE_IMPORT_MAX_MB="16")
+    assert out["status"] == "refused" and "one.parquet: stores 120.0 MB of uncompressed column data, more than " \
+        "16 MB" in out["message"], out
+    assert out["growth_mb"] < 48, out
 
 
 def test_plain_csv_over_the_cap_and_a_bad_setting_are_clear(tmp_path, monkeypatch):

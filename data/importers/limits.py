@@ -6,8 +6,9 @@ reader checks two settings (data/settings.py) before it holds the content:
 ``RETAIL_PULSE_IMPORT_MAX_CELLS`` (rows x columns). Compressed content is
 decompressed in chunks and abandoned as soon as it passes the cap, so memory
 stays near the cap whatever the file claims; an Excel workbook's parts are
-measured the same way before the Excel reader sees them, and a Parquet file
-is read batch by batch.
+measured the same way before the Excel reader sees them, and a Parquet file's
+decoded size is known from its metadata (and, for dictionary-encoded text, a
+counting pass) before it is read.
 """
 
 from __future__ import annotations
@@ -115,17 +116,52 @@ def check_xlsx(path: Path, lim: Limits) -> None:
 
 
 def read_parquet_table(path: Path, lim: Limits):
-    """A pyarrow Table read batch by batch, refused once its decoded size passes the byte cap."""
-    import pyarrow as pa
+    """A pyarrow Table, read only once its decoded size is known to be within the byte cap.
+
+    The metadata gives each column chunk's uncompressed size, which bounds what a plainly encoded
+    column decodes to. A dictionary-encoded text column stores each distinct value once, so 2 KB on disk
+    once decoded to 6.2 GB (20,000 rows x one 100 KB value): those columns are counted before the real
+    read, in small batches kept dictionary-encoded, as the sum over rows of their value's length.
+    """
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
     meta = pf.metadata
     lim.check_cells(path.name, meta.num_rows * meta.num_columns)
-    batches, total = [], 0
-    for batch in pf.iter_batches(batch_size=65_536):
-        total += batch.nbytes
-        if total > lim.max_bytes:
-            raise lim.too_big(path.name, "holds")
-        batches.append(batch)
-    return pa.Table.from_batches(batches, schema=pf.schema_arrow)
+    top = set(pf.schema_arrow.names)
+    stored = plain = 0
+    fan_out: set[str] = set()
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            stored += chunk.total_uncompressed_size
+            if chunk.has_dictionary_page and chunk.physical_type in ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY") \
+                    and chunk.path_in_schema in top:
+                fan_out.add(chunk.path_in_schema)
+            else:
+                plain += chunk.total_uncompressed_size
+    if stored > lim.max_bytes:
+        raise lim.too_big(path.name, f"stores {stored / MB:,.1f} MB of uncompressed column data,")
+    if fan_out:
+        _count_dictionary_text(path, sorted(fan_out), plain, lim)
+    return pf.read()
+
+
+def _count_dictionary_text(path: Path, columns: list[str], decoded: int, lim: Limits) -> None:
+    """Add each row's decoded text length of the dictionary-encoded ``columns`` to ``decoded``; refuse past
+    the cap. Batches stay dictionary-encoded (indices plus one dictionary), so this pass holds little."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path, read_dictionary=columns)
+    for batch in pf.iter_batches(batch_size=8_192, columns=columns):
+        for col in batch.columns:
+            if pa.types.is_dictionary(col.type):
+                lengths = pc.take(pc.binary_length(col.dictionary), col.indices)
+            else:
+                lengths = pc.binary_length(col)
+            decoded += (pc.sum(lengths).as_py() or 0) + 4 * len(col)
+        if decoded > lim.max_bytes:
+            raise lim.too_big(path.name, "decodes to")
