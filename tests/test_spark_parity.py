@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics import breakdowns, comparisons, customers, kpis, operations, periods, trends
+from analytics import breakdowns, comparisons, customers, kpis, operations, periods, ranking, trends
 from analytics.filters import Filters
 from data.access import AccessDenied, DataAccess, Scope
 
@@ -49,6 +49,8 @@ PAGE_QUERIES = {
     "repeat_share": lambda a, f, x: customers.compute_repeat_customer_share(a, f),
     "delivery_performance": lambda a, f, x: operations.compute_delivery_performance(a, f),
     "category_profitability": lambda a, f, x: operations.compute_category_profitability(a, f),
+    "merchant_ranking": lambda a, f, x: ranking.compute_merchant_ranking(a, f),
+    "currency_totals": lambda a, f, x: ranking.compute_currency_totals(ranking.compute_merchant_ranking(a, f)),
 }
 
 
@@ -115,7 +117,7 @@ def test_dashboard_query_registry_is_covered():
 
     called = {name for fn in PAGE_QUERIES.values() for name in fn.__code__.co_names}
     # Modules the pages use; every public compute_* in them must be exercised here.
-    for module in (kpis, trends, breakdowns, customers, operations, comparisons, periods):
+    for module in (kpis, trends, breakdowns, customers, operations, comparisons, periods, ranking):
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if name.startswith("compute_") and fn.__module__ == module.__name__:
                 assert name in called, f"{module.__name__}.{name} has no Spark parity case"
