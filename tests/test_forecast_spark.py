@@ -46,17 +46,19 @@ def test_a_thousand_filtered_queries_leave_the_catalog_as_it_was(spark_warehouse
     before = sorted(t.name for t in session.catalog.listTables())
     o = access.table("orders")
     channels = ["web", "app", "store", "marketplace"]
-    counts = {}
+    # Each query binds its filter value as an ibis memtable, which Spark holds as a temp view. An empty
+    # result keeps the 1,000 queries cheap (~0.2 s each on 2 cores); the views are registered all the same.
     for i in range(1000):
-        channel = channels[i % 4]
-        n = access.scalar(o.filter(access.equals(o.channel, channel)).count())
-        counts.setdefault(channel, set()).add(n)
+        frame = access.to_polars(o.filter(access.equals(o.channel, channels[i % 4])).select("order_id").limit(0))
+        assert frame.columns == ["order_id"]
     after = sorted(t.name for t in session.catalog.listTables())
     assert after == before
-    assert all(len(v) == 1 for v in counts.values()) and sum(next(iter(v)) for v in counts.values()) > 0
+    counts = {c: access.scalar(o.filter(access.equals(o.channel, c)).count()) for c in channels}
+    assert sum(counts.values()) == access.scalar(o.filter(o.channel.isin(channels)).count()) > 0
     # The same expression run twice registers its bound values again after they were dropped.
     expr = o.filter(access.equals(o.channel, "web")).count()
-    assert access.scalar(expr) == access.scalar(expr) == next(iter(counts["web"]))
+    assert access.scalar(expr) == access.scalar(expr) == counts["web"]
+    assert sorted(t.name for t in session.catalog.listTables()) == before
 
 
 def test_statsforecast_runs_on_spark_through_fugue_and_matches_local(spark_warehouse):
