@@ -130,6 +130,39 @@ def test_xlsx_with_huge_shared_strings_is_refused(wh, tmp_path):
     assert fingerprint(wh) == before
 
 
+def test_xlsx_shared_string_fan_out_is_refused(wh, tmp_path):
+    """Red team: 1,500 cells naming one 200 KB shared string (300 MB of text) passed and peaked at 1.39 GB.
+    Here 400 cells x 200 KB (80 MB of text, a 60 KB file) under a 16 MB cap."""
+    src = zipfile.ZipFile(io.BytesIO(small_xlsx()))
+    bomb = tmp_path / "fan.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/sharedStrings.xml":
+                data = data.replace(b"<t>S-1</t>", b"<t>" + b"W" * 200_000 + b"</t>")
+            elif info.filename == "xl/worksheets/sheet1.xml":
+                head, sep, rest = data.partition(b"</sheetData>")
+                index = 7  # S-1, the last of the 8 shared strings (0-based)
+                assert src.read("xl/sharedStrings.xml").endswith(b"<si><t>S-1</t></si></sst>")
+                cells = b"".join(b'<row r="%d"><c r="C%d" t="s"><v>%d</v></c></row>' % (r, r, index)
+                                 for r in range(3, 403))
+                data = head + cells + sep + rest
+            out.writestr(info, data)
+    assert bomb.stat().st_size < 100 * 1024
+    from data.importers.limits import Limits, _check_xlsx_text
+
+    with zipfile.ZipFile(bomb) as zf:  # the fan-out is real: 401 cells x 200 KB
+        _check_xlsx_text(zf, "fan.xlsx", Limits(max_bytes=90 * MB, max_cells=10**6))
+        with pytest.raises(Exception, match="fan.xlsx: its cells' text"):
+            _check_xlsx_text(zf, "fan.xlsx", Limits(max_bytes=75 * MB, max_cells=10**6))
+    before = fingerprint(wh)
+    out = run_child(wh, bomb, tmp_path, RETAIL_PULSE_IMPORT_MAX_MB="16")
+    assert out["status"] == "refused" and "fan.xlsx: its cells' text" in out["message"], out
+    assert "RETAIL_PULSE_IMPORT_MAX_MB = 16" in out["message"]
+    assert out["growth_mb"] < 48, out
+    assert fingerprint(wh) == before
+
+
 def test_xlsx_cell_count_is_capped(tmp_path, monkeypatch):
     from data.importers import validate_file
 

@@ -14,6 +14,7 @@ counting pass) before it is read.
 from __future__ import annotations
 
 import gzip
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -113,6 +114,63 @@ def check_xlsx(path: Path, lim: Limits) -> None:
                         tail = chunk[-2:]
                         if cells > lim.max_cells:
                             raise lim.too_many_cells(path.name, cells)
+        _check_xlsx_text(zf, path.name, lim)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _check_xlsx_text(zf: zipfile.ZipFile, name: str, lim: Limits) -> None:
+    """Refuse a workbook whose cells hold more text than the cap once shared strings are expanded.
+
+    A cell of type "s" names a shared string by index; the reader copies that string into every such
+    cell, so 1,500 cells pointing at one 200 KB string are 300 MB of text (this peaked at 1.39 GB).
+    Shared strings are streamed with iterparse (elements dropped as they end; memory holds one length
+    per string), sheets scanned in chunks with a regular expression (iterparse took 37 s for 1.6M cells).
+    Part sizes were already capped by check_xlsx, so no single element is over the cap.
+    """
+    from xml.etree.ElementTree import iterparse
+
+    names = zf.namelist()
+    lengths: list[int] = []
+    shared = next((n for n in names if n.lower() == "xl/sharedstrings.xml"), None)
+    if shared is not None:
+        with zf.open(shared) as fh:
+            parent = None
+            for event, el in iterparse(fh, events=("start", "end")):
+                if event == "start":
+                    parent = el if parent is None else parent  # <sst>: its finished children are dropped
+                elif _local(el.tag) == "si":
+                    lengths.append(sum(len(t.text or "") for t in el.iter() if _local(t.tag) == "t"))
+                    parent.clear()
+    total = 0
+    for part in names:
+        if not (part.startswith("xl/worksheets/") and part.endswith(".xml")) or not lengths:
+            continue
+        tail = b""
+        with zf.open(part) as fh:
+            while True:
+                chunk = fh.read(CHUNK)
+                window = tail + chunk
+                # Whole rows only (a cell never straddles the cut); the rest waits for the next chunk.
+                cut = window.rfind(b"row>") + 4 if chunk else len(window)
+                cut = cut if cut >= 4 else 0
+                for index in _SHARED_CELL.findall(window, 0, cut):
+                    i = int(index)
+                    total += lengths[i] if i < len(lengths) else 0
+                if total > lim.max_bytes:
+                    raise lim.too_big(name, "its cells' text (a shared string counted in every cell using it) is")
+                tail = window[cut:]
+                if not chunk:
+                    break
+
+
+# A cell of type "s" and its <v> (a shared string's index), with or without a namespace prefix or a
+# formula before the value. Other cells' text is in the sheet itself, whose size is already capped.
+_SHARED_CELL = re.compile(
+    rb"<(?:\w+:)?c\s[^>]*?\bt\s*=\s*[\"']s[\"'][^>]*>\s*(?:<(?:\w+:)?f\b[^>]*?(?:/>|>[^<]*</(?:\w+:)?f>)\s*)?"
+    rb"<(?:\w+:)?v>\s*(\d+)\s*</(?:\w+:)?v>")
 
 
 def read_parquet_table(path: Path, lim: Limits):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 import polars as pl
 
@@ -95,7 +96,7 @@ def read_excel(path: Path, sheet: str | int | None, lim: Limits) -> RawTable:
     name = path.name
     try:
         check_xlsx(path, lim)  # measured in chunks before calamine expands it in memory
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, ParseError) as exc:
         raise FileProblem(f"{name}: not a readable Excel workbook ({exc})") from None
     try:
         reader = fastexcel.read_excel(path)
