@@ -117,12 +117,13 @@ def _save(principal: Principal) -> None:
 
     name = st.session_state.get(NAME_KEY, "")
     try:
-        _views().save(principal, name, state.encode(state.current_values()), new_request_id())
+        saved = _views().save(principal, name, state.encode(state.current_values()), new_request_id())
     except StoreError as exc:
         st.session_state["views_message"] = ("error", str(exc))
         return
     st.session_state["views_message"] = ("success", "Saved.")
     st.session_state[NAME_KEY] = ""
+    st.session_state[PICK_KEY] = saved.document_id  # the picker shows the view just saved
 
 
 def _delete(principal: Principal, view: SavedView) -> None:

@@ -252,6 +252,13 @@ def test_every_page_in_light_dark_and_on_a_phone(server, browser, mode):
     page.get_by_role("heading", name="Data").first.wait_for(timeout=TIMEOUT)
     idle(page)
     shot_whole(page, f"{mode}-data")
+    page.get_by_role("tab", name="Users").click()
+    idle(page)
+    page.get_by_text("Change or remove a user").wait_for(timeout=TIMEOUT)
+    shot_whole(page, f"{mode}-data-users")
+    page.get_by_role("tab", name="Warehouse").click()
+    idle(page)
+    shot_whole(page, f"{mode}-data-warehouse")
     ctx.close()
 
 
@@ -268,6 +275,12 @@ def test_a_shared_link_restores_the_filters(server, browser):
     assert page.get_by_role("combobox", name="Period").input_value() == "Last 90 days"
     assert page.get_by_role("combobox", name="Currency").input_value().startswith("GBP:")
     assert "period=last_90" in page.url and "currency=GBP" in page.url  # still shareable from here
+    page.locator('[data-testid="stSidebar"]').get_by_text("Saved views").click()
+    page.get_by_label("Name for the current filters").fill("Last quarter, GBP")
+    page.get_by_role("button", name="Save as a view").click()
+    page.get_by_text("Saved.").wait_for(timeout=TIMEOUT)
+    idle(page)
+    shot(page, "saved-view")
     page.reload(timeout=TIMEOUT)  # a reload keeps them
     page.get_by_role("heading", name="Sales analytics").first.wait_for(timeout=TIMEOUT)
     idle(page)
