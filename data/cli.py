@@ -31,9 +31,25 @@ WarehouseOpt = Annotated[
 ]
 
 
+def shown(text: object) -> str:
+    """Text from a file made safe for the terminal: control characters (ESC sequences that clear the screen
+    or plant OSC 8 links, bidi overrides...) shown as \\x1b-style escapes, then rich markup escaped."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return escape(text)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    err.print(f"[bold red]error:[/] {shown(message)}")
     raise typer.Exit(code)
+
+
+def _check_file(file: Path) -> None:
+    if file.is_dir():
+        _fail(f"{file} is a folder; give the file to import (CSV, gzipped CSV, Parquet or .xlsx)", code=2)
+    if not file.exists():
+        _fail(f"{file}: no such file", code=2)
 
 
 @app.command()
@@ -89,10 +105,9 @@ def import_(
     from data.importers import import_file
 
     if mode not in ("refuse", "skip"):
-        _fail(f"--mode {mode!r}: choose refuse or skip")
+        _fail(f"--mode {mode!r}: choose refuse or skip", code=2)
     chosen = _mapping_choice(preset, mapping)
-    if not file.exists():
-        _fail(f"{file}: no such file")
+    _check_file(file)
     create = None
     if create_merchant:
         parts = [p.strip() for p in create_merchant.rsplit(",", 2)]  # the name may hold commas
@@ -111,9 +126,9 @@ def import_(
         if result.rejects is not None and result.rejects.height:
             _print_rejects(result.rejects)
         _fail(result.message, code=2)
-    console.print(escape(result.message))
+    console.print(shown(result.message))
     for warning in result.warnings:
-        console.print(escape(f"note: {warning}"))
+        console.print(shown(f"note: {warning}"))
 
 
 def _mapping_choice(preset: str | None, mapping: Path | None):
@@ -144,7 +159,7 @@ def _write_report(rejects, report: Path | None) -> None:
         write_rejects_csv(rejects, report)
     except OSError as exc:
         _fail(f"--report {report}: cannot write it ({exc.strerror})", code=2)
-    console.print(escape(f"{count_phrase(rejects)} written to {report}"))
+    console.print(shown(f"{count_phrase(rejects)} written to {report}"))
 
 
 def _print_rejects(rejects, limit: int = 20) -> None:
@@ -152,7 +167,7 @@ def _print_rejects(rejects, limit: int = 20) -> None:
 
     table = RichTable("line", "column", "value", "reason", title=f"Rejected: {count_phrase(rejects)}")
     for row in rejects.head(limit).iter_rows():
-        table.add_row(*(escape(str(v)) if v is not None else "" for v in row[:4]))
+        table.add_row(*(shown(v) if v is not None else "" for v in row[:4]))
     err.print(table)
 
 
@@ -170,7 +185,7 @@ def info(warehouse: WarehouseOpt = None) -> None:
     with con:
         meta = dict(con.execute("SELECT key, value FROM main.meta ORDER BY key").fetchall())
         as_of = data_as_of(meta.get("data_as_of"), con.execute("SELECT max(order_ts) FROM main.orders").fetchone()[0])
-        console.print(f"[bold]{escape(str(path))}[/]  schema v{meta.get('schema_version')}  data version "
+        console.print(f"[bold]{shown(path)}[/]  schema v{meta.get('schema_version')}  data version "
                       f"{meta.get('data_version')}  data as of {as_of or 'n/a'}")
         stats = compute_table_stats(wh.ibis_backend(con.cursor()), ALL_TABLES)
     out = RichTable("table", "rows", "from", "to", "date column")
@@ -187,22 +202,30 @@ def validate(
     mapping: Annotated[Optional[Path], typer.Option(help="TOML mapping for --file.")] = None,
     report: Annotated[Optional[Path], typer.Option(help="With --file: write every rejected row (line, column, "
                                                    "value, reason) to this CSV.")] = None,
+    merchant: Annotated[Optional[str], typer.Option(
+        help="With --file: also run import's warehouse checks (read-only) for this merchant (id, or "
+             "name:NAME): rows naming another merchant, orders already loaded.")] = None,
 ) -> None:
     """Check the warehouse's keys, references and arithmetic, or dry-run an import file (--file)."""
-    if file is None and (preset or mapping or report):
-        _fail("--preset, --mapping and --report go with --file (the import file to dry-run)", code=2)
+    if file is None and (preset or mapping or report or merchant):
+        _fail("--preset, --mapping, --report and --merchant go with --file (the import file to dry-run)", code=2)
     if file is not None:
         from data.importers import validate_file
 
         chosen = _mapping_choice(preset, mapping)
-        if not file.exists():
-            _fail(f"{file}: no such file")
-        result = validate_file(file, preset=chosen[0], mapping=chosen[1])
+        _check_file(file)
+        result = validate_file(file, preset=chosen[0], mapping=chosen[1], merchant=merchant,
+                               warehouse_path=settings.warehouse_path(warehouse) if merchant else None)
         _write_report(result.rejects, report)
         if result.rejects.height:
             _print_rejects(result.rejects)
+        if result.fatal or result.rejects.height:
             _fail(result.message, code=2)
-        console.print(escape(result.message))
+        console.print(shown(result.message))
+        if merchant is None:
+            console.print("note: not checked here (they need the warehouse and the merchant): rows naming "
+                          "another merchant, and orders already in the warehouse; add --merchant ID to check "
+                          "them too")
         return
     from data import schema, warehouse as wh
     from data.checks import run_checks

@@ -3,7 +3,8 @@
 A spreadsheet runs a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a
 formula. Values from imported files (product names, rejected cells) are untrusted, so every text cell
 that starts so is written with a leading apostrophe, as OWASP recommends. Numbers are untouched,
-and so is text that is a negative number such as ``-5`` or ``-3.2``.
+and so is text that is a negative number such as ``-5``, ``-3.2`` or, in a decimal-comma locale,
+``-1,5`` and ``-1.234,56``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 import polars as pl
 
 FORMULA_START = r"^([=+\-@\t\r])"
-# A negative number (-5, -3.2) is data, not a formula: a spreadsheet reads it as the number it is,
-# and a prefix would turn a negative quantity or price in a report into text.
-PLAIN_NUMBER = r"^-(\d+\.?\d*|\.\d+)$"
+# A negative number (-5, -3.2, -1,5, -1.234,56, -1 234,56) is data, not a formula: a spreadsheet reads it
+# as the number it is, and a prefix would turn a negative quantity or price in a report into text. Digits
+# and separators only, so nothing that could call a function (-cmd, -1+A1) passes as a number.
+PLAIN_NUMBER = "^-(\\d[\\d.,\u00a0\u202f ]*|[.,]\\d+)$"
 
 
 def inert(frame: pl.DataFrame) -> pl.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 
@@ -31,14 +32,17 @@ def _choose(preset: str | Preset | None, mapping: Mapping | None) -> tuple[Mappi
 
 
 def validate_file(file_path: str | Path, preset: str | Preset | None = None,
-                  mapping: Mapping | None = None) -> ValidationReport:
+                  mapping: Mapping | None = None, *, warehouse_path: str | Path | None = None,
+                  merchant: str | int | None = None) -> ValidationReport:
     """Read and check ``file_path`` without touching any warehouse (a dry run).
 
     With neither preset nor mapping, file columns named like the canonical fields
     (data/importers/fields.py) are used. The report's ``rows`` are the canonical
     rows that would be loaded, ``rejects`` every problem (line, column, value,
     reason), ``fatal`` a file-level refusal, ``message`` a sentence for people.
-    Checks needing the warehouse (merchant, orders already loaded) happen at load.
+    Checks needing the warehouse (the merchant of every row, orders already loaded) run
+    only with ``warehouse_path`` and ``merchant`` (read-only; a warning says when the
+    warehouse cannot be read), else at load.
     Raises KeyError for an unknown preset name and ValueError when given both.
     """
     mapping, preset_obj = _choose(preset, mapping)
@@ -52,7 +56,39 @@ def validate_file(file_path: str | Path, preset: str | Preset | None = None,
         report.rows = pl.DataFrame(schema=CANONICAL_SCHEMA)
         report.rejects = rejects_frame([(exc.line, exc.column, exc.value, str(exc))])
         return report
-    return validate_raw(raw, mapping, preset_obj, source)
+    report = validate_raw(raw, mapping, preset_obj, source)
+    if warehouse_path is not None and merchant is not None:
+        _warehouse_checks(report, Path(warehouse_path), MerchantSpec(merchant))
+    return report
+
+
+def _warehouse_checks(report: ValidationReport, warehouse_path: Path, spec: MerchantSpec) -> None:
+    """What load_rows would refuse, checked read-only: unknown merchant, rows of another merchant, orders
+    already in the warehouse. Adds to ``report`` (fatal or rejects); writes nothing."""
+    from data import schema
+    from data.importers.load import _already_loaded, _Refused, _resolve_merchants
+
+    if report.fatal or report.rows.is_empty():
+        return
+    try:
+        con = warehouse.open_for_reading(warehouse_path)
+    except (warehouse.WarehouseMissing, warehouse.WarehouseBusy, schema.SchemaError) as exc:
+        report.warnings.append(f"not checked against the warehouse ({exc})")
+        return
+    labels = report.labels
+    cur = con.cursor()  # a fresh cursor: the opening checks may leave a result pending on ``con``
+    try:
+        rows, _, rejects = _resolve_merchants(cur, report.rows, spec, dt.datetime.now(),
+                                              labels.get("merchant", "merchant"))
+        rejects = pl.concat([rejects, _already_loaded(cur, rows, labels.get("order_ref", "order_ref"))])
+    except _Refused as exc:
+        report.fatal = f"{report.source}: {exc}"
+        return
+    finally:
+        cur.close()
+        con.close()
+    if rejects.height:
+        report.rejects = pl.concat([report.rejects, rejects]).sort("line", maintain_order=True)
 
 
 def import_file(warehouse_path: str | Path, file_path: str | Path, *, preset: str | Preset | None = None,

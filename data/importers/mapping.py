@@ -86,7 +86,7 @@ class Mapping:
     encoding: str = "utf-8"
     sheet: str | int | None = None
     extra_columns: str = "report"
-    number_format: str = "1234.56"
+    number_format: str | None = None  # None: not said (read as "1234.56"; a ";" file must say it)
     negative_quantity: str = "refuse"
     negative_price: str = "refuse"
     zero_price: str = "refuse"
@@ -118,7 +118,7 @@ def _allowed(opt: Option) -> str:
             "date": "a date like 2015-01-01", "text_list": "a list of strings", "regex": "a regular expression",
             "encoding": "an encoding name such as \"utf-8\" or \"latin-1\"",
             "sheet": "a sheet name or a number from 0", "date_format": "a strftime format with % directives, "
-            "e.g. \"%d.%m.%Y %H:%M\""}.get(opt.kind)
+            "e.g. \"%d.%m.%Y %H:%M\"; directives: " + " ".join("%" + d for d in DATE_DIRECTIVES)}.get(opt.kind)
     if opt.kind == "preset":
         from data.importers.presets import PRESETS
 
@@ -163,8 +163,19 @@ def _check_option(opt: Option, value: object) -> str | None:
             return "unknown encoding"
         return None
     if k == "date_format":
-        return None if "%" in value else "has no % directive"
+        if "%" not in value:
+            return "has no % directive"
+        unknown = [f"%{d}" if d else "a lone % at the end" for d in _DIRECTIVE.findall(value)
+                   if d != "%" and d.lstrip("-_0^#.0123456789") not in DATE_DIRECTIVES]
+        verb = "is" if len(unknown) == 1 else "are"
+        return f"refused: {', '.join(unknown)} {verb} not a date directive" if unknown else None
     raise AssertionError(k)
+
+
+# Directives of the date parser (chrono) a person may need; anything else (e.g. %Q) is refused up front
+# instead of leaving every date unparsed. "%%" is a literal percent sign.
+DATE_DIRECTIVES = (*"YyCmbBhdeaAwuUWjHkIlPpMSfzZTFDRrsv", ":z")
+_DIRECTIVE = re.compile(r"%(%|[-_0^#]?\.?\d?(?::z|[A-Za-z])|.?)")
 
 
 def check_mapping(m: Mapping) -> None:
@@ -190,7 +201,8 @@ def check_mapping(m: Mapping) -> None:
     for opt in OPTIONS:
         value = getattr(m, opt.attr)
         if value is None and (opt.attr in ("preset", "date_format", "day_first", "max_date", "delimiter", "sheet",
-                                           "return_prefix", "adjustment_prefix", "non_merchandise_pattern")):
+                                           "number_format", "return_prefix", "adjustment_prefix",
+                                           "non_merchandise_pattern")):
             continue
         problem = _check_option(opt, value)
         if problem:
@@ -274,8 +286,8 @@ def load_mapping(path: str | Path) -> Mapping:
     """Read a TOML mapping file; raises MappingError naming the file and the bad key."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
+        # A UTF-8 byte-order mark (Notepad, Excel's "UTF-8" save) is not TOML: dropped, not refused.
+        doc = tomllib.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except FileNotFoundError:
         raise MappingError(f"mapping file {path} does not exist") from None
     except IsADirectoryError:

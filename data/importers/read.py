@@ -53,6 +53,7 @@ class RawTable:
     columns: list[str]            # header names in file order
     kind: str                     # "csv", "parquet" or "excel"
     rejects: list[tuple[int, str | None, str | None, str]] = field(default_factory=list)
+    delimiter: str | None = None  # a CSV's field separator (given or sniffed): ";" hints at European numbers
 
     @property
     def line_word(self) -> str:
@@ -192,6 +193,7 @@ def read_csv_bytes(data: bytes, name: str, *, delimiter: str | None = None,
         raw = _exact_csv(data, names, sep)
     if raw.frame.height == 0 and not raw.rejects:
         raise FileProblem(f"{name}: has a header but no data rows")
+    raw.delimiter = sep
     return raw
 
 

@@ -157,9 +157,9 @@ def _type(s: pl.DataFrame, mapping: Mapping, given: set[str], rj: _Rejects) -> p
                 typed.append((f.name, parse.Parsed(pl.lit(None, dtype=dtypes[f.name]), NULL_TEXT)))
             continue
         if f.kind == "int":
-            p = parse.parse_int(col, mapping.number_format)
+            p = parse.parse_int(col, mapping.number_format or PLAIN_NUMBERS)
         elif f.kind == "money":
-            p = parse.parse_money(col, mapping.number_format)
+            p = parse.parse_money(col, mapping.number_format or PLAIN_NUMBERS)
         elif f.kind == "datetime":
             p = parse.datetime_problems(col, pl.col("__ts"), mapping.date_format, lo, hi)
         elif f.name in ENUMS:
@@ -339,6 +339,9 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
                 line=first["line"], column=label, value=first["order_ts"]),
                 reason="ambiguous day/month order; set day_first or a date format in the mapping")
     given = set(sources) | set(mapping.constants) | set(preset.provides if preset else ())
+    european = _european_numbers(raw, s, sources, mapping, source, labels)
+    if european is not None:
+        return _fatal(report, european)
     rj = _Rejects(labels)
     for ln, col, val, why in raw.rejects:
         rj.parts.append(rejects_frame([(ln, col, val, why)]))
@@ -373,6 +376,35 @@ def validate_raw(raw: RawTable, mapping: Mapping, preset: Preset | None, source:
     report.rows = t.filter(pl.col("__bad_line").is_null()).select(
         [pl.col(c).cast(dt) for c, dt in CANONICAL_SCHEMA.items()])
     return report
+
+
+PLAIN_NUMBERS = "1234.56"
+# 1.000 / 12.345.678 (dot thousands) or 2,55 / 1.234,56 (decimal comma).
+_EUROPEAN = r"^[+-]?(\d{1,3}(\.\d{3})+(,\d+)?|\d+,\d+)$"
+
+
+def _european_numbers(raw: RawTable, s: pl.DataFrame, sources: dict, mapping: Mapping, source: str,
+                      labels: dict) -> FileProblem | None:
+    """A ";"-separated file with no number_format whose numbers look European, named by its first such value.
+
+    Read as "1234.56", quantity 1.000 became 1 and price 1.299 stayed 1.299 without a word: never guess.
+    """
+    if raw.delimiter != ";" or mapping.number_format is not None:
+        return None
+    hits = []
+    for f in FIELDS:
+        if f.kind not in ("int", "money") or f.name not in sources or f.name not in s.columns:
+            continue
+        hit = s.filter(pl.col(f.name).str.contains(_EUROPEAN)).select("line", f.name).head(1)
+        if hit.height:
+            hits.append((*hit.row(0), labels[f.name]))
+    if not hits:
+        return None
+    line, value, label = min(hits, key=lambda h: h[0])  # the first such line of the file
+    return FileProblem(
+        f"{source}: {raw.line_word} {line}, column {label!r}: {value!r} - this looks like a European export "
+        "(\";\"-separated, dot thousands or decimal comma); set number_format = \"1.234,56\" (or \"1234.56\" if "
+        "dots are decimals) in the mapping's [file] section", line=line, column=label, value=value)
 
 
 def _fatal(report: ValidationReport, exc: FileProblem, reason: str | None = None) -> ValidationReport:
