@@ -47,7 +47,7 @@ def trained(demo_warehouse):
 
 
 def _frame(con, sql, params):
-    return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+    return pl.from_arrow(con.cursor().sql(sql, params=params).to_arrow_table())
 
 
 def _sales(con, m, start, end):
