@@ -35,6 +35,7 @@ H = total.BACKTEST_HORIZON
 
 CANDIDATES = ("SeasonalNaive", "AutoETS", "Theta")
 THETA_ON = ("total/", "category/")  # Theta costs 3x ETS: spent on the series people plan with
+STAT_DAYS = 364  # days before the first origin the statistical models fit on (their states adapt; Prophet gets all)
 
 
 def _models(names):
@@ -55,6 +56,8 @@ def _stat_cv(history: pl.DataFrame) -> pl.DataFrame:
         sf = StatsForecast(models=_models(names), freq="1d", n_jobs=1)
         return sf.cross_validation(df=frame, h=H, n_windows=total.ORIGINS, step_size=H)
 
+    start = history["ds"].max() - dt.timedelta(days=STAT_DAYS + total.ORIGINS * H)
+    history = history.filter(pl.col("ds") > start)
     cv = run(history, CANDIDATES[:2])
     theta = history.filter(pl.any_horizontal([pl.col("unique_id").str.starts_with(p) for p in THETA_ON]))
     if theta.height:
@@ -129,7 +132,8 @@ def forecast_aggregates(history: pl.DataFrame, horizon: int, *, prophet_ids: tup
         for model in sorted(set(stat.values())):
             ids = [u for u, m in stat.items() if m == model]
             sf = StatsForecast(models=_models((model,)), freq="1d", n_jobs=1)
-            fc = sf.forecast(df=history.filter(pl.col("unique_id").is_in(ids)), h=horizon)
+            recent = history.filter(pl.col("ds") > last - dt.timedelta(days=STAT_DAYS + total.ORIGINS * H))
+            fc = sf.forecast(df=recent.filter(pl.col("unique_id").is_in(ids)), h=horizon)
             parts.append(fc.select("unique_id", pl.col("ds").cast(pl.Date).alias("day"),
                                    pl.col(model).cast(pl.Float64).alias("mean"), pl.lit(model).alias("model")))
     for uid in sorted(set(chosen) - set(stat)):
