@@ -28,7 +28,6 @@ from analytics import facts
 from analytics.filters import Filters
 from data.access import DataAccess
 
-MONEY = ("revenue", "sales", "costed_revenue", "cogs")
 ORDER_COUNTS = ("sale_orders", "orders", "cancelled_orders")
 
 
@@ -81,7 +80,8 @@ def order_cells(access: DataAccess, f: Filters) -> ir.Table | None:
 def line_measures(access: DataAccess, f: Filters) -> ir.Table:
     """One row: revenue, sales, units, costed_revenue, cogs (as ``kpis.MEASURES``)."""
     s = sales(access, f)
-    return s.aggregate(**{m: s[m].sum() for m in MONEY}, units=s.units.sum())
+    return s.aggregate(revenue=s.revenue.sum(), sales=s.sales.sum(), units=s.units.sum(),
+                       costed_revenue=s.costed_revenue.sum(), cogs=s.cogs.sum())
 
 
 def order_measures(access: DataAccess, f: Filters) -> ir.Table:

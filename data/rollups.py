@@ -29,7 +29,8 @@ from data.tables import ROLLUPS
 
 TABLES: tuple[str, ...] = tuple(t.name for t in ROLLUPS)
 
-# {where} restricts the source rows to the merchants refreshed; a constant of this module, never user text.
+# {where} restricts the source rows (every source table is aliased ``o``) to the merchants refreshed; it is a
+# constant of this module with the id list bound as a parameter, never user text.
 _REVENUE = ("p.is_merchandise AND o.status <> 'cancelled' AND o.order_type IN ('sale', 'return') "
             "AND (o.order_type = 'return' OR o.status <> 'returned')")
 _INSERTS: dict[str, str] = {
@@ -118,7 +119,3 @@ def refresh(con: duckdb.DuckDBPyConnection, merchant_ids: Iterable[int] | None =
     finally:
         con.execute("DROP TABLE IF EXISTS _rollup_spans")
 
-
-def merchants_of(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Every merchant id of the warehouse."""
-    return [r[0] for r in con.execute("SELECT merchant_id FROM main.merchants ORDER BY 1").fetchall()]

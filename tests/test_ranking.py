@@ -4,7 +4,6 @@ admin entered (kept in the operational store and labelled), and the page for eac
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 
 import duckdb

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import shutil
 from itertools import combinations
 from pathlib import Path
 
