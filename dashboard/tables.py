@@ -101,6 +101,18 @@ COLUMNS: dict[str, Column] = {
 }
 # Import rejects (line, column, value, reason): "value" is the file's raw text there, not a KPI value.
 REJECT_COLUMNS = {**COLUMNS, "line": _c("Line in the file", "id"), "value": _c("Value in the file", "text")}
+# Merchant ranking (staff): "merchants" counts merchants there, and each money column is in one currency.
+RANKING_COLUMNS = {
+    **COLUMNS, "merchant": _c("Merchant", "text"), "currency": _c("Currency", "text"),
+    "rank": _c("Rank", "count", "1 = highest revenue among the merchants of the same currency."),
+    "previous_revenue": _c("Revenue, previous period", "money"),
+    "revenue_change": _c("Revenue change", "rate", "Against the previous period of equal length."),
+    "previous_orders": _c("Orders, previous period", "count"),
+    "orders_change": _c("Orders change", "rate", "Against the previous period of equal length."),
+    "merchants": _c("Merchants", "count"), "revenue_converted": _c("Revenue, converted", "money"),
+    "previous_revenue_converted": _c("Revenue, previous period, converted", "money"),
+    "converted_rank": _c("Rank, converted", "count", "1 = highest converted revenue overall."),
+}
 
 _MONEY_FMT, _COUNT_FMT, _DAYS_FMT = "%,.2f", "%,d", "%,.1f"
 

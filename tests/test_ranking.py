@@ -4,6 +4,7 @@ admin entered (kept in the operational store and labelled), and the page for eac
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 
 import duckdb
@@ -14,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics import ranking
 from analytics.filters import Filters
+from dashboard import tables
 from dashboard.auth.accounts import Principal
 from data.access import DataAccess, Scope
 from data.store import InvalidValue, OutOfScope, Principal as StorePrincipal, open_store
@@ -149,6 +151,13 @@ def test_page_ranks_per_currency_and_converts_only_at_entered_rates(served):
     at = _open(ADMIN)
     assert not at.exception, [e.message for e in at.exception]
     assert at.title[0].value == "Merchant ranking"
+    for d in at.dataframe:  # labels in words with units, no empty cell shown as None
+        labels = [json.loads(d.proto.columns or "{}").get(c, {}).get("label") for c in d.value.columns]
+        assert not tables.unknown_columns(d.value.columns, tables.RANKING_COLUMNS)
+        assert not tables.snake_case_labels(labels) and all(labels), labels
+        assert not d.value.astype(str).isin(["None", "null", "nan", "NaN"]).any().any()
+    assert any("Revenue (" in str(v.get("label")) for d in at.dataframe
+               for v in json.loads(d.proto.columns or "{}").values()), "money columns carry their currency"
     heads = [s.value for s in at.subheader]
     assert "Totals per currency" in heads and sum(h.endswith("merchants") for h in heads) >= 2
     assert "No exchange rate into" in _texts(at)

@@ -14,20 +14,7 @@ from dashboard.context import guard
 from dashboard.plain_text import markdown_text
 
 TARGET_KEY, RATE_KEY = "rk_target", "rk_rate_{}"
-COLUMNS = {
-    **tables.COLUMNS,
-    "merchant": tables.Column("Merchant", "text"),
-    "currency": tables.Column("Currency", "text"),
-    "rank": tables.Column("Rank", "count", "1 = highest revenue among the merchants of the same currency."),
-    "previous_revenue": tables.Column("Revenue, previous period", "money"),
-    "revenue_change": tables.Column("Revenue change", "rate", "Against the previous period of equal length."),
-    "previous_orders": tables.Column("Orders, previous period", "count"),
-    "orders_change": tables.Column("Orders change", "rate", "Against the previous period of equal length."),
-    "merchants": tables.Column("Merchants", "count"),
-    "revenue_converted": tables.Column("Revenue, converted", "money"),
-    "previous_revenue_converted": tables.Column("Revenue, previous period, converted", "money"),
-    "converted_rank": tables.Column("Rank, converted", "count", "1 = highest converted revenue overall."),
-}
+COLUMNS = tables.RANKING_COLUMNS
 SHOWN = ["rank", "merchant", "revenue", "previous_revenue", "revenue_change", "orders", "previous_orders",
          "orders_change"]
 
