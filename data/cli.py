@@ -47,9 +47,9 @@ def _fail(message: str, code: int = 1) -> None:
 
 def _check_file(file: Path) -> None:
     if file.is_dir():
-        _fail(f"{file} is a folder; give the file to import (CSV, gzipped CSV, Parquet or .xlsx)", code=2)
+        _fail(f"{file} is a folder; give the file to import (CSV, gzipped CSV, Parquet or .xlsx)")
     if not file.exists():
-        _fail(f"{file}: no such file", code=2)
+        _fail(f"{file}: no such file")
 
 
 @app.command()

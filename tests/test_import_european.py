@@ -120,7 +120,11 @@ def test_european_csv_imports_exactly_like_parquet(variant, source, parquet_ware
 def test_unparsable_number_names_the_option(tmp_path):
     f = tmp_path / "f.csv"
     f.write_text("order_ref;order_ts;sku;quantity;unit_price\nO-1;2024-03-01;S;1;2,55\n")
-    report = validate_file(f)
+    report = validate_file(f)  # ";" and a decimal comma: the file is refused as a European export
+    assert "'2,55' - this looks like a European export" in report.fatal
+    tabbed = tmp_path / "t.csv"
+    tabbed.write_text("order_ref\torder_ts\tsku\tquantity\tunit_price\nO-1\t2024-03-01\tS\t1\t2,55\n")
+    report = validate_file(tabbed)
     reason = report.rejects.filter(pl.col("column") == "unit_price")["reason"][0]
     assert reason.startswith("'2,55' is not a number; set number_format = \"1.234,56\"")
     ok = validate_file(f, mapping=Mapping(number_format="1.234,56"))

