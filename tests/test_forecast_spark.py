@@ -3,7 +3,8 @@
 The SKU demand history is read through data.access on the Spark engine, handed to statsforecast as a Spark
 DataFrame (fugue runs one task per partition of series) and the result must equal the in-process one.
 Workers must start the venv's python: without PYSPARK_PYTHON they start the system python and fail with
-"No module named 'pandas'".
+"No module named 'pandas'". mlforecast's global XGBoost model trains there too (DistributedMLForecast with
+SparkXGBForecast).
 """
 
 from __future__ import annotations
@@ -61,23 +62,48 @@ def test_a_thousand_filtered_queries_leave_the_catalog_as_it_was(spark_warehouse
     assert sorted(t.name for t in session.catalog.listTables()) == before
 
 
-def test_statsforecast_runs_on_spark_through_fugue_and_matches_local(spark_warehouse):
-    from statsforecast import StatsForecast
-
+@pytest.fixture(scope="module")
+def sku_history(spark_warehouse) -> pl.DataFrame:
+    """Merchant 1's SKU demand over the last 182 days, read through data.access on Spark."""
     access = DataAccess(spark_warehouse.backend(), Scope.merchants([1]))
     bounds = dd.data_bounds(access)
     demand = censoring.compute_demand(dd.load_sku_days(access, bounds))
-    history = demand.filter(pl.col("day") > bounds[1] - dt.timedelta(days=182)).select(
+    return demand.filter(pl.col("day") > bounds[1] - dt.timedelta(days=182)).select(
         pl.col("product_id").cast(pl.Utf8).alias("unique_id"), pl.col("day").alias("ds"),
         pl.col("demand").clip(lower_bound=0).alias("y"))
-    assert history["unique_id"].n_unique() > 50
-    local = sku.stats_forecast(history, 14).sort("unique_id", "ds")
 
+
+def _spark_frame(spark_warehouse, history: pl.DataFrame):
     pdf = history.to_pandas()
     pdf["ds"] = pdf["ds"].astype("datetime64[ns]")
-    sdf = spark_warehouse.session.createDataFrame(pdf).repartition(2)
+    return spark_warehouse.session.createDataFrame(pdf).repartition(2)
+
+
+def test_statsforecast_runs_on_spark_through_fugue_and_matches_local(spark_warehouse, sku_history):
+    from statsforecast import StatsForecast
+
+    assert sku_history["unique_id"].n_unique() > 50
+    local = sku.stats_forecast(sku_history, 14).sort("unique_id", "ds")
     sf = StatsForecast(models=sku._stats_models(), freq="D", n_jobs=1)
-    remote = pl.from_pandas(sf.forecast(df=sdf, h=14).toPandas()).sort("unique_id", "ds")
+    remote = pl.from_pandas(sf.forecast(df=_spark_frame(spark_warehouse, sku_history), h=14).toPandas()) \
+        .sort("unique_id", "ds")
     assert remote.height == local.height
     for model in sku.STATS:
         np.testing.assert_allclose(remote[model].to_numpy(), local[model].to_numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_mlforecast_global_xgboost_trains_on_spark(spark_warehouse, sku_history):
+    from mlforecast.distributed import DistributedMLForecast
+    from mlforecast.distributed.models.spark.xgb import SparkXGBForecast
+    from mlforecast.lag_transforms import RollingMean
+
+    fc = DistributedMLForecast(models=[SparkXGBForecast(n_estimators=30, max_depth=4, num_workers=1)], freq="D",
+                               lags=[7, 14], lag_transforms={7: [RollingMean(28)]}, num_partitions=2)
+    fc.fit(_spark_frame(spark_warehouse, sku_history))
+    out = pl.from_pandas(fc.predict(14).toPandas())
+    ids = sku_history["unique_id"].n_unique()
+    assert out.height == 14 * ids and out["unique_id"].n_unique() == ids
+    values = out["SparkXGBForecast"].to_numpy()
+    assert np.isfinite(values).all()
+    recent = sku_history.filter(pl.col("ds") > sku_history["ds"].max() - dt.timedelta(days=28))["y"].mean()
+    assert 0.5 * recent < values.mean() < 2 * recent  # the level of the SKUs' last four weeks
