@@ -206,7 +206,8 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
     days = (last - first).days + 1
     enough = days >= total.MIN_HISTORY_DAYS
     notes: list[str] = []
-    features = dd.promo_calendar(promos_raw, ["(all)"], first, horizon_end).rename({"day": "ds"})         .join(calendar.rename({"day": "ds"}), on="ds").select("ds", "discount_pct", "payday")
+    features = dd.promo_calendar(promos_raw, ["(all)"], first, horizon_end).rename({"day": "ds"}) \
+        .join(calendar.rename({"day": "ds"}), on="ds").select("ds", "discount_pct", "payday")
     y, exog, statics = _sku_inputs(demand, promos, calendar, horizon)
     classes = sku.classify(y.filter(pl.col("ds") > last - dt.timedelta(days=365)))
     if reuse is not None and reuse.get("params", {}).get("aggregate_models"):
@@ -235,7 +236,8 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
     prices = _unit_prices(demand, promos)
     factor = promos.filter(pl.col("day") > last).with_columns((1 - pl.col("discount_pct") / 100).alias("factor"))
     sku_cat = demand.select("product_id", "category").unique()
-    price_days = sku_cat.join(factor, on="category", how="left").join(prices, on="product_id", how="left")         .select("product_id", "day", "unit_price", "factor")
+    price_days = sku_cat.join(factor, on="category", how="left").join(prices, on="product_id", how="left") \
+        .select("product_id", "day", "unit_price", "factor")
     frames = []
     for measure in ("units", "revenue"):
         sku_mean = sku_fc.select(pl.col("unique_id").alias("key"), pl.col("ds").alias("day"), "mean")
