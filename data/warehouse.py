@@ -134,7 +134,14 @@ def open_for_reading(path: Path | str) -> duckdb.DuckDBPyConnection:
 
 
 def harden(con: duckdb.DuckDBPyConnection) -> None:
-    """Forbid file access, ATTACH, INSTALL and SET from SQL run on this connection (and its cursors)."""
+    """Forbid file access, ATTACH, INSTALL and SET from SQL run on this connection (and its cursors).
+
+    DuckDB serves one database instance per file within a process, so a second Warehouse on a file
+    this process already serves gets the instance the first one hardened: its configuration is
+    locked already (and SET would fail), so there is nothing left to do.
+    """
+    if con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+        return
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET python_enable_replacements = false")
     con.execute("SET lock_configuration = true")

@@ -196,3 +196,18 @@ def test_open_engine_duckdb(writable_warehouse):
         assert isinstance(eng, Warehouse) and eng.engine == "duckdb" and eng.data_version() >= 1
     finally:
         eng.close()
+
+
+def test_a_second_warehouse_on_the_same_file_in_one_process_shares_the_hardened_instance(writable_warehouse):
+    """DuckDB serves one instance per file in a process: the second open finds its configuration locked already."""
+    from data.warehouse import Warehouse
+
+    first, second = Warehouse(writable_warehouse), Warehouse(writable_warehouse)
+    try:
+        cur = second.cursor()
+        assert cur.execute("SELECT current_setting('lock_configuration')").fetchone()[0] is True
+        with pytest.raises(duckdb.Error):
+            cur.execute("SET enable_external_access = true")
+    finally:
+        second.close()
+        first.close()
