@@ -1,4 +1,4 @@
-"""Rendering pieces of the admin Data page: import results, user management, warehouse facts."""
+"""Rendering pieces of the admin Data page: import results, warehouse facts (the Users tab is dashboard/user_admin.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from dashboard import sidebar
-from dashboard.auth import accounts
+from dashboard import sidebar, tables, user_admin
 from dashboard.plain_text import markdown_text
 from data import inbox, safe_csv
 from data.importers import ImportResult, import_file, load_mapping
@@ -103,83 +102,26 @@ def render_import_result(result: ImportResult | str | None) -> None:
         st.text(warning)
     if result.rejects is not None and result.rejects.height:
         st.subheader(f"Rejected: {count_phrase(result.rejects, result.line_word)}")
-        st.dataframe(result.rejects, hide_index=True, width="stretch")
+        tables.render_dataframe(result.rejects, registry=tables.REJECT_COLUMNS, width="stretch")
         st.download_button("Download the rejected rows (CSV)", data=safe_csv.csv_bytes(result.rejects),
                            file_name=f"rejects-{result.import_id}.csv", mime="text/csv", key="imp_rejects_csv")
 
 
-def render_users(users: list[accounts.UserAccount]) -> None:
-    rows = [{"username": u.username, "name": u.name, "role": str(u.role),
-             "merchants": "all" if u.merchant_ids is None else ", ".join(map(str, sorted(u.merchant_ids)))}
-            for u in users]
-    st.dataframe(pl.DataFrame(rows) if rows else pl.DataFrame({"username": []}), hide_index=True,
-                 width="stretch")
-
-
-def _account_action(action, *args, **kwargs) -> bool:
-    """Run one credentials change; shows the error and returns False when it is refused."""
-    try:
-        action(*args, **kwargs)
-    except (accounts.AccountError, accounts.UnknownRole, accounts.CredentialsError, ValueError) as exc:
-        st.error(str(exc))
-        return False
-    return True
-
-
-KEEP = "(keep)"
-
-
 def change_user(username: str, role: str, merchant_ids: list[int], password: str) -> bool:
-    """Apply the "Change a user" form: only what was chosen changes. Stops at the first refusal.
-
-    ``role`` is a role name or ``KEEP``; ``merchant_ids`` empty keeps the user's merchants (a new
-    merchant role then needs them); an empty ``password`` keeps the password. Returns whether
-    everything asked for was saved.
-    """
-    if role == KEEP and not merchant_ids and not password:
-        st.info("Nothing to change: pick a new role, merchants or a password.")
+    """Apply a "Change a user" request at once (``user_admin.plan_change``): only what was chosen changes,
+    stopping at the first refusal. Shows the outcome; returns whether everything asked for was saved."""
+    plan = user_admin.plan_change(username, role, merchant_ids, password)
+    if isinstance(plan, str):
+        (st.info if plan.startswith(("Nothing", "Pick")) else st.error)(plan)
         return False
-    if role != KEEP:
-        ids = (merchant_ids or None) if role == "merchant" else None
-        if role != "merchant" and merchant_ids:
-            st.error("Merchants apply only to the merchant role: staff roles see every merchant.")
+    for step in plan:
+        try:
+            step()
+        except user_admin.REFUSED as exc:
+            st.error(str(exc))
             return False
-        if not _account_action(accounts.set_role, username, role, ids):
-            return False
-    elif merchant_ids and not _account_action(accounts.set_merchants, username, merchant_ids):
-        return False
-    if password and not _account_action(accounts.reset_password, username, password):
-        return False
     st.success("Saved.")
     return True
-
-
-def render_user_forms(merchants: pl.DataFrame) -> None:
-    """Add a user, change a role or merchants, reset a password, remove a user."""
-    names = dict(zip(merchants["merchant_id"].to_list(), merchants["name"].to_list()))
-    pick = {"options": list(names), "format_func": lambda i: f"{i}: {names.get(i, '?')}"}
-    with st.form("user_add", clear_on_submit=True):
-        st.markdown("**Add a user**")
-        c1, c2, c3 = st.columns(3)
-        username = c1.text_input("Username", key="usr_add_name")
-        role = c2.selectbox("Role", accounts.ROLE_NAMES, key="usr_add_role")
-        ids = c3.multiselect("Merchants (merchant role)", key="usr_add_merchants", **pick)
-        password = st.text_input("Password", type="password", key="usr_add_password")
-        if st.form_submit_button("Add user") and _account_action(
-                accounts.add_user, username, password, role, merchant_ids=ids if role == "merchant" else None):
-            st.success("Saved.")
-    with st.form("user_change"):
-        st.markdown("**Change a user**")
-        c1, c2, c3 = st.columns(3)
-        username = c1.text_input("Username", key="usr_chg_name")
-        role = c2.selectbox("New role", [KEEP, *accounts.ROLE_NAMES], key="usr_chg_role")
-        ids = c3.multiselect("Merchants (merchant role; empty keeps them)", key="usr_chg_merchants", **pick)
-        password = st.text_input("New password (leave empty to keep)", type="password", key="usr_chg_password")
-        c4, c5 = st.columns(2)
-        if c4.form_submit_button("Save changes"):
-            change_user(username, role, ids, password)
-        if c5.form_submit_button("Remove user") and _account_action(accounts.remove_user, username):
-            st.success("Saved.")
 
 
 def warehouse_stats(eng) -> pl.DataFrame:

@@ -108,3 +108,27 @@ def test_every_table_on_every_page_is_for_people(fixture_app, role):
                 ok(sales.button(key=f"{key}_back").click().run(timeout=COLD))
     # the walk really met the tables it is about
     assert {"order_id", "order_ts", "revenue", "on_time_rate", "cohort_month", "retention", "sku"} <= seen
+
+
+def test_the_data_pages_tables_are_for_people_too(fixture_app, tmp_path, monkeypatch):
+    from dashboard.auth import accounts
+
+    creds = tmp_path / "credentials.yaml"
+    accounts.add_user("adm", "adm-password-1", "admin", path=creds, rounds=4)
+    accounts.add_user("shop", "shop-password-1", "merchant", [1, 2], path=creds, rounds=4)
+    monkeypatch.setenv("RETAIL_PULSE_CREDENTIALS", str(creds))
+    at = ok(open_page(PRINCIPALS["admin"], "data"))
+    seen: set = set()
+    check_tables(at, "data", seen)
+    assert {"table", "rows", "username", "merchants"} <= seen
+    users = next(d.value for d in at.dataframe if "username" in d.value.columns)
+    assert not users["merchants"].str.contains(r"^\d|, \d").any()  # merchants by name, not id
+
+
+def test_import_rejects_read_as_words():
+    rejects = pl.DataFrame({"line": [3, None], "column": ["price", None], "value": ["12,5", None],
+                            "reason": ["not a number", "file-level problem"]})
+    shown = tables.display_frame(rejects, tables.REJECT_COLUMNS)
+    assert shown["line"].to_list() == ["3", ""] and shown["value"].to_list() == ["12,5", ""]
+    cfg = {n: dict(c) for n, c in tables.column_config(shown, None, tables.REJECT_COLUMNS).items()}
+    assert [cfg[c]["label"] for c in rejects.columns] == ["Line in the file", "Column", "Value in the file", "Reason"]

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import admin, cache
-from dashboard.auth import accounts
+from dashboard import admin, cache, tables, user_admin
 from dashboard.context import guard
 from data.importers import PRESETS
 
 ctx = guard("data")
 st.title("Data")
-st.caption(f"Data as of {ctx.as_of or 'n/a'} · data version {ctx.data_version}")
+st.caption(f"Data as of {f'{ctx.as_of:%d %b %Y}' if ctx.as_of else 'n/a'} · data version {ctx.data_version}")
 imports_tab, users_tab, warehouse_tab = st.tabs(["Import a file", "Users", "Warehouse"])
 
 with imports_tab:
@@ -53,11 +52,10 @@ with imports_tab:
         admin.render_import_result(st.session_state.get("imp_result"))
 
 with users_tab:
-    admin.render_users(accounts.list_users())
-    admin.render_user_forms(cache.all_merchants(ctx.data_version))
+    user_admin.render(cache.all_merchants(ctx.data_version))
 
 with warehouse_tab:
-    st.dataframe(admin.warehouse_stats(cache.engine()), hide_index=True, width="stretch")
+    tables.render_dataframe(admin.warehouse_stats(cache.engine()), width="stretch")
     failed = admin.failed_imports(cache.engine())
     if failed:
         st.warning("Staged imports that could not be applied (nothing of them was written):")
