@@ -32,10 +32,10 @@ def merchant_names(merchant_ids, names: Mapping[int, str]) -> str:
 
 
 def users_frame(users: list[accounts.UserAccount], names: Mapping[int, str]) -> pl.DataFrame:
-    """username, name, role, merchants (by name): the list the tab shows."""
+    """username, name, role (in words: "fraud reviewer"), merchants (by name): the list the tab shows."""
     return pl.DataFrame(
         {"username": [u.username for u in users], "name": [u.name for u in users],
-         "role": [str(u.role) for u in users], "merchants": [merchant_names(u.merchant_ids, names) for u in users]},
+         "role": [str(u.role).replace("_", " ") for u in users], "merchants": [merchant_names(u.merchant_ids, names) for u in users]},
         schema={"username": pl.Utf8, "name": pl.Utf8, "role": pl.Utf8, "merchants": pl.Utf8})
 
 
