@@ -144,13 +144,24 @@ def load_measures(access: DataAccess, periods: Mapping[str, Filters], *,
     """Measures of several periods in one query (one per period with dimension filters): {label: {measure:
     value}} (money as float)."""
     labels = list(periods)
-    parts = [measure_table(access, periods[label], rollups=rollups).mutate(period=ibis.literal(label))
-             for label in labels]
-    if rollups and any(rollup_reads.has_dimensions(f) for f in periods.values()):
-        # Filters that send distinct customers to the order tables: one query per period. In one union DuckDB
+    if rollups:
+        # Periods sharing their other filters (a page's period and its comparisons) are one rollup query; those
+        # some measure of which comes from the order tables, one query per period: in one union DuckDB
         # materialises the scoped orders the periods share (a CTE): 0.7-1.4 s against 0.3-0.6 s at 10M orders.
-        frame = pl.concat([frames.normalise(access.to_polars(part)) for part in parts], how="vertical_relaxed")
+        groups: dict[Filters, dict[str, Filters]] = {}
+        for label in labels:
+            groups.setdefault(rollup_reads.same_but_period(periods[label]), {})[label] = periods[label]
+        parts = []
+        for group in groups.values():
+            if rollup_reads.reads_base(next(iter(group.values()))):
+                parts += [measure_table(access, f).mutate(period=ibis.literal(label)) for label, f in group.items()]
+            else:
+                parts.append(rollup_reads.measure_tables(access, group))
+        got = [frames.normalise(access.to_polars(part)) for part in parts]
+        frame = pl.concat([g.select(got[0].columns) for g in got], how="vertical_relaxed")
     else:
+        parts = [measure_table(access, periods[label], rollups=False).mutate(period=ibis.literal(label))
+                 for label in labels]
         expr = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
         frame = frames.normalise(access.to_polars(expr))
     out = {}

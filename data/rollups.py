@@ -9,6 +9,9 @@ Distinct counts do not add up across days, so they get rollups that keep them ex
 - ``rollup_customer_days``: a customer buying on day d whose previous buying day was p is counted once
   in the row (d, p). The customers of a period [s, e] are the rows with s <= d <= e and p < s or null
   (each customer's first buying day inside the period), new customers the rows with p null.
+- ``rollup_customer_dims``: the same per filter dimension and value, one row per customer and day (so
+  several values of one dimension count a customer once: count distinct over these few rows), with the
+  customer's first buying day ever for new customers under a filter.
 - sessions: a session whose events all fall on one day and one channel is counted in
   ``rollup_sessions_daily``; the few others (past midnight, both channels) are listed per day and
   channel in ``rollup_session_days`` and counted distinct at query time.
@@ -72,6 +75,29 @@ _INSERTS: dict[str, str] = {
         g AS (SELECT merchant_id, day, lag(day) OVER (PARTITION BY merchant_id, customer_id ORDER BY day) AS prev
               FROM d)
         SELECT merchant_id, day, prev, count(*) FROM g GROUP BY ALL ORDER BY 1, 2""",
+    # One row per customer, day and value of each filter dimension (the dimensions of analytics.facts'
+    # filters, region resolved as facts.in_regions does); previous_day is the customer's last buying day
+    # with the same value, first_day the first order ever (what "new customer" means under any filter). Sorted
+    # by dimension and value so that a selection of one value skips the other row groups (zone maps).
+    "rollup_customer_dims": """
+        WITH o AS (
+            SELECT o.order_id, o.merchant_id, o.customer_id, CAST(o.order_ts AS DATE) AS day,
+                   min(CAST(o.order_ts AS DATE)) OVER (PARTITION BY o.merchant_id, o.customer_id) AS first_day,
+                   CAST(o.store_id AS VARCHAR) AS store, coalesce(o.shipping_region, s.region) AS region,
+                   o.channel, o.payment_method
+            FROM main.orders o LEFT JOIN main.stores s ON o.store_id = s.store_id
+            WHERE o.order_type = 'sale' AND o.status <> 'cancelled' AND o.customer_id IS NOT NULL AND {where}),
+        v AS (
+            SELECT merchant_id, customer_id, day, first_day, 'region' AS dimension, region AS value FROM o
+            UNION SELECT merchant_id, customer_id, day, first_day, 'store', store FROM o
+            UNION SELECT merchant_id, customer_id, day, first_day, 'channel', channel FROM o
+            UNION SELECT merchant_id, customer_id, day, first_day, 'payment_method', payment_method FROM o
+            UNION SELECT o.merchant_id, o.customer_id, o.day, o.first_day, 'category', p.category
+                  FROM o JOIN main.order_lines l ON l.order_id = o.order_id
+                  JOIN main.products p ON l.product_id = p.product_id)
+        SELECT merchant_id, dimension, value, day, customer_id,
+               lag(day) OVER (PARTITION BY merchant_id, dimension, value, customer_id ORDER BY day), first_day
+        FROM v WHERE value IS NOT NULL ORDER BY dimension, value, merchant_id, day""",
     "rollup_customer_firsts": """
         SELECT o.merchant_id, o.customer_id, min(o.order_ts) FROM main.orders o
         WHERE o.order_type = 'sale' AND o.status <> 'cancelled' AND o.customer_id IS NOT NULL AND {where}
@@ -92,12 +118,15 @@ _SPANS = """
     SELECT *, count(*) OVER (PARTITION BY merchant_id, session_id) AS spans FROM e"""
 
 
-def refresh(con: duckdb.DuckDBPyConnection, merchant_ids: Iterable[int] | None = None) -> None:
+def refresh(con: duckdb.DuckDBPyConnection, merchant_ids: Iterable[int] | None = None,
+            tables: Iterable[str] = TABLES) -> None:
     """Rebuild the rollup rows of ``merchant_ids`` (every merchant when None) from the base tables.
 
     Runs in the caller's transaction when one is open (loads call it just before their commit); the
-    rollups then change together with the rows they summarise.
+    rollups then change together with the rows they summarise. ``tables`` limits the rebuild to some
+    rollups (a schema step adding one).
     """
+    tables = [t for t in TABLES if t in set(tables)]
     if merchant_ids is None:
         where, params = "TRUE", []
     else:
@@ -106,16 +135,20 @@ def refresh(con: duckdb.DuckDBPyConnection, merchant_ids: Iterable[int] | None =
             return
         # The id list is bound as one parameter; every statement reads it through the same condition.
         where, params = "list_contains(?::INTEGER[], o.merchant_id)", [ids]
-    for name in TABLES:
+    for name in tables:
         if merchant_ids is None:
             con.execute(f"DELETE FROM main.{name}")
         else:
             con.execute(f"DELETE FROM main.{name} WHERE list_contains(?::INTEGER[], merchant_id)", params)
-    con.execute(_SPANS.format(where=where), params)
+    spans = any(t.startswith("rollup_session") for t in tables)
+    if spans:
+        con.execute(_SPANS.format(where=where), params)
     try:
-        for name, select in _INSERTS.items():
+        for name in tables:
+            select = _INSERTS[name]
             sql = select.format(where=where)
             con.execute(f"INSERT INTO main.{name} {sql}", params if "{where}" in select else [])
     finally:
-        con.execute("DROP TABLE IF EXISTS _rollup_spans")
+        if spans:
+            con.execute("DROP TABLE IF EXISTS _rollup_spans")
 

@@ -15,7 +15,7 @@ import duckdb
 from data import rollups
 from data.tables import ALL_TABLES, OBSERVED, ROLLUPS, TRUTH, Table
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ENFORCED_KEYS = frozenset({"merchants", "stores", "customers", "products", "promotions", "imports"})
 
@@ -56,8 +56,19 @@ def _add_rollups_v2(con: duckdb.DuckDBPyConnection) -> None:
     rollups.refresh(con)
 
 
+def _add_customer_dims_v3(con: duckdb.DuckDBPyConnection) -> None:
+    """Distinct customers per filter dimension (rollup_customer_dims), built from the data already there."""
+    table = next(t for t in ROLLUPS if t.name == "rollup_customer_dims")
+    con.execute(table_ddl(table))  # a warehouse made at step 1 or 2 (which create every declared table) has it
+    con.execute(_comment(f"TABLE {table.qualified}", table.doc))
+    for col in table.columns:
+        con.execute(_comment(f"COLUMN {table.qualified}.{col.name}", col.doc))
+    rollups.refresh(con, tables=(table.name,))
+
+
 # Step n upgrades a warehouse from version n-1 to n. Append new steps; never edit old ones.
-MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {1: _create_v1, 2: _add_rollups_v2}
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
+    1: _create_v1, 2: _add_rollups_v2, 3: _add_customer_dims_v3}
 
 
 def read_version(con: duckdb.DuckDBPyConnection) -> int | None:

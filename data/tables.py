@@ -223,6 +223,16 @@ ROLLUPS: tuple[Table, ...] = (
         C("previous_day", "DATE", "The customer's previous day with a non-cancelled sale order; null: first ever."),
         C("customers", "BIGINT", "Known customers with a non-cancelled sale order on the day.", False),
     ), ("merchant_id", "day", "previous_day")),
+    Table("rollup_customer_dims", "Rollup: known customers buying on a day, per filter dimension and value, with the "
+          "day they last bought with that value. One dimension's distinct customers come from these rows.", (
+        MID, C("dimension", "VARCHAR", "Filter the row answers: region, store, channel, payment_method or category.",
+               False),
+        C("value", "VARCHAR", "The order's value of it (store_id as text; region: shipping region, else the "
+          "store's; category: of any line of the order).", False),
+        DAY, C("customer_id", "BIGINT", "Customer with a non-cancelled sale order of that value on the day.", False),
+        C("previous_day", "DATE", "The customer's previous buying day with the same value; null: first with it."),
+        C("first_day", "DATE", "Day of the customer's first non-cancelled sale order ever (no filter).", False),
+    ), ("merchant_id", "dimension", "value", "day", "customer_id")),
     Table("rollup_customer_firsts", "Rollup: each known customer's first non-cancelled sale order.", (
         MID, C("customer_id", "BIGINT", "Customer.", False),
         C("first_ts", "TIMESTAMP", "When that first order was placed, merchant local time.", False),

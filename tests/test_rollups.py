@@ -118,12 +118,27 @@ def test_kpis_and_trend_read_the_rollups(writable_warehouse):
         cur = wh.cursor()
         cur.execute("UPDATE rollup_sales_daily SET revenue = revenue + 1 WHERE day = ?", [f.end])
         cur.execute("UPDATE rollup_customer_days SET customers = customers + 1 WHERE day = ?", [f.end])
-        cur.close()
         after = kpis.load_measures(access, {"c": f})["c"]
         base = kpis.load_measures(access, {"c": f}, rollups=False)["c"]
         assert after["revenue"] > before["revenue"] and after["customers"] > before["customers"]
         assert base == before
+        # One dimension filtered, one value or several: distinct and new customers come from rollup_customer_dims.
+        channel = cur.execute("SELECT channel FROM orders WHERE customer_id IS NOT NULL AND status <> 'cancelled' "
+                              "AND order_type = 'sale' AND CAST(order_ts AS DATE) = ? LIMIT 1", [f.end]).fetchone()[0]
+        all_channels = tuple(r[0] for r in cur.execute("SELECT DISTINCT channel FROM orders WHERE channel IS NOT NULL "
+                                                       "ORDER BY 1").fetchall())
+        dim_cases = {"one": Filters(f.start, f.end, channels=(channel,)),
+                     "all": Filters(f.start, f.end, channels=all_channels)}
+        dim_before = kpis.load_measures(access, dim_cases)
+        cur.execute("INSERT INTO rollup_customer_dims SELECT merchant_id, dimension, value, day, -customer_id, "
+                    "NULL, day FROM rollup_customer_dims WHERE dimension = 'channel' AND day = ?", [f.end])
+        dim_after = kpis.load_measures(access, dim_cases)
+        for key in dim_cases:
+            assert dim_after[key]["customers"] > dim_before[key]["customers"], key
+            assert dim_after[key]["new_customers"] > dim_before[key]["new_customers"], key
+            assert dim_after[key]["orders"] == dim_before[key]["orders"], key
         assert trends.compute_daily_trend(access, f)["revenue"][0] > trend_before["revenue"][0]
+        cur.close()
     finally:
         wh.close()
 
@@ -231,5 +246,23 @@ def test_upgrade_from_schema_1_builds_the_rollups(writable_warehouse):
         got = {t: con.execute(f"SELECT count(*), sum(hash(x)::HUGEINT) FROM {t} x").fetchall()[0]
                for t in rollups.TABLES}
         assert got == want and all(n for n, _ in got.values())
+    finally:
+        con.close()
+
+
+def test_upgrade_from_schema_2_builds_the_customer_dimension_rollup(writable_warehouse):
+    """A warehouse with the version 2 rollups gets rollup_customer_dims from `python -m data upgrade` (step 3)."""
+    from data import schema
+
+    con = duckdb.connect(str(writable_warehouse))
+    try:
+        digest = "SELECT count(*), sum(hash(x)::HUGEINT) FROM rollup_customer_dims x"
+        want = con.execute(digest).fetchall()[0]
+        others = con.execute("SELECT count(*) FROM rollup_sales_daily").fetchall()
+        con.execute("DROP TABLE rollup_customer_dims")
+        schema.set_meta(con, "schema_version", "2")
+        assert schema.upgrade(con) == (2, schema.SCHEMA_VERSION)
+        assert con.execute(digest).fetchall()[0] == want and want[0]
+        assert con.execute("SELECT count(*) FROM rollup_sales_daily").fetchall() == others
     finally:
         con.close()
