@@ -184,8 +184,13 @@ def test_ibis_backend_cannot_read_files(serving_warehouse, secret_file):
 
 def test_open_engine_by_setting(serving_warehouse):
     env = {"RETAIL_PULSE_BACKEND": "duckdb", "RETAIL_PULSE_WAREHOUSE": str(serving_warehouse.path)}
-    with pytest.raises(duckdb.Error):
-        open_engine(environ=env)  # the serving handle holds the file: a second read-write open is refused
+    second = open_engine(environ=env)  # the same file in the same process: DuckDB shares the hardened instance
+    try:
+        assert second.engine == "duckdb" and second.data_version() == serving_warehouse.data_version()
+        with pytest.raises(duckdb.Error):
+            second.cursor().execute("SET enable_external_access = true")
+    finally:
+        second.close()
     with pytest.raises(ValueError, match="unknown backend"):
         open_engine(environ={"RETAIL_PULSE_BACKEND": "sqlite"})
 
