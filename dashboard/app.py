@@ -19,6 +19,8 @@ from dashboard import cache, sidebar, web_guard  # noqa: E402
 from dashboard.auth import login  # noqa: E402
 from dashboard.context import PageContext, publish  # noqa: E402
 from dashboard.navigation import pages_for  # noqa: E402
+from data.schema import SchemaError  # noqa: E402
+from data.warehouse import WarehouseBusy, WarehouseMissing  # noqa: E402
 
 st.set_page_config(page_title="Retail Pulse", page_icon=":material/monitoring:", layout="wide")
 principal = login.require_login()  # runs the startup checks (refuses unsafe settings) first
@@ -26,7 +28,11 @@ if principal is None:
     web_guard.forget_uploads()  # a signed-out session keeps no uploaded file in server memory
     st.stop()
 
-data_version = cache.current_data_version()
+try:
+    data_version = cache.current_data_version()
+except (SchemaError, WarehouseBusy, WarehouseMissing) as exc:  # a clear line instead of a traceback
+    st.error(f"Retail Pulse cannot open the warehouse. {exc}")
+    st.stop()
 scope = sidebar.render_scope(principal, data_version)
 filters, as_of = sidebar.render_filters(scope, data_version)
 publish(PageContext(principal, scope, filters, data_version, as_of))

@@ -104,3 +104,25 @@ def test_readme_role_matrix_matches_the_registry():
         cells = [c.strip() for c in row.strip("|").split("|")][1:]
         documented = {role for role, cell in zip(roles, cells) if cell == "yes"}
         assert documented == set(page.roles), f"README matrix for {page.title} differs from navigation.PAGES"
+
+
+def test_an_old_warehouse_gets_a_clear_message_not_a_traceback(app_env, fixture_warehouse_path, tmp_path, monkeypatch):
+    import duckdb
+
+    from data import schema
+
+    old = tmp_path / "old.duckdb"
+    shutil.copy(fixture_warehouse_path, old)
+    con = duckdb.connect(str(old))
+    schema.set_meta(con, "schema_version", str(schema.SCHEMA_VERSION - 1))
+    con.close()
+    for k, v in {**app_env, "RETAIL_PULSE_WAREHOUSE": str(old)}.items():
+        monkeypatch.setenv(k, v)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.text_input(key=login.USERNAME_KEY).input("demo-admin")
+    at.text_input(key=login.PASSWORD_KEY).input(DEMO_PASSWORD)
+    at.button(key=login.SUBMIT_KEY).click().run()
+    assert not at.exception, at.exception
+    assert at.error and "python -m data upgrade --warehouse" in at.error[0].value
+    assert not any(marker in texts(at) for marker in MARKERS.values())
