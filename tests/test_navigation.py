@@ -118,6 +118,9 @@ def test_an_old_warehouse_gets_a_clear_message_not_a_traceback(app_env, fixture_
     con.close()
     for k, v in {**app_env, "RETAIL_PULSE_WAREHOUSE": str(old)}.items():
         monkeypatch.setenv(k, v)
+    from dashboard import cache
+
+    cache.engine.clear()  # the process keeps one engine (st.cache_resource): earlier tests opened the good file
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.text_input(key=login.USERNAME_KEY).input("demo-admin")
@@ -126,3 +129,4 @@ def test_an_old_warehouse_gets_a_clear_message_not_a_traceback(app_env, fixture_
     assert not at.exception, at.exception
     assert at.error and "python -m data upgrade --warehouse" in at.error[0].value
     assert not any(marker in texts(at) for marker in MARKERS.values())
+    cache.engine.clear()
