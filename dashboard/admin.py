@@ -15,8 +15,6 @@ from data.importers.api import loaded_message
 from data.importers.load import logged_per_merchant
 from data.importers.mapping import MappingError
 from data.importers.report import count_phrase
-from data.info import compute_table_stats
-from data.tables import ALL_TABLES, OBSERVED
 
 NEW_MERCHANT = "+ New merchant..."
 
@@ -122,12 +120,6 @@ def change_user(username: str, role: str, merchant_ids: list[int], password: str
             return False
     st.success("Saved.")
     return True
-
-
-def warehouse_stats(eng) -> pl.DataFrame:
-    """Rows and date range of every table the engine serves (truth tables too on DuckDB)."""
-    tables = ALL_TABLES if getattr(eng, "engine", "") == "duckdb" else OBSERVED
-    return compute_table_stats(eng.backend(), tables)
 
 
 def failed_imports(eng) -> list[str]:

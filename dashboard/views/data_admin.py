@@ -55,7 +55,7 @@ with users_tab:
     user_admin.render(cache.all_merchants(ctx.data_version))
 
 with warehouse_tab:
-    tables.render_dataframe(admin.warehouse_stats(cache.engine()), width="stretch")
+    tables.render_dataframe(cache.warehouse_stats(ctx.data_version), width="stretch")
     failed = admin.failed_imports(cache.engine())
     if failed:
         st.warning("Staged imports that could not be applied (nothing of them was written):")
