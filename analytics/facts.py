@@ -86,20 +86,25 @@ def order_documents(
     Columns: those of ``orders``.
     """
     o = table(access, "orders")
-    conds = []
-    if dated:
-        conds.append(in_period(o.order_ts, f.start, f.end))
-    if f.channels:
-        conds.append(access.isin(o.channel, f.channels))
-    if f.payment_methods:
-        conds.append(access.isin(o.payment_method, f.payment_methods))
-    if f.store_ids:
-        conds.append(access.isin(o.store_id, f.store_ids))
-    if f.regions:
-        conds.append(in_regions(access, o, f.regions))
+    conds = [in_period(o.order_ts, f.start, f.end)] if dated else []
+    conds += order_attribute_conditions(access, o, f)
     if categories and f.categories:
         conds.append(o.order_id.isin(category_lines(access, f).order_id))
     return o.filter(*conds) if conds else o
+
+
+def order_attribute_conditions(access: DataAccess, t: ir.Table, f: Filters) -> list[ir.BooleanColumn]:
+    """The channel, payment, store and region filters on ``t``: ``orders`` or a rollup carrying its columns."""
+    conds = []
+    if f.channels:
+        conds.append(access.isin(t.channel, f.channels))
+    if f.payment_methods:
+        conds.append(access.isin(t.payment_method, f.payment_methods))
+    if f.store_ids:
+        conds.append(access.isin(t.store_id, f.store_ids))
+    if f.regions:
+        conds.append(in_regions(access, t, f.regions))  # shipped region, else the store's
+    return conds
 
 
 def in_regions(access: DataAccess, o: ir.Table, regions: tuple[str, ...] | list[str]) -> ir.BooleanColumn:

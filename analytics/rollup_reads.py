@@ -40,15 +40,7 @@ def _dated(t: ir.Table, start: dt.date, end: dt.date) -> ir.BooleanColumn:
 def _cell(access: DataAccess, t: ir.Table, f: Filters, *, dated: bool = True) -> list[ir.BooleanColumn]:
     """The order-attribute filters on a rollup that carries the order columns (same names as ``orders``)."""
     conds = [_dated(t, f.start, f.end)] if dated else []
-    if f.channels:
-        conds.append(access.isin(t.channel, f.channels))
-    if f.payment_methods:
-        conds.append(access.isin(t.payment_method, f.payment_methods))
-    if f.store_ids:
-        conds.append(access.isin(t.store_id, f.store_ids))
-    if f.regions:
-        conds.append(facts.in_regions(access, t, f.regions))  # the same rule as the base: shipped, else store
-    return conds
+    return conds + facts.order_attribute_conditions(access, t, f)  # the same rules as the base tables
 
 
 def _count(col: ir.IntegerColumn) -> ir.IntegerScalar:
