@@ -45,8 +45,9 @@ class RunError(Exception):
 class Client:
     """One Streamlit session over one websocket."""
 
-    def __init__(self, ws) -> None:
+    def __init__(self, ws, timeout: float = TIMEOUT) -> None:
         self.ws = ws
+        self.timeout = timeout  # seconds for each script run
         self.pages: dict[str, str] = {}  # page title -> page_script_hash (from the navigation message)
         self.session_id = ""  # the server's id of this session (from the new_session message)
 
@@ -65,7 +66,7 @@ class Client:
             setattr(widget, field, value)
         await self.ws.send(msg.SerializeToString())
         seen = {"headings": [], "alerts": [], "widgets": {}, "problems": [], "html": []}
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(self.timeout):
             while True:
                 data = await self.ws.recv()
                 received["messages"] += 1

@@ -18,10 +18,10 @@ import socket
 import threading
 
 import pytest
-from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.client import connect
 
+from benchmarks.bench_ws_sessions import Client as BenchClient
 from dashboard.auth import accounts, login
 from dashboard.auth.binding import COOKIE_PREFIX
 from tests.servers import dashboard_server
@@ -30,45 +30,9 @@ TIMEOUT = 180.0  # per script run: the first page run on a fresh server imports 
 _SET_COOKIE = re.compile(r'document\.cookie = "(' + COOKIE_PREFIX + r'[0-9a-f]+)=([A-Za-z0-9_.-]+);')
 
 
-class Client:
-    """One websocket connection to /_stcore/stream; ``run`` sends a rerun and reads until it ends."""
-
-    def __init__(self, ws) -> None:
-        self.ws = ws
-        self.session_id = ""
-
-    async def run(self, widgets: tuple = ()) -> dict:
-        msg = BackMsg()
-        msg.rerun_script.query_string = ""
-        msg.rerun_script.page_script_hash = ""
-        for widget_id, field, value in widgets:
-            w = msg.rerun_script.widget_states.widgets.add()
-            w.id = widget_id
-            setattr(w, field, value)
-        await self.ws.send(msg.SerializeToString())
-        seen: dict = {"headings": [], "widgets": {}, "html": [], "problems": []}
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                fwd = ForwardMsg()
-                fwd.ParseFromString(await self.ws.recv())
-                kind = fwd.WhichOneof("type")
-                if kind == "new_session":
-                    self.session_id = fwd.new_session.initialize.session_id
-                elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
-                    el = fwd.delta.new_element
-                    k = el.WhichOneof("type")
-                    if k == "heading":
-                        seen["headings"].append(el.heading.body)
-                    elif k == "html":
-                        seen["html"].append(el.html.body)
-                    elif k == "exception":
-                        seen["problems"].append(el.exception.message)
-                    elif k in ("text_input", "button"):
-                        seen["widgets"][getattr(el, k).id.rsplit("-", 1)[-1]] = getattr(el, k).id
-                elif kind == "script_finished":
-                    if fwd.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                        continue
-                    return seen
+def Client(ws) -> BenchClient:  # noqa: N802 - reads like the class it builds
+    """The load benchmark's websocket client (Streamlit's protocol), with this test's longer run timeout."""
+    return BenchClient(ws, timeout=TIMEOUT)
 
 
 def _connect(url: str, session_id: str = "", cookie: str = ""):
