@@ -40,6 +40,15 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({Role.OPERATIONS, Role.ANALYST, Role.ADMIN}),
              "Staff: merchants ranked by revenue per currency, with orders and the change against the previous "
              "period; optional conversion at exchange rates an admin enters."),
+    PageSpec("forecast", "Forecast", ":material/trending_up:", "forecast.py",
+             frozenset({Role.MERCHANT, Role.OPERATIONS, Role.ANALYST, Role.ADMIN}),
+             "Daily demand in units and revenue, 28 to 90 days ahead with 80% and 95% intervals, from the total "
+             "down to categories and SKUs; how far to trust it (backtests); the model card."),
+    PageSpec("stockout", "Stock-out risk", ":material/inventory_2:", "stockout.py",
+             frozenset({Role.MERCHANT, Role.OPERATIONS, Role.ANALYST, Role.ADMIN}),
+             "Products likely to run out before the next delivery can arrive, sorted by revenue at risk, with "
+             "reorder points, suggested quantities and a draft purchase order to download; acknowledge, assign, "
+             "snooze."),
     PageSpec("data", "Data", ":material/database:", "data_admin.py", frozenset({Role.ADMIN}),
              "Import a file with its validation report, manage users, warehouse information."),
 )

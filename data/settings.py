@@ -140,6 +140,14 @@ SETTINGS: tuple[Setting, ...] = (
         "endpoint answers 404 to everyone.",
     ),
     Setting(
+        "train_in_app",
+        "RETAIL_PULSE_TRAIN_IN_APP",
+        "on",
+        "`on`: a model page whose model is missing or older than the data trains a new one on the dashboard's "
+        "background worker. `off`: pages show the last saved model and say to run `python -m models train` "
+        "(for instances where a scheduled job trains, or a test that must not train).",
+    ),
+    Setting(
         "import_max_mb",
         "RETAIL_PULSE_IMPORT_MAX_MB",
         "256",

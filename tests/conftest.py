@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 
 from data.access import DataAccess, Scope
 from data.warehouse import Warehouse
+
+# Pages never start background training in tests unless a test asks for it (it would train for minutes on the
+# shared CPU and make page tests depend on timing); tests of training set RETAIL_PULSE_TRAIN_IN_APP=on.
+os.environ.setdefault("RETAIL_PULSE_TRAIN_IN_APP", "off")
 
 FIXTURE_SEED = 7
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"

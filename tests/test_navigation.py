@@ -19,7 +19,8 @@ from dashboard.navigation import PAGES, pages_for
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
 # Text only each page's own content shows (the frame never does).
-MARKERS = {"overview": "Trend", "sales": "Seasonality", "ranking": "Totals per currency", "data": "Add a user"}
+MARKERS = {"overview": "Trend", "sales": "Seasonality", "ranking": "Totals per currency", "data": "Add a user",
+           "forecast": "Demand forecast", "stockout": "Stock-out risk"}
 
 
 @pytest.fixture(scope="module")
