@@ -57,3 +57,29 @@ def datasets_dir() -> Path:
     if not DATASETS.is_dir():
         pytest.fail(f"real datasets folder missing: {DATASETS} (CI checks out ../shared beside the repo)")
     return DATASETS
+
+
+@pytest.fixture(scope="session")
+def trained_models(fixture_warehouse_path, tmp_path_factory) -> dict[str, str]:
+    """Demand forecasts of every merchant of the fixture warehouse, trained once and saved signed, current for
+    its data version. Returns the environment a page test sets (models folder and signing key) so the model
+    pages open with a saved model and start no training."""
+    import duckdb
+    import ibis
+
+    from models import registry
+    from models.artifacts import ModelStore
+
+    root = tmp_path_factory.mktemp("models")
+    key = "fixture-model-key-" + "k" * 32
+    store = ModelStore(root, key=key.encode())
+    con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
+    try:
+        version = int(con.execute("SELECT value FROM main.meta WHERE key = 'data_version'").fetchone()[0])
+        merchants = [r[0] for r in con.execute("SELECT merchant_id FROM main.merchants ORDER BY 1").fetchall()]
+        registry.load_families()
+        for m in merchants:
+            registry.train("demand_forecast", lambda: ibis.duckdb.from_connection(con.cursor()), m, version, store)
+    finally:
+        con.close()
+    return {"RETAIL_PULSE_MODELS_DIR": str(root), "RETAIL_PULSE_MODEL_KEY": key}
