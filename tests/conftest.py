@@ -83,3 +83,40 @@ def trained_models(fixture_warehouse_path, tmp_path_factory) -> dict[str, str]:
     finally:
         con.close()
     return {"RETAIL_PULSE_MODELS_DIR": str(root), "RETAIL_PULSE_MODEL_KEY": key}
+
+
+DEMO_MERCHANTS = (1, 2)  # a GB gifts shop and a DE fashion shop: every merchant would double the time, test no more
+DEMO_HOLDOUT = 28
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> Path:
+    """The `demo` warehouse (seed 42) with its planted truth. Read-only by convention."""
+    from data.generator import generate
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    generate(path, size="demo", seed=42, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_forecasts(demo_warehouse):
+    """(connection, cutoff, {merchant: Forecasts}): demand forecasts of DEMO_MERCHANTS trained only on days up to
+    the cutoff (the last planted day minus DEMO_HOLDOUT), 90 days ahead, shared by the truth tests of the
+    forecasts and of stock-out risk. The connection is read-only; truth tables are read through it."""
+    import datetime as dt
+
+    import duckdb
+    import ibis
+
+    from models.forecasting import demand
+
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    last = con.execute("SELECT max(day) FROM truth.demand_daily").fetchone()[0]
+    until = last - dt.timedelta(days=DEMO_HOLDOUT)
+    out = {}
+    for m in DEMO_MERCHANTS:
+        access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([m]))
+        out[m] = demand.train_forecasts(access, until=until, horizon=demand.MAX_HORIZON)
+    yield con, until, out
+    con.close()

@@ -8,42 +8,26 @@ test nothing more). Truth tables are read with a plain DuckDB connection: data.a
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
-import duckdb
-import ibis
 import numpy as np
 import polars as pl
 import pytest
 
-from data.access import DataAccess, Scope
 from models import evaluation
-from models.forecasting import censoring, demand
+from models.forecasting import censoring
 from models.forecasting import demand_data as dd
 
-MERCHANTS = (1, 2)
-HOLDOUT = 28
-
-
-@pytest.fixture(scope="session")
-def demo_warehouse(tmp_path_factory):
-    from data.generator import generate
-
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    generate(path, size="demo", seed=42, progress=False)
-    return path
+from tests.conftest import DEMO_HOLDOUT as HOLDOUT
+from tests.conftest import DEMO_MERCHANTS as MERCHANTS
 
 
 @pytest.fixture(scope="module")
-def trained(demo_warehouse):
-    con = duckdb.connect(str(demo_warehouse), read_only=True)
-    last = con.execute("SELECT max(day) FROM truth.demand_daily").fetchone()[0]
-    until = last - dt.timedelta(days=HOLDOUT)
-    out = {}
-    for m in MERCHANTS:
-        access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([m]))
-        out[m] = demand.train_forecasts(access, until=until, horizon=HOLDOUT)
-    yield con, until, out
-    con.close()
+def trained(demo_forecasts):
+    """The shared demo forecasts (tests/conftest.py), cut to the 28-day holdout these tests score."""
+    con, until, out = demo_forecasts
+    end = until + dt.timedelta(days=HOLDOUT)
+    return con, until, {m: replace(f, forecast=f.forecast.filter(pl.col("day") <= end)) for m, f in out.items()}
 
 
 def _frame(con, sql, params):
