@@ -1,0 +1,76 @@
+"""Past sales behind a demand forecast, and the names the Forecast page labels its series with.
+
+Sales here are what the demand forecast learns from (``models.forecasting.demand_data``): units and money
+(after line discounts, merchant currency) of merchandise lines on sale documents that were not cancelled,
+returned or not (the demand happened), by order day. A series is one ``level`` and ``key`` of the forecast:
+``total`` (key "total"), ``category`` (the category name; "(none)" for products without one), ``store`` (the
+selling location's id, as text) or ``sku`` (the product id, as text).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import polars as pl
+
+from analytics import facts, frames
+from analytics.filters import Filters
+from data.access import DataAccess
+
+LEVELS = ("total", "category", "store", "sku")
+NO_CATEGORY = "(none)"  # the forecast's name for products without a category (demand_data.NO_CATEGORY)
+
+
+def _series_condition(access: DataAccess, r: ibis.Table, level: str, key: str) -> ibis.Expr | None:
+    if level == "total":
+        return None
+    if level == "category":
+        if key == NO_CATEGORY:
+            return r.category.isnull() | (r.category.strip() == "")
+        return access.equals(r.category, key)
+    if level in ("store", "sku"):
+        try:
+            number = int(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"a {level} key is a number, got {key!r}") from None
+        return access.isin(r.store_id if level == "store" else r.product_id, [number])
+    raise ValueError(f"unknown forecast level {level!r}; use one of {', '.join(LEVELS)}")
+
+
+def compute_demand_history(access: DataAccess, f: Filters, level: str = "total", key: str = "total") -> pl.DataFrame:
+    """Daily sales of one forecast series from ``f.start`` to ``f.end`` (every day, 0 when nothing sold).
+
+    Only the period of ``f`` applies (the sidebar's other filters do not shape a forecast). Columns: day (date),
+    units (float, units sold), revenue (float, money of those lines, merchant currency). Sorted by day.
+    """
+    r = facts.revenue_lines(access, Filters(f.start, f.end))
+    r = r.filter(r.is_sale)
+    cond = _series_condition(access, r, level, key)
+    if cond is not None:
+        r = r.filter(cond)
+    daily = access.to_polars(r.group_by(day=r.order_ts.date()).aggregate(units=r.quantity.sum(),
+                                                                          revenue=r.line_amount.sum()))
+    daily = frames.normalise(daily).with_columns(pl.col("day").cast(pl.Date), pl.col("units").cast(pl.Float64),
+                                                 pl.col("revenue").cast(pl.Float64))
+    days = pl.DataFrame({"day": pl.date_range(f.start, f.end, "1d", eager=True)})
+    out = days.join(daily, on="day", how="left")
+    return frames.zero_fill(out, ("units", "revenue")).select("day", "units", "revenue").sort("day")
+
+
+def compute_forecast_labels(access: DataAccess, f: Filters) -> dict[str, pl.DataFrame]:
+    """Names for the forecast's keys, in scope: ``products`` (product_id, sku, product_name, category) of every
+    merchandise product, ``stores`` (store_id, store_name, region) of every location. ``f`` is not used (a
+    name does not depend on the period); it is there because every dashboard query takes filters."""
+    p = access.table("products")
+    s = access.table("stores")
+    products = access.to_polars(p.filter(p.is_merchandise).select(
+        "product_id", "sku", product_name=p.name, category=p.category).order_by("product_id"))
+    stores = access.to_polars(s.select("store_id", store_name=s.name, region=s.region).order_by("store_id"))
+    return {"products": products, "stores": stores}
+
+
+def history_window(last_day: dt.date, days: int, last_year_days: int = 364) -> Filters:
+    """The period to read for a chart of ``days`` days of history up to ``last_day`` and the same weeks a year
+    (``last_year_days``) earlier, forecast days included (up to 90 ahead, which stays inside it)."""
+    return Filters(last_day - dt.timedelta(days=days - 1 + last_year_days), last_day)
