@@ -93,6 +93,11 @@ COLUMNS: dict[str, Column] = {
     "delta_last_year": _c("Change against last year", "number"),
     "change_previous": _c("Change against previous period", "rate"),
     "change_last_year": _c("Change against last year", "rate"),
+    # lost sales (Overview card's drill-down): estimated by the demand model, so units carry decimals
+    "stockout_days": _c("Days out of stock", "count", "Days the product ended with nothing on hand."),
+    "lost_units": _c("Units lost (estimated)", "number",
+                     "Demand the empty shelf turned away, estimated from the product's typical days."),
+    "lost_revenue": _c("Revenue lost (estimated)", "money", "Units lost times the product's average price."),
     # Data page
     "table": _c("Table", "text"), "first": _c("First", "text"), "last": _c("Last", "text"),
     "date_column": _c("Dated by", "text"), "username": _c("Username", "text"), "name": _c("Name", "text"),
