@@ -437,3 +437,65 @@ def test_without_a_model_training_is_queued_and_its_progress_shown(no_models, mo
         queue.wait(30)
     assert [a[:2] for a in asked] == [(KIND, MERCHANT)]  # one job, for the merchant's own forecast
     assert queue.status(KIND, MERCHANT).version == "not-saved"
+
+
+# ---------------------------------------------------------------------------------------------- hostile names
+
+
+@pytest.fixture(scope="module")
+def hostile_forecast(fixture_warehouse_path, tmp_path_factory):
+    """A warehouse whose names are links, markup and formulas, with merchant 2's forecast trained on it."""
+    import ibis
+
+    from models import registry
+    from tests.test_hostile_names import make_hostile
+
+    tmp = tmp_path_factory.mktemp("hostile_forecast")
+    path = tmp / "served.duckdb"
+    shutil.copy(fixture_warehouse_path, path)
+    make_hostile(path)
+    key = "hostile-model-key-" + "k" * 32
+    store = ModelStore(tmp / "models", key=key.encode())
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        version = int(con.execute("SELECT value FROM main.meta WHERE key = 'data_version'").fetchone()[0])
+        registry.load_families()
+        registry.train(KIND, lambda: ibis.duckdb.from_connection(con.cursor()), MERCHANT, version, store)
+    finally:
+        con.close()
+    env = {"RETAIL_PULSE_WAREHOUSE": str(path), "RETAIL_PULSE_MODELS_DIR": str(tmp / "models"),
+           "RETAIL_PULSE_MODEL_KEY": key, "RETAIL_PULSE_TRAIN_IN_APP": "off"}
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    clear_caches()
+    yield env
+    clear_caches()
+    for k, value in before.items():
+        if value is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = value
+
+
+def test_hostile_names_show_as_text(hostile_forecast):
+    from tests.test_hostile_names import EVIL, assert_plain, hostile_option
+
+    at = open_forecast("merchant")
+    assert_plain(at, "total")
+    category = hostile_option(at.selectbox(key="fc_category").options)
+    assert EVIL in category
+    rerun(at.selectbox(key="fc_category").select(category))
+    texts = assert_plain(at, "category")
+    assert f"**{markdown_text(category)}**" in "".join(texts)  # the breadcrumb shows it, verbatim
+    assert plotly_text(category) in main_chart(at)["layout"]["title"]["text"]
+    index = forecast_data.read_index(saved_model(hostile_forecast, MERCHANT).payload)
+    sku = forecast_data.category_skus(index, category)[0]
+    rerun(at.selectbox(key="fc_sku").select(sku))
+    assert_plain(at, "sku")
+    assert EVIL in main_chart(at)["layout"]["title"]["text"]  # the SKU's code, escaped (assert_plain)
+    rerun(at.radio(key="fc_view").set_value("stores"))
+    assert_plain(at, "stores")
+    store = forecast_data.keys(index, "store")[0]
+    rerun(at.selectbox(key="fc_store").select(store))
+    assert EVIL in main_chart(at)["layout"]["title"]["text"]
+    assert_plain(at, "store")
