@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from dashboard import cache, colours, sidebar, web_guard  # noqa: E402
+from dashboard import cache, colours, sidebar, state, web_guard  # noqa: E402
 from dashboard.auth import login  # noqa: E402
 from dashboard.context import PageContext, publish  # noqa: E402
 from dashboard.navigation import pages_for  # noqa: E402
@@ -43,4 +43,5 @@ nav = st.navigation(
     [st.Page(str(p.path), title=p.title, icon=p.icon, url_path=p.key, default=(i == 0))
      for i, p in enumerate(pages_for(principal.role))]
 )
+state.open_linked_page(principal.role, nav.url_path)  # a link followed before sign-in leads to its page
 nav.run()
