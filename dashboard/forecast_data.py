@@ -1,8 +1,8 @@
 """What the Forecast page reads: a saved demand forecast, indexed once per model version, and the sales behind it.
 
 ``read_index`` turns a ``demand_forecast`` payload into a ``ForecastIndex`` (the forecast frame split by level and
-measure, sorted by key); ``models_ui.read_payload`` keeps one per model version, shared by every session, so a
-page view only filters a few thousand rows. The selections (``series``, ``breakdown``, ``sku_rows``) and the
+measure); ``models_ui.read_payload`` keeps one per model version, shared by every session, so a
+page view only filters that index. The selections (``series``, ``breakdown``, ``sku_rows``) and the
 export table (``export_frame``) are pure functions of it; the page and the tests share them.
 
 The page's warehouse reads (past sales of a series, product and store names) are analytics calls of
@@ -13,6 +13,9 @@ query: by merchant scope, filters and data version.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,7 +26,7 @@ from analytics import demand_history
 from dashboard import cache, models_ui
 from dashboard.tables import COLUMNS, Column
 from models.artifacts import SavedModel
-from models.forecasting import demand, outputs
+from models.forecasting import demand
 
 KIND = "demand_forecast"
 READER = "forecast_index"
@@ -47,12 +50,19 @@ class ForecastIndex:
 
 
 def read_index(payload: bytes) -> ForecastIndex:
-    parts = outputs.read_payload(payload)
-    fc = parts["forecast"]
-    series = {(level, measure): part.drop("level", "measure").sort("key", "day")
-              for (level, measure), part in fc.partition_by(["level", "measure"], as_dict=True).items()}
+    """The payload's forecast split by level and measure (rows stay in the payload's key, day order), its SKUs
+    and metrics. Only the frames the page uses are decoded (``outputs.to_payload`` writes one Parquet file per
+    frame): at 20,000 SKUs the lost-sales and location frames would add a third to a cold view."""
+    with zipfile.ZipFile(io.BytesIO(payload)) as z:
+        fc = pl.read_parquet(io.BytesIO(z.read("forecast.parquet")))
+        skus = pl.read_parquet(io.BytesIO(z.read("skus.parquet")))
+        metrics = json.loads(z.read("params.json")).get("metrics", {})
+    # One filter per (level, measure): several times faster than partition_by on a string key of ~1M rows.
+    series = {(level, measure): fc.filter((pl.col("level") == level) & (pl.col("measure") == measure))
+              .drop("level", "measure")
+              for level, measure in fc.select("level", "measure").unique().iter_rows()}
     first, last = fc["day"].min(), fc["day"].max()
-    return ForecastIndex(series, parts["skus"], parts.get("metrics", {}), first, (last - first).days + 1)
+    return ForecastIndex(series, skus, metrics, first, (last - first).days + 1)
 
 
 models_ui.register_reader(READER, read_index)
@@ -72,7 +82,7 @@ def series(index: ForecastIndex, level: str, key: str, measure: str, days: int) 
         return pl.DataFrame(schema={"day": pl.Date, "mean": pl.Float64, **{b: pl.Float64 for b in BOUNDS},
                                     "model": pl.Utf8})
     end = index.first_day + dt.timedelta(days=days)
-    return frame.filter((pl.col("key") == key) & (pl.col("day") < end)).drop("key")
+    return frame.filter((pl.col("key") == key) & (pl.col("day") < end)).drop("key").sort("day")
 
 
 def keys(index: ForecastIndex, level: str) -> list[str]:
