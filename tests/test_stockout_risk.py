@@ -20,7 +20,7 @@ from data.access import DataAccess, Scope
 from data.schema import table_ddl
 from data.tables import OBSERVED_BY_NAME
 from models.stockout import leadtime
-from models.stockout.risk import COLUMNS, compute_stockout_risk
+from models.stockout.risk import COLUMNS, LEVEL_CV, compute_stockout_risk
 
 K = 2.0  # negative binomial size of the made-up forecasts
 
@@ -138,6 +138,13 @@ def test_a_bad_service_level_is_refused_with_a_clear_message(tiny, bad):
         compute_stockout_risk(access, demand, as_of=as_of, service_level=bad)
 
 
+def test_a_frame_that_is_not_location_demand_is_refused_by_name(tiny):
+    con, as_of, demand, _ = tiny
+    access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([1]))
+    with pytest.raises(ValueError, match="dispersion"):
+        compute_stockout_risk(access, demand.drop("dispersion"), as_of=as_of)
+
+
 def test_abc_classes_split_revenue_80_15_5(tiny):
     con, as_of, _, risk = tiny
     rev = _sql(con, """
@@ -192,9 +199,18 @@ def _smoothed(n: int) -> dict[int, float]:
     return {-1: 0.25 * n / (n + p0), 0: (0.5 * n + p0) / (n + p0), 1: 0.25 * n / (n + p0)}
 
 
+def _nb(days: int) -> tuple[float, float]:
+    """Size and success probability of demand over ``days`` days: a sum of iid negative binomial days has mean
+    days x MU and variance days x (MU + MU²/K); the forecast's level uncertainty adds (LEVEL_CV x mean)²."""
+    mean = days * MU
+    var = days * (MU + MU ** 2 / K) + (LEVEL_CV * mean) ** 2
+    r = mean ** 2 / (var - mean)
+    return r, r / (r + mean)
+
+
 def _sf(h: int, days: int) -> float:
-    """P(demand over ``days`` days >= h): a sum of iid negative binomial days is negative binomial (size days x K)."""
-    return float(stats.nbinom.sf(h - 1, days * K, K / (K + MU))) if days > 0 else float(h <= 0)
+    """P(demand over ``days`` days >= h)."""
+    return float(stats.nbinom.sf(h - 1, *_nb(days))) if days > 0 else float(h <= 0)
 
 
 def test_probability_and_reorder_point_of_a_hand_made_case_match_scipy():
@@ -213,16 +229,17 @@ def test_probability_and_reorder_point_of_a_hand_made_case_match_scipy():
     # and variance by the textbook formula for a random lead time, as a negative binomial, at 90%
     lead = {7 + off: w for off, w in _smoothed(20).items()}
     e_l = sum((lv - 1) * w for lv, w in lead.items())
-    var_l = sum((lv - 1) ** 2 * w for lv, w in lead.items()) - e_l ** 2
+    e_l2 = sum((lv - 1) ** 2 * w for lv, w in lead.items())
     day_var = MU + MU ** 2 / K
-    mean, var = e_l * MU, e_l * day_var + MU ** 2 * var_l
+    # law of total variance: E[L' day_var + (cv MU L')²] + MU² Var(L'), L' = L - 1
+    mean, var = e_l * MU, e_l * day_var + (LEVEL_CV * MU) ** 2 * e_l2 + MU ** 2 * (e_l2 - e_l ** 2)
     r = mean ** 2 / (var - mean)
     assert row["reorder_point"] == stats.nbinom.ppf(0.9, r, r / (r + mean)) + 1
     assert row["order_quantity"] == (0 if on_hand + 40 >= row["reorder_point"] else
                                      np.ceil(row["reorder_point"] + 28 * MU - on_hand - 40))
     # units short before the delivery, times the price
     x = np.arange(0, 2000)
-    short = sum(w * (np.maximum(x - on_hand, 0) * stats.nbinom.pmf(x, (due + off - 1) * K, K / (K + MU))).sum()
+    short = sum(w * (np.maximum(x - on_hand, 0) * stats.nbinom.pmf(x, *_nb(due + off - 1))).sum()
                 for off, w in _smoothed(20).items())
     assert row["revenue_at_risk"] == pytest.approx(round(short * 12.5, 2), abs=0.011)
 
