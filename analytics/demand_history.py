@@ -38,24 +38,47 @@ def _series_condition(access: DataAccess, r: ibis.Table, level: str, key: str) -
     raise ValueError(f"unknown forecast level {level!r}; use one of {', '.join(LEVELS)}")
 
 
+def _daily(access: DataAccess, f: Filters, level: str = "total", key: str = "total", by: str | None = None):
+    r = facts.revenue_lines(access, Filters(f.start, f.end))
+    r = r.filter(r.is_sale)
+    cond = _series_condition(access, r, level, key)
+    if cond is not None:
+        r = r.filter(cond)
+    keys = {"day": r.order_ts.date()}
+    if by == "category":
+        blank = r.category.isnull() | (r.category.strip() == "")
+        keys["key"] = ibis.ifelse(blank, ibis.literal(NO_CATEGORY), r.category)
+    elif by == "store":
+        keys["key"] = r.store_id.cast("string")
+    elif by is not None:
+        raise ValueError(f"sales are grouped by category or store, not {by!r}")
+    out = access.to_polars(r.group_by(**keys).aggregate(units=r.quantity.sum(), revenue=r.line_amount.sum()))
+    return frames.normalise(out).with_columns(pl.col("day").cast(pl.Date), pl.col("units").cast(pl.Float64),
+                                              pl.col("revenue").cast(pl.Float64))
+
+
+def every_day(f: Filters, daily: pl.DataFrame) -> pl.DataFrame:
+    """day, units, revenue for every day of ``f`` (sums of ``daily``'s rows per day; 0 on days without any)."""
+    per_day = daily.group_by("day").agg(pl.col("units").sum(), pl.col("revenue").sum())
+    days = pl.DataFrame({"day": pl.date_range(f.start, f.end, "1d", eager=True)})
+    out = days.join(per_day, on="day", how="left")
+    return frames.zero_fill(out, ("units", "revenue")).select("day", "units", "revenue").sort("day")
+
+
 def compute_demand_history(access: DataAccess, f: Filters, level: str = "total", key: str = "total") -> pl.DataFrame:
     """Daily sales of one forecast series from ``f.start`` to ``f.end`` (every day, 0 when nothing sold).
 
     Only the period of ``f`` applies (the sidebar's other filters do not shape a forecast). Columns: day (date),
     units (float, units sold), revenue (float, money of those lines, merchant currency). Sorted by day.
     """
-    r = facts.revenue_lines(access, Filters(f.start, f.end))
-    r = r.filter(r.is_sale)
-    cond = _series_condition(access, r, level, key)
-    if cond is not None:
-        r = r.filter(cond)
-    daily = access.to_polars(r.group_by(day=r.order_ts.date()).aggregate(units=r.quantity.sum(),
-                                                                          revenue=r.line_amount.sum()))
-    daily = frames.normalise(daily).with_columns(pl.col("day").cast(pl.Date), pl.col("units").cast(pl.Float64),
-                                                 pl.col("revenue").cast(pl.Float64))
-    days = pl.DataFrame({"day": pl.date_range(f.start, f.end, "1d", eager=True)})
-    out = days.join(daily, on="day", how="left")
-    return frames.zero_fill(out, ("units", "revenue")).select("day", "units", "revenue").sort("day")
+    return every_day(f, _daily(access, f, level, key))
+
+
+def compute_demand_history_by(access: DataAccess, f: Filters, by: str = "category") -> pl.DataFrame:
+    """Daily sales per category (key: its name, "(none)" without one) or per selling location (key: store id as
+    text) from ``f.start`` to ``f.end``: day, key, units, revenue, only days and keys that sold. One query serves
+    the whole shop and every category (or store) of a forecast: ``every_day`` on its rows, or on one key's."""
+    return _daily(access, f, by=by).select("day", "key", "units", "revenue")
 
 
 def compute_forecast_labels(access: DataAccess, f: Filters) -> dict[str, pl.DataFrame]:

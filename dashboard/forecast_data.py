@@ -35,6 +35,7 @@ HISTORY_DAYS = 120  # days of past sales drawn before the forecast
 BOUNDS = ("lo_80", "hi_80", "lo_95", "hi_95")
 
 cache.QUERIES.setdefault("demand_history", demand_history.compute_demand_history)
+cache.QUERIES.setdefault("demand_history_by", demand_history.compute_demand_history_by)
 cache.QUERIES.setdefault("forecast_labels", demand_history.compute_forecast_labels)
 
 
@@ -211,9 +212,14 @@ def sku_rows(index: ForecastIndex, measure: str, days: int, products: pl.DataFra
 
 def history(merchant_id: int, data_version: int, level: str, key: str, last_day: dt.date) -> pl.DataFrame:
     """day, units, revenue sold per day for one series: HISTORY_DAYS up to ``last_day`` and the same weeks a year
-    before (cached per merchant, series and data version)."""
+    before (cached per merchant, series and data version). The whole shop, its categories and its stores come
+    from one cached query per grouping (the first view pays it, a drill into a category does not)."""
     window = demand_history.history_window(last_day, HISTORY_DAYS)
-    return cache.query("demand_history", (merchant_id,), window, data_version, level=level, key=key).value
+    if level == "sku":
+        return cache.query("demand_history", (merchant_id,), window, data_version, level=level, key=key).value
+    by = "store" if level == "store" else "category"
+    rows = cache.query("demand_history_by", (merchant_id,), window, data_version, by=by).value
+    return demand_history.every_day(window, rows if level == "total" else rows.filter(pl.col("key") == key))
 
 
 @dataclass(frozen=True)
