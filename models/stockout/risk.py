@@ -32,6 +32,7 @@ from models.stockout import demand_sums as ds
 DAYS = leadtime.MAX_LEAD  # days of demand modelled ahead of as_of
 COVER_DAYS = 28  # daily_demand is the mean over this many days; an order covers this many days past the ROP
 HISTORY_WEEKS = 13  # weeks of sales behind ABC and XYZ
+MIN_ARRIVAL_MASS = 1e-4  # arrival days less likely than this are dropped (the rest renormalised)
 # A forecast's error persists from day to day (a level set a little high stays high), so demand over several
 # days varies more than independent days would: the sum's variance gets (LEVEL_CV x its mean)² on top.
 # 0.2 scored best (Brier of "demand over 7, 14, 21 days >= x") on the demo warehouse's holdouts at two cutoffs;
@@ -109,7 +110,9 @@ def _arrival_pmf(due_in: np.ndarray, has_open: np.ndarray, sup: leadtime.Supplie
     np.add.at(pmf, (np.repeat(o, arrive.shape[1]), np.clip(arrive[o], 1, DAYS).ravel()), mass[o].ravel())
     fresh = np.flatnonzero(~use_open)
     np.add.at(pmf, (np.repeat(fresh, len(lead_days)), np.tile(lead_days, len(fresh))), sup.lead_pmf[fresh].ravel())
-    return pmf
+    # days under 1 in 10,000 carry 0.05% of the mass on average but 40% of the work of the sums below
+    pmf[pmf < MIN_ARRIVAL_MASS] = 0.0
+    return pmf / np.maximum(pmf.sum(axis=1, keepdims=True), 1e-12)
 
 
 def _mixture(pmf: np.ndarray, h: np.ndarray, m_cum: np.ndarray, v_cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
