@@ -56,9 +56,10 @@ def _save_level(principal: Principal, merchant_id: int, key: str) -> None:
 
 def render_service_level(principal: Principal, levels: Mapping[int, float], names: Mapping[int, str]) -> None:
     """The service level per merchant: shown for all, changed one merchant at a time."""
-    with st.expander("Service level: " + ", ".join(f"{levels[m]:.1%}" if len(levels) == 1 else
-                                                   f"{names.get(m, m)} {levels[m]:.1%}" for m in levels),
-                     icon=":material/tune:"):
+    # Merchant names come from data: code spans (an expander label is markdown).
+    shown = ", ".join(f"{levels[m]:.1%}" if len(levels) == 1 else f"{markdown_text(names.get(m, m))} {levels[m]:.1%}"
+                      for m in levels)
+    with st.expander(f"Service level: {shown}", icon=":material/tune:"):
         st.caption("The chance of not running out that reorder points and suggested quantities aim for. Kept "
                    "per merchant for everyone who sees its products (default 95%); each change is audited.")
         merchant = next(iter(levels))
@@ -145,10 +146,15 @@ def render_alert_actions(principal: Principal, alert: dict, today: dt.date) -> N
         st.caption("What was done (newest first; times in UTC)")
         done = list(reversed(history))
         tables.render_dataframe(pl.DataFrame({
-            "recorded_at": [a.recorded_at.replace(tzinfo=None) for a in done], "actor": [a.actor for a in done],
+            "recorded_at": [_utc(a.recorded_at) for a in done], "actor": [a.actor for a in done],
             "action_text": [_describe(a) for a in done]}, schema={"recorded_at": pl.Datetime("us"),
                                                                    "actor": pl.Utf8, "action_text": pl.Utf8}),
             registry=tables.STOCKOUT_COLUMNS, key="so_history")
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """A stored time as naive UTC for the grid (SQLite hands back naive UTC, PostgreSQL an aware time)."""
+    return at.astimezone(dt.timezone.utc).replace(tzinfo=None) if at.tzinfo else at
 
 
 def _describe(a) -> str:

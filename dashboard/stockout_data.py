@@ -24,7 +24,8 @@ from models.forecasting.outputs import compute_location_demand
 KIND = "demand_forecast"
 SETTINGS_KIND = "stockout_settings"
 DEFAULT_SERVICE_LEVEL = 0.95
-LOWEST, HIGHEST = 0.50, 0.999  # a service level outside this is a typo, not a policy
+# The engine needs a level above one half (below it the reorder point would plan to run out more often than not).
+LOWEST, HIGHEST = 0.505, 0.999
 DEMAND_DAYS = 90
 RISK_ENTRIES = 32
 
@@ -35,7 +36,7 @@ def check_settings(body: object) -> dict:
         raise InvalidValue("stock-out settings are {'service_level': fraction}")
     level = body["service_level"]
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not LOWEST <= float(level) <= HIGHEST:
-        raise InvalidValue(f"the service level must be between {LOWEST:.0%} and {HIGHEST:.1%}, got {level!r}")
+        raise InvalidValue(f"the service level must be between {LOWEST:.1%} and {HIGHEST:.1%}, got {level!r}")
     return {"service_level": float(level)}
 
 

@@ -424,3 +424,33 @@ def test_hostile_names_come_out_as_text(environment, fixture_warehouse_path, tra
     for column in text_columns:
         assert not any(v.startswith(FORMULA_START) for v in csv[column].drop_nulls().to_list()), column
     assert any(v.startswith("'=HYPERLINK") for c in ("SKU", "Product") for v in csv[c].to_list())
+
+
+# ---------------------------------------------------------------------------------------------- pure parts
+
+
+def test_purchase_order_in_several_currencies_names_each_and_adds_none():
+    from dashboard import po_export
+
+    alerts = pl.DataFrame({
+        "merchant_id": [1, 2, 2], "product_id": [10, 20, 21], "store_id": [1, 2, 2],
+        "sku": ["=1+1", "B", "C"], "product": ["@cmd", "Bee", "Sea"], "location": ["L1", "L2", "L2"],
+        "order_quantity": [2.2, 0.0, 3.0], "unit_price": [1.5, 2.0, 4.0], "currency": ["EUR", "GBP", "GBP"],
+        "reason": ["-x", "r", "r"]})
+    po = po_export.build_purchase_order(alerts, {1: "One", 2: "Two"})
+    assert po.columns == ["Merchant", "SKU", "Product", "Location", "Quantity (units)", "Unit price",
+                          "Expected value", "Currency", "Reason"]
+    assert po.rows() == [("One", "'=1+1", "'@cmd", "L1", 3, 1.5, 4.5, "EUR", "'-x"),
+                         ("Two", "C", "Sea", "L2", 3, 4.0, 12.0, "GBP", "r")]
+    assert po_export.store_lines(alerts) == {1: [{"product_id": 10, "store_id": 1, "quantity": 3, "sku": "=1+1"}],
+                                            2: [{"product_id": 21, "store_id": 2, "quantity": 3, "sku": "C"}]}
+
+
+def test_service_level_outside_the_range_is_refused():
+    from dashboard.stockout_data import check_settings
+    from data.store.errors import InvalidValue
+
+    assert check_settings({"service_level": 0.9}) == {"service_level": 0.9}
+    for bad in (0.5, 1.0, True, "0.9", None):
+        with pytest.raises(InvalidValue):
+            check_settings({"service_level": bad})

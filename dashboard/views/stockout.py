@@ -38,9 +38,10 @@ except StoreError as exc:
     st.error(f"The operational store is unavailable, so the alert list cannot be shown: {markdown_text(str(exc))}")
     st.stop()
 
-frames, missing = [], []
+frames, missing, models = [], [], {}
 for m in group.merchant_ids:
     saved, _job = models_ui.current_model(stockout_data.KIND, m, ctx.data_version)
+    models[m] = saved
     if models_ui.training_in_app():
         models_ui.render_training_status(stockout_data.KIND, m, saved)
     if saved is None:
@@ -58,7 +59,8 @@ if not frames:
     st.stop()
 
 as_of = f"{ctx.as_of:%d %b %Y}" if ctx.as_of else "n/a"
-top.caption(f"Data as of {as_of} · data version {ctx.data_version} · from each merchant's latest demand forecast")
+top.caption(f"Data as of {as_of} · data version {ctx.data_version} · from each merchant's latest demand forecast. "
+            "The sidebar's period and filters do not apply here: the filters below do.")
 stockout_actions.render_service_level(ctx.principal, levels, names)
 stockout_actions.render_message()
 
@@ -137,8 +139,7 @@ if history.height:
     tables.render_dataframe(history, registry=tables.STOCKOUT_COLUMNS, key="so_po_history")
 else:
     st.caption("No purchase order of this product at this location yet.")
-saved, _ = models_ui.current_model(stockout_data.KIND, alert["merchant_id"], ctx.data_version)
-if saved is not None:
+if (saved := models.get(alert["merchant_id"])) is not None:
     demand = stockout_data.location_demand(saved).filter(
         (pl.col("product_id") == alert["product_id"]) & (pl.col("store_id") == alert["store_id"]))
     widgets.render_figure(stockout_chart.build_projection_figure(compute_projection(alert, demand), alert),
