@@ -38,9 +38,15 @@ def _series_condition(access: DataAccess, r: ibis.Table, level: str, key: str) -
     raise ValueError(f"unknown forecast level {level!r}; use one of {', '.join(LEVELS)}")
 
 
-def _daily(access: DataAccess, f: Filters, level: str = "total", key: str = "total", by: str | None = None):
+Skip = tuple[dt.date, dt.date] | None  # first and last day of a stretch inside the period that is not read
+
+
+def _daily(access: DataAccess, f: Filters, level: str = "total", key: str = "total", by: str | None = None,
+           skip: Skip = None):
     r = facts.revenue_lines(access, Filters(f.start, f.end))
     r = r.filter(r.is_sale)
+    if skip is not None:
+        r = r.filter(~facts.in_period(r.order_ts, *skip))
     cond = _series_condition(access, r, level, key)
     if cond is not None:
         r = r.filter(cond)
@@ -57,28 +63,34 @@ def _daily(access: DataAccess, f: Filters, level: str = "total", key: str = "tot
                                               pl.col("revenue").cast(pl.Float64))
 
 
-def every_day(f: Filters, daily: pl.DataFrame) -> pl.DataFrame:
-    """day, units, revenue for every day of ``f`` (sums of ``daily``'s rows per day; 0 on days without any)."""
+def every_day(f: Filters, daily: pl.DataFrame, skip: Skip = None) -> pl.DataFrame:
+    """day, units, revenue for every day of ``f`` outside ``skip`` (sums of ``daily``'s rows per day; 0 on days
+    without any)."""
     per_day = daily.group_by("day").agg(pl.col("units").sum(), pl.col("revenue").sum())
     days = pl.DataFrame({"day": pl.date_range(f.start, f.end, "1d", eager=True)})
+    if skip is not None:
+        days = days.filter((pl.col("day") < skip[0]) | (pl.col("day") > skip[1]))
     out = days.join(per_day, on="day", how="left")
     return frames.zero_fill(out, ("units", "revenue")).select("day", "units", "revenue").sort("day")
 
 
-def compute_demand_history(access: DataAccess, f: Filters, level: str = "total", key: str = "total") -> pl.DataFrame:
-    """Daily sales of one forecast series from ``f.start`` to ``f.end`` (every day, 0 when nothing sold).
+def compute_demand_history(access: DataAccess, f: Filters, level: str = "total", key: str = "total",
+                           skip: Skip = None) -> pl.DataFrame:
+    """Daily sales of one forecast series from ``f.start`` to ``f.end`` (every day, 0 when nothing sold), leaving
+    out the days of ``skip`` (not read: a chart of recent weeks and the same weeks last year needs no months between).
 
     Only the period of ``f`` applies (the sidebar's other filters do not shape a forecast). Columns: day (date),
     units (float, units sold), revenue (float, money of those lines, merchant currency). Sorted by day.
     """
-    return every_day(f, _daily(access, f, level, key))
+    return every_day(f, _daily(access, f, level, key, skip=skip), skip)
 
 
-def compute_demand_history_by(access: DataAccess, f: Filters, by: str = "category") -> pl.DataFrame:
+def compute_demand_history_by(access: DataAccess, f: Filters, by: str = "category", skip: Skip = None) -> pl.DataFrame:
     """Daily sales per category (key: its name, "(none)" without one) or per selling location (key: store id as
     text) from ``f.start`` to ``f.end``: day, key, units, revenue, only days and keys that sold. One query serves
-    the whole shop and every category (or store) of a forecast: ``every_day`` on its rows, or on one key's."""
-    return _daily(access, f, by=by).select("day", "key", "units", "revenue")
+    the whole shop and every category (or store) of a forecast: ``every_day`` on its rows, or on one key's.
+    ``skip``: as for ``compute_demand_history``."""
+    return _daily(access, f, by=by, skip=skip).select("day", "key", "units", "revenue")
 
 
 def compute_forecast_labels(access: DataAccess, f: Filters) -> dict[str, pl.DataFrame]:
@@ -93,7 +105,12 @@ def compute_forecast_labels(access: DataAccess, f: Filters) -> dict[str, pl.Data
     return {"products": products, "stores": stores}
 
 
-def history_window(last_day: dt.date, days: int, last_year_days: int = 364) -> Filters:
-    """The period to read for a chart of ``days`` days of history up to ``last_day`` and the same weeks a year
-    (``last_year_days``) earlier, forecast days included (up to 90 ahead, which stays inside it)."""
-    return Filters(last_day - dt.timedelta(days=days - 1 + last_year_days), last_day)
+def history_window(last_day: dt.date, days: int, ahead: int = 90, last_year_days: int = 364) -> tuple[Filters, Skip]:
+    """What to read for a chart of ``days`` days of sales up to ``last_day``, then up to ``ahead`` forecast days,
+    with the sales of the same weekdays ``last_year_days`` earlier under all of it: the period, and the stretch
+    between the two that nobody draws (None when they touch)."""
+    start = last_day - dt.timedelta(days=days - 1)
+    year_end = last_day + dt.timedelta(days=ahead - last_year_days)
+    period = Filters(start - dt.timedelta(days=last_year_days), last_day)
+    gap = (year_end + dt.timedelta(days=1), start - dt.timedelta(days=1))
+    return period, (gap if gap[0] <= gap[1] else None)

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from analytics import demand_history
+from analytics.filters import Filters
 from dashboard import cache, models_ui
 from dashboard.tables import COLUMNS, Column
 from models.artifacts import SavedModel
@@ -214,12 +215,13 @@ def history(merchant_id: int, data_version: int, level: str, key: str, last_day:
     """day, units, revenue sold per day for one series: HISTORY_DAYS up to ``last_day`` and the same weeks a year
     before (cached per merchant, series and data version). The whole shop, its categories and its stores come
     from one cached query per grouping (the first view pays it, a drill into a category does not)."""
-    window = demand_history.history_window(last_day, HISTORY_DAYS)
+    window, skip = demand_history.history_window(last_day, HISTORY_DAYS, demand.MAX_HORIZON)
     if level == "sku":
-        return cache.query("demand_history", (merchant_id,), window, data_version, level=level, key=key).value
+        return cache.query("demand_history", (merchant_id,), window, data_version, level=level, key=key,
+                           skip=skip).value
     by = "store" if level == "store" else "category"
-    rows = cache.query("demand_history_by", (merchant_id,), window, data_version, by=by).value
-    return demand_history.every_day(window, rows if level == "total" else rows.filter(pl.col("key") == key))
+    rows = cache.query("demand_history_by", (merchant_id,), window, data_version, by=by, skip=skip).value
+    return demand_history.every_day(window, rows if level == "total" else rows.filter(pl.col("key") == key), skip)
 
 
 @dataclass(frozen=True)
@@ -253,8 +255,7 @@ class Labels:
 
 def labels(merchant_id: int, data_version: int, last_day: dt.date) -> Labels:
     """Product and store names of one merchant (``compute_forecast_labels``, cached)."""
-    window = demand_history.history_window(last_day, 1, 0)
-    frames = cache.query("forecast_labels", (merchant_id,), window, data_version).value
+    frames = cache.query("forecast_labels", (merchant_id,), Filters(last_day, last_day), data_version).value
     p, s = frames["products"], frames["stores"]
     codes = dict(zip(p["product_id"].to_list(), zip(p["sku"].to_list(), p["product_name"].to_list())))
     stores = {i: (n or f"Store {i}") + (f" ({r})" if r else "")
