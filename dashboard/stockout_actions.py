@@ -79,8 +79,8 @@ def render_service_level(principal: Principal, levels: Mapping[int, float], name
 
 def assignees(principal: Principal, merchant_id: int) -> dict[str, str]:
     """username -> "Name (username)" of the people who could handle an alert of ``merchant_id``: users who
-    may open this page and see that merchant. The signed-in person always; nobody else if the user list
-    cannot be read."""
+    may open this page and see that merchant (for a merchant user, only that merchant's own users: staff
+    accounts are not listed to them). The signed-in person always; nobody else if the user list cannot be read."""
     from dashboard.auth import accounts
 
     out = {principal.username: f"{principal.name} ({principal.username})"}
@@ -89,7 +89,8 @@ def assignees(principal: Principal, merchant_id: int) -> dict[str, str]:
     except (accounts.CredentialsError, OSError):
         return out
     for u in users:
-        if may_open(u.role, "stockout") and (u.merchant_ids is None or merchant_id in u.merchant_ids):
+        sees = merchant_id in u.merchant_ids if u.merchant_ids is not None else principal.merchant_ids is None
+        if may_open(u.role, "stockout") and sees:
             out.setdefault(u.username, f"{u.name} ({u.username})")
     return out
 

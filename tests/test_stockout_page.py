@@ -200,6 +200,8 @@ def test_every_allowed_role_sees_the_alert_list(app, role):
     frame = alert_list(at)
     assert frame.height > 0
     assert [m.label for m in at.metric] == ["SKUs at risk", "Revenue at risk", "Stock-outs expected"]
+    offered = at.selectbox(key="so_assignee").options
+    assert any("(ops2)" in o for o in offered) == (role != "merchant")  # staff accounts are listed to staff only
 
 
 def test_fraud_reviewer_is_refused(app):
@@ -305,7 +307,9 @@ def test_acknowledge_assign_snooze_go_to_the_store_and_change_the_status(app, en
     at.selectbox(key="so_assignee").set_value("shop2")
     run(at.button(key="so_assign").click())
     assert states_in_store(app, "nordlicht", [MERCHANT])[MERCHANT, key].assignee == "shop2"
-    assert "shop1" not in at.selectbox(key="so_assignee").options  # another merchant's user is not offered
+    offered = at.selectbox(key="so_assignee").options
+    assert any("(shop2)" in o for o in offered)
+    assert not any("(shop1)" in o or "(ops2)" in o for o in offered)  # no other merchant's user, no staff account
     assert alert_list(at)["assignee"][0] == "shop2"
     at.selectbox(key="so_assignee").set_value("nordlicht")
     run(at.button(key="so_assign").click())

@@ -122,6 +122,8 @@ if previous and previous not in keyed:  # an alert just acted on stays open even
     mid_, key_ = previous.split("|", 1)
     kept = alerts.filter((pl.col("merchant_id") == int(mid_)) & (pl.col("alert_key") == key_))
     keyed.update({previous: r for r in kept.iter_rows(named=True)})
+    if previous not in keyed:  # another currency's merchant was picked before: start from the top
+        del st.session_state["so_pick"]
 if not keyed:
     st.caption("Pick an alert from a list that is not empty.")
     st.stop()
