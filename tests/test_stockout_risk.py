@@ -160,7 +160,24 @@ def test_abc_classes_split_revenue_80_15_5(tiny):
     assert share["A"] + share["B"] >= 0.95 and share["C"] <= 0.05 + 1e-9
     # every A product sells more than every C product
     assert smallest_a >= j.filter(pl.col("abc_class") == "C")["revenue"].max()
-    assert set(risk["xyz_class"]) <= {"X", "Y", "Z"}
+
+
+def test_xyz_classes_follow_the_weekly_coefficient_of_variation(tiny):
+    con, as_of, _, risk = tiny
+    weekly = _sql(con, """
+        SELECT p.product_id::BIGINT AS product_id, w.week, coalesce(sum(i.units_sold), 0)::DOUBLE AS units
+        FROM (SELECT DISTINCT product_id FROM main.inventory_daily WHERE merchant_id = 1 AND day = $d) p
+        CROSS JOIN range(13) w(week)
+        LEFT JOIN main.inventory_daily i ON i.product_id = p.product_id AND i.day <= $d::DATE - (7 * w.week)::INTEGER
+             AND i.day > $d::DATE - (7 * (w.week + 1))::INTEGER
+        GROUP BY ALL""", {"d": as_of})
+    cv = weekly.group_by("product_id").agg((pl.col("units").std(ddof=0) / pl.col("units").mean()).alias("cv"))
+    want = cv.with_columns(pl.when(pl.col("cv").is_nan() | pl.col("cv").is_null()).then(pl.lit("Z"))
+                           .when(pl.col("cv") < 0.5).then(pl.lit("X")).when(pl.col("cv") < 1.0).then(pl.lit("Y"))
+                           .otherwise(pl.lit("Z")).alias("want"))
+    j = risk.join(want, on="product_id")
+    assert j.height == risk.height and (j["xyz_class"] == j["want"]).all()
+    assert set(j["xyz_class"]) == {"X", "Y", "Z"}  # the fixture has all three: the test tells them apart
 
 
 # --- a hand-made warehouse: one product, one supplier that always takes 7 days and is always on time ---

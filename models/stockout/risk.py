@@ -187,7 +187,7 @@ def compute_stockout_risk(access: DataAccess, location_demand: pl.DataFrame, *, 
     revenue = weekly.group_by("product_id").agg(pl.col("units").sum()).join(price, on="product_id", how="right") \
         .select("merchant_id", "product_id", (pl.col("units").fill_null(0.0) * pl.col("unit_price")).alias("revenue"))
     abc = classes.compute_abc(revenue).select("product_id", "abc_class")
-    xyz = classes.compute_xyz(weekly).select("product_id", "store_id", "xyz_class")
+    xyz = classes.compute_xyz(weekly, HISTORY_WEEKS).select("product_id", "store_id", "xyz_class")
 
     out = pos.with_columns(
         pl.Series("daily_demand", daily), pl.Series("days_of_cover", cover).fill_nan(None),
