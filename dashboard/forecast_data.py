@@ -150,7 +150,8 @@ def card_model(saved: SavedModel, model_words: Mapping[str, str]) -> SavedModel:
         params["interval_levels"] = " and ".join(f"{lv}%" for lv in p["levels"])
     if p.get("sku_models_by_pattern"):
         params["model_per_product_demand_pattern"] = "; ".join(
-            f"{pattern}: {model_words.get(model, model)}" for pattern, model in sorted(p["sku_models_by_pattern"].items()))
+            f"{pattern}: {model_words.get(model, model)}"
+            for pattern, model in sorted(p["sku_models_by_pattern"].items()))
     return replace(saved, meta={**saved.meta, "metrics": figures, "params": params})
 
 
@@ -169,9 +170,9 @@ def _forecast_columns() -> dict[str, Column]:
         out[f"forecast_{measure}"] = Column(what + unit, kind, "Expected demand that day.")
         for side, word in (("low", "from"), ("high", "to")):
             for level in (80, 95):
-                out[f"{side}_{level}_{measure}"] = Column(
-                    f"{level}% range {word}{unit}", kind,
-                    f"The day's demand should fall in this range {'4 times in 5' if level == 80 else '19 times in 20'}.")
+                often = "4 times in 5" if level == 80 else "19 times in 20"
+                out[f"{side}_{level}_{measure}"] = Column(f"{level}% range {word}{unit}", kind,
+                                                          f"The day's demand should fall in this range {often}.")
     out["model"] = Column("Model", "text", "What made the forecast.")
     return out
 

@@ -18,6 +18,7 @@ from dashboard import cache, downloads, forecast_data, models_ui, tables
 from dashboard.context import PageContext
 from dashboard.forecast_trust import Trust
 from dashboard.plain_text import markdown_text
+from models.jobs import FAILED, JobStatus
 
 MERCHANT_KEY = "fc_merchant"
 
@@ -49,13 +50,17 @@ def render_merchant(ctx: PageContext) -> Merchant:
     return Merchant(int(chosen), str(row["name"] or f"Merchant {chosen}"), str(row["currency"] or ""))
 
 
-def render_no_model(merchant: Merchant) -> None:
+def render_no_model(merchant: Merchant, job: JobStatus | None) -> None:
     """Say in words why there is no forecast (the training status above says what is happening)."""
-    if models_ui.training_in_app():
-        st.info(f"No forecast is saved for {markdown_text(merchant.name)} yet. The first model is being trained in "
-                "the background; this page shows it as soon as it is saved.", icon=":material/hourglass_top:")
+    name = markdown_text(merchant.name)
+    if job is not None and job.active:
+        st.info(f"No forecast is saved for {name} yet. The first model is being trained in the background; this "
+                "page shows it as soon as it is saved.", icon=":material/hourglass_top:")
+    elif job is not None and job.state == FAILED:
+        st.info(f"No forecast is saved for {name}: training failed (the reason is above). It is tried again after "
+                "the next import, or with `python -m models train --kind demand_forecast`.", icon=":material/info:")
     else:
-        st.info(f"No forecast is saved for {markdown_text(merchant.name)} yet.", icon=":material/info:")
+        st.info(f"No forecast is saved for {name} yet.", icon=":material/info:")
 
 
 def _reset(*keys: str) -> None:
@@ -64,7 +69,7 @@ def _reset(*keys: str) -> None:
 
 
 def render_breadcrumb(category: str | None, sku: int | None, sku_label: Callable[[int], str]) -> None:
-    """``[← All categories] › shoes › SKU-12 · Trainer``; each step back is a button (its label in a code span)."""
+    """``[← All categories] › shoes › SKU-12 · Trainer``; each step back is a button (data in a code span)."""
     if category is None:
         return
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):

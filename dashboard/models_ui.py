@@ -131,8 +131,7 @@ def render_model_card(saved: SavedModel, data_version: int) -> None:
         st.text(card.description)
         facts = [("Version", card.version), ("Trained", card.trained_at), ("Trained on days", card.training_window),
                  ("Rows read", f"{card.training_rows:,}"),
-                 ("Data version", f"{card.data_version}" + (" (older than the warehouse: a new one is training)"
-                                                            if card.stale else ""))]
+                 ("Data version", f"{card.data_version}" + (_stale_words() if card.stale else ""))]
         st.table({"About": [k for k, _ in facts], "Value": [v for _, v in facts]}, hide_index=True)
         if card.metrics:
             st.caption("Backtest results")
@@ -143,6 +142,12 @@ def render_model_card(saved: SavedModel, data_version: int) -> None:
         for note in card.notes:
             st.text(note)
         st.caption(f"Libraries: {card.libraries}")
+
+
+def _stale_words() -> str:
+    if training_in_app():
+        return " (older than the warehouse: a new version is trained in the background)"
+    return " (older than the warehouse: run `python -m models train` for a new one)"
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -415,14 +415,7 @@ def test_without_a_model_and_without_training_the_page_says_so(no_models, monkey
 def test_without_a_model_training_is_queued_and_its_progress_shown(no_models, monkeypatch):
     monkeypatch.setenv("RETAIL_PULSE_TRAIN_IN_APP", "on")
     release, asked = threading.Event(), []
-
-    def train(kind, backend_factory, merchant_id, data_version, store, progress):
-        asked.append((kind, merchant_id, data_version))
-        progress(0.4, "Backtesting SKU models")
-        release.wait(30)
-        return types.SimpleNamespace(version="not-saved")
-
-    queue = TrainingQueue(ModelStore(no_models.root / "models", key=b"k" * 40), lambda: None, train=train)
+    queue = blocking_queue(no_models.root / "models", release, asked)
     monkeypatch.setattr(models_ui, "training_queue", lambda: queue)
     try:
         at = open_forecast("merchant")
@@ -499,3 +492,60 @@ def test_hostile_names_show_as_text(hostile_forecast):
     rerun(at.selectbox(key="fc_store").select(store))
     assert EVIL in main_chart(at)["layout"]["title"]["text"]
     assert_plain(at, "store")
+
+
+def blocking_queue(root: Path, release: threading.Event, asked: list, fail: bool = False) -> TrainingQueue:
+    def train(kind, backend_factory, merchant_id, data_version, store, progress):
+        asked.append((kind, merchant_id, data_version))
+        progress(0.4, "Backtesting SKU models")
+        release.wait(30)
+        if fail:
+            raise ValueError("this merchant has no product sales yet: nothing to forecast")
+        return types.SimpleNamespace(version="not-saved")
+
+    return TrainingQueue(ModelStore(root, key=b"k" * 40), lambda: None, train=train)
+
+
+def test_a_stale_model_stays_on_screen_while_a_new_one_trains(fixture_warehouse_path, trained_models, tmp_path,
+                                                             monkeypatch):
+    path = tmp_path / "served.duckdb"
+    shutil.copy(fixture_warehouse_path, path)
+    newer = data_version(path) + 1
+    con = duckdb.connect(str(path))  # as an import would: the data version moves past the models'
+    con.execute("UPDATE main.meta SET value = ? WHERE key = 'data_version'", [str(newer)])
+    con.close()
+    env = {"RETAIL_PULSE_WAREHOUSE": str(path), "RETAIL_PULSE_TRAIN_IN_APP": "on", **trained_models}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    clear_caches()
+    release, asked = threading.Event(), []
+    queue = blocking_queue(tmp_path / "models", release, asked)
+    monkeypatch.setattr(models_ui, "training_queue", lambda: queue)
+    try:
+        at = open_forecast("merchant")
+        job = queue.status(KIND, MERCHANT)
+        assert job is not None and job.active and job.data_version == newer
+        text = at.get("progress")[0].proto.text
+        assert "Training a new version of this model" in text and "last good model meanwhile" in text
+        # The last good model is what shows, with its numbers.
+        assert_shows(at, payload_series(trained_models, MERCHANT, "total", "total", "units", 28))
+        card = next(t.value for t in at.table if "About" in t.value.columns and "Version" in list(t.value["About"]))
+        assert "older than the warehouse" in dict(zip(card["About"], card["Value"]))["Data version"]
+    finally:
+        release.set()
+        queue.wait(30)
+        clear_caches()
+
+
+def test_failed_first_training_is_said_in_words(no_models, monkeypatch):
+    monkeypatch.setenv("RETAIL_PULSE_TRAIN_IN_APP", "on")
+    release, asked = threading.Event(), []
+    queue = blocking_queue(no_models.root / "models", release, asked, fail=True)
+    monkeypatch.setattr(models_ui, "training_queue", lambda: queue)
+    release.set()
+    queue.submit(KIND, MERCHANT, no_models.data_version)
+    queue.wait(30)
+    at = open_forecast("merchant")
+    assert any("no product sales yet" in w.value for w in at.warning)
+    assert any("training failed" in i.value for i in at.info)
+    assert not at.get("plotly_chart") and not at.get("progress")

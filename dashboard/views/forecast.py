@@ -29,10 +29,10 @@ TOP = 25
 ctx = guard("forecast")
 st.title("Demand forecast")
 merchant = panels.render_merchant(ctx)
-saved, _job = models_ui.current_model(fd.KIND, merchant.merchant_id, ctx.data_version)
+saved, job = models_ui.current_model(fd.KIND, merchant.merchant_id, ctx.data_version)
 models_ui.render_training_status(fd.KIND, merchant.merchant_id, saved)
 if saved is None:
-    panels.render_no_model(merchant)
+    panels.render_no_model(merchant, job)
     st.stop()
 
 index = fd.load_index(saved)
