@@ -323,8 +323,15 @@ def test_acknowledge_assign_snooze_go_to_the_store_and_change_the_status(app, en
     snoozed = alert_list(at)
     assert snoozed.height == 1 and snoozed["status_text"][0].startswith("Snoozed until ")
 
+    note = '<a href="https://evil.example">called</a> =1+1'
+    at.text_input(key="so_comment").input(note)
+    run(at.button(key="so_comment_add").click())
+    history = [pl.from_pandas(d.value) for d in at.dataframe if "action_text" in d.value.columns][0]
+    assert history["action_text"][0] == f"comment: {note}"  # newest first, verbatim, in a grid (plain text)
+    assert history["actor"].to_list() == ["nordlicht"] * 5
+
     actions = [e.action for e in audit_entries(app, MERCHANT, "alert:stockout") if e.entity_id == key]
-    assert actions == ["acknowledge", "assign", "assign", "snooze"]
+    assert actions == ["acknowledge", "assign", "assign", "snooze", "comment"]
     # another merchant's user sees nothing of it
     assert not states_in_store(app, "shop1", [1])
 
