@@ -8,12 +8,16 @@ forecast, so these tests do not depend on the forecasting models (tests/test_sto
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import sys
 
 import duckdb
 import ibis
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from scipy import stats
 
 from data.access import DataAccess, Scope
@@ -300,3 +304,23 @@ def test_a_product_without_orders_learns_the_merchants_lead_time():
     assert sup.lead_median.tolist() == [4, 16, 8]
     np.testing.assert_allclose(sup.lead_pmf.sum(axis=1), 1.0)
     np.testing.assert_allclose(sup.late_pmf.sum(axis=1), 1.0)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed: Spark local mode needs a JVM")
+def test_spark_gives_the_same_risk_as_duckdb(tiny, fixture_warehouse_path, tmp_path_factory):
+    """Every read goes through data.access, so the Spark engine (tiny warehouse exported to Parquet) agrees."""
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from data.spark import SparkWarehouse, export_parquet
+
+    _, as_of, demand, risk = tiny
+    out = tmp_path_factory.mktemp("stockout_parquet")
+    export_parquet(fixture_warehouse_path, out)
+    wh = SparkWarehouse(out, master="local[2]")
+    try:
+        spark = compute_stockout_risk(DataAccess(wh.backend(), Scope.merchants([1])), demand, as_of=as_of)
+    finally:
+        wh.close()
+    key = ["product_id", "store_id"]
+    assert_frame_equal(spark.sort(key), risk.sort(key), check_dtypes=False, abs_tol=1e-9)
