@@ -36,12 +36,15 @@ def last_year_frame(history: pl.DataFrame, measure: str, first: dt.date, last: d
 
 
 def build_forecast_figure(history: pl.DataFrame, forecast: pl.DataFrame, measure: str, currency: str | None,
-                          title: str, history_days: int = 120) -> go.Figure:
+                          title: str, history_days: int = 120, since: dt.date | None = None) -> go.Figure:
     """``history``: ``compute_demand_history`` (day, units, revenue), the last ``history_days`` before the
     forecast are drawn, and a year before for the comparison line; ``forecast``: ``forecast_data.series``
-    (day, mean, lo_80, hi_80, lo_95, hi_95). Revenue is in ``currency``."""
+    (day, mean, lo_80, hi_80, lo_95, hi_95). Revenue is in ``currency``. Days before ``since`` (the first day of
+    data) are not drawn: no sales there means no data, not zero sales."""
     if measure not in MEASURE_WORDS:
         raise ValueError(f"unknown measure {measure!r}; use units or revenue")
+    if since is not None:
+        history = history.filter(pl.col("day") >= since)
     days = forecast["day"].to_list()
     first_fc = days[0] if days else None
     start = (first_fc or history["day"].max() or dt.date.today()) - dt.timedelta(days=history_days)

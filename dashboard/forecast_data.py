@@ -75,6 +75,15 @@ def load_index(saved) -> ForecastIndex:
     return models_ui.read_payload(saved, READER)
 
 
+def data_start(saved: SavedModel) -> dt.date | None:
+    """The first day of the data the model was trained on (None when the metadata does not say)."""
+    window = saved.meta.get("training_window")
+    try:
+        return dt.date.fromisoformat(str(window[0])) if window else None
+    except ValueError:
+        return None
+
+
 def series(index: ForecastIndex, level: str, key: str, measure: str, days: int) -> pl.DataFrame:
     """day, mean, lo_80, hi_80, lo_95, hi_95, model of one series for its first ``days`` days (empty if unknown)."""
     if not 1 <= days <= demand.MAX_HORIZON:

@@ -43,7 +43,7 @@ def render_merchant(ctx: PageContext) -> Merchant:
         st.session_state.pop(MERCHANT_KEY, None)  # before the widget exists in this run, so allowed
     chosen = options[0]
     if len(options) > 1:
-        chosen = st.selectbox("Merchant", options, key=MERCHANT_KEY,
+        chosen = st.selectbox("Merchant", options, key=MERCHANT_KEY, width=420,
                               format_func=lambda m: str(rows[m]["name"] or f"Merchant {m}"),
                               help="Forecasts are made per merchant, in the merchant's own currency.")
     row = rows[chosen]
@@ -114,4 +114,5 @@ def render_facts(saved: Any, first_day: Any, days: int) -> None:
     st.caption(f"Forecast of demand (sales plus what stock-outs are estimated to have cost) for {days} days from "
                f"{first_day:%d %b %Y}, made from data up to the day before. Shaded: the range each day should fall "
                "in 4 times in 5 (80%) and 19 times in 20 (95%). Dotted: what sold on the same weekdays 52 weeks "
-               f"earlier. Model version {saved.version}.")
+               "earlier. The sidebar's period and filters do not apply: a forecast covers the merchant's whole shop. "
+               f"Model version {saved.version}.")

@@ -199,6 +199,9 @@ def test_forecast_and_history_equal_the_payload_and_sql(forecast_env, oracle, de
     ly = trace(main_chart(at), NAMES["last_year"])
     assert ly["y"] == pytest.approx([ly_by_day.get(as_day(x) - dt.timedelta(days=364), 0.0) for x in ly["x"]])
     assert as_day(ly["x"][-1]) == expected["day"][-1]
+    # Before the data starts there is no data, not zero sales: nothing is drawn there.
+    first = oracle("SELECT min(order_ts)::DATE AS d FROM orders WHERE merchant_id = 3").item()
+    assert as_day(ly["x"][0]) - dt.timedelta(days=364) == max(first, start - dt.timedelta(days=364))
 
     # Revenue over 60 days: the payload's revenue rows, in the merchant's currency.
     at.radio(key="fc_measure").set_value("revenue")

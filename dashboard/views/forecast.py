@@ -72,7 +72,7 @@ chart_col, trust_col = st.columns([3, 2], gap="medium")
 with chart_col:
     title = f"{'Units' if measure == 'units' else 'Revenue'} per day, {what}: the next {days} days"
     widgets.render_figure(forecast_charts.build_forecast_figure(history, forecast, measure, unit, title,
-                                                                fd.HISTORY_DAYS), "fc_chart")
+                                                                fd.HISTORY_DAYS, fd.data_start(saved)), "fc_chart")
     panels.render_facts(saved, index.first_day, days)
 with trust_col:
     panels.render_trust(trust)
