@@ -143,11 +143,15 @@ def test_a_bad_service_level_is_refused_with_a_clear_message(tiny, bad):
         compute_stockout_risk(access, demand, as_of=as_of, service_level=bad)
 
 
-def test_a_frame_that_is_not_location_demand_is_refused_by_name(tiny):
+def test_a_frame_that_is_not_location_demand_or_a_day_that_is_not_a_date_is_refused_by_name(tiny):
     con, as_of, demand, _ = tiny
     access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([1]))
     with pytest.raises(ValueError, match="dispersion"):
         compute_stockout_risk(access, demand.drop("dispersion"), as_of=as_of)
+    with pytest.raises(ValueError, match="as_of must be a date"):
+        compute_stockout_risk(access, demand, as_of=str(as_of))
+    # a day without stock records gives no rows, not an error
+    assert compute_stockout_risk(access, demand, as_of=dt.date(1990, 1, 1)).columns == list(COLUMNS)
 
 
 def test_abc_classes_split_revenue_80_15_5(tiny):

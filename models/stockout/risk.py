@@ -157,6 +157,8 @@ def compute_stockout_risk(access: DataAccess, location_demand: pl.DataFrame, *, 
         return _empty()
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
+    if not isinstance(as_of, dt.date):
+        raise ValueError(f"as_of must be a date (datetime.date), got {as_of!r}")
     pos = inputs.load_positions(access, as_of).sort("merchant_id", "product_id", "store_id")
     if pos.is_empty():
         return _empty()
