@@ -150,6 +150,11 @@ def test_a_frame_that_is_not_location_demand_or_a_day_that_is_not_a_date_is_refu
         compute_stockout_risk(access, demand.drop("dispersion"), as_of=as_of)
     with pytest.raises(ValueError, match="as_of must be a date"):
         compute_stockout_risk(access, demand, as_of=str(as_of))
+    # another merchant's forecast only: no demand known, so no risk, but every row is there
+    theirs = _sql(con, "SELECT product_id::BIGINT AS product_id FROM main.products WHERE merchant_id = 2", [])
+    none = compute_stockout_risk(access, demand.join(theirs, on="product_id"), as_of=as_of)
+    assert none.height > 0 and (none["daily_demand"] == 0).all() and none["days_of_cover"].null_count() == none.height
+    assert none.filter(pl.col("on_hand") > 0)["stockout_probability"].max() == 0.0
     # a day without stock records gives no rows, not an error
     assert compute_stockout_risk(access, demand, as_of=dt.date(1990, 1, 1)).columns == list(COLUMNS)
 

@@ -75,12 +75,12 @@ def _demand_matrix(location_demand: pl.DataFrame, keys: pl.DataFrame, as_of: dt.
     n = keys.height
     mu = np.full((n, DAYS), np.nan)
     k = np.ones((n, 1))
-    ld = location_demand.filter(pl.col("day") > as_of)
+    idx = keys.select("product_id", "store_id").with_row_index("_row")
+    j = location_demand.filter(pl.col("day") > as_of).select(
+        pl.col("product_id").cast(pl.Int64), pl.col("store_id").cast(pl.Int64), "day", "mean", "dispersion").join(
+        idx, on=["product_id", "store_id"], how="inner")
     has = np.zeros(n, dtype=bool)
-    if ld.height:
-        idx = keys.select("product_id", "store_id").with_row_index("_row")
-        j = ld.select(pl.col("product_id").cast(pl.Int64), pl.col("store_id").cast(pl.Int64), "day", "mean",
-                      "dispersion").join(idx, on=["product_id", "store_id"], how="inner")
+    if j.height:
         # the forecast's first day after as_of is day 1 (a forecast made before as_of is used from as_of on)
         start = j["day"].min()
         j = j.with_columns((pl.col("day") - start).dt.total_days().alias("_col")).filter(pl.col("_col") < DAYS)
