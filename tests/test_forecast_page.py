@@ -568,3 +568,35 @@ def test_failed_first_training_is_said_in_words(no_models, monkeypatch):
     assert any("no product sales yet" in w.value for w in at.warning)
     assert any("training failed" in i.value for i in at.info)
     assert not at.get("plotly_chart") and not at.get("progress")
+
+
+def test_a_naive_forecast_is_labelled_as_such(fixture_warehouse_path, trained_models, tmp_path, monkeypatch):
+    """A shop with too little history gets naive forecasts (demand.NAIVE_LABEL on every row, no backtest): the
+    page says so beside the chart instead of backtest figures."""
+    saved = saved_model(trained_models, MERCHANT)
+    parts = outputs.read_payload(saved.payload)
+    naive = demand.Forecasts(
+        forecast=parts["forecast"].with_columns(pl.lit(demand.NAIVE_LABEL).alias("model")),
+        skus=parts["skus"].with_columns(pl.lit(demand.NAIVE_LABEL).alias("model"), pl.lit("short").alias("pattern")),
+        shares=parts["shares"], lost=parts["lost"], metrics={"total": {}, "category": {}, "store": {}, "sku": {},
+                                                             "origins": 0, "horizon_days": 0})
+    store = ModelStore(tmp_path / "models", key=b"naive-model-key-" + b"k" * 32)
+    store.save(KIND, MERCHANT, outputs.to_payload(naive), {**saved.meta, "metrics": naive.metrics})
+    path = tmp_path / "served.duckdb"
+    shutil.copy(fixture_warehouse_path, path)
+    env = {"RETAIL_PULSE_WAREHOUSE": str(path), "RETAIL_PULSE_TRAIN_IN_APP": "off",
+           "RETAIL_PULSE_MODELS_DIR": str(tmp_path / "models"), "RETAIL_PULSE_MODEL_KEY": "naive-model-key-" + "k" * 32}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    clear_caches()
+    try:
+        at = open_forecast("merchant")
+        assert any(w.value.startswith("Naive forecast: too little history") for w in at.warning)
+        assert trust_rows(at)["Backtest"] == "none: too little history to test a model"
+        category = at.selectbox(key="fc_category").options[1]
+        rerun(at.selectbox(key="fc_category").select(category))
+        assert trust_rows(at)["Model"].startswith("Naive forecast: too little history")
+        assert_shows(at, naive.forecast.filter((pl.col("level") == "category") & (pl.col("key") == category)
+                                               & (pl.col("measure") == "units")).sort("day").head(28))
+    finally:
+        clear_caches()
