@@ -117,7 +117,8 @@ def breakdown(index: ForecastIndex, level: str, measure: str, days: int, only: l
     frame = frame.filter(pl.col("day") < end)
     if only is not None:
         frame = frame.filter(pl.col("key").is_in(only))
-    return frame.group_by("key").agg(pl.col("mean").sum().alias("total")).sort("total", descending=True)
+    return frame.group_by("key").agg(pl.col("mean").sum().alias("total")).sort(["total", "key"],
+                                                                                descending=[True, False])
 
 
 def sku_model(index: ForecastIndex, product_id: int) -> tuple[str | None, str | None]:
