@@ -145,7 +145,7 @@ def card_model(saved: SavedModel, model_words: Mapping[str, str]) -> SavedModel:
                 row["against_repeating_last_week"] = found["summary"]
             figures[f"Whole shop, {measure}"] = row
     if sku := m.get("sku"):
-        row = {k: sku[k] for k in ("wape", "bias", "coverage_80", "naive_wape") if k in sku}
+        row = {k: sku[k] for k in ("wape", "bias", "coverage_80", "coverage_95", "naive_wape") if k in sku}
         if sku.get("summary"):
             row["against_repeating_last_week"] = sku["summary"]
         if "skus_backtested" in sku:
