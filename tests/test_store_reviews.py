@@ -195,13 +195,17 @@ from data.store import Principal, open_store
 store = open_store(sys.argv[1])
 who = Principal.merchants(sys.argv[2], [1])
 i = 0
+claimed = store.reviews.claim_next(who, ttl=dt.timedelta(seconds=2))
 while True:
-    claimed = store.reviews.claim_next(who, ttl=dt.timedelta(seconds=2))
     rid = f"{sys.argv[2]}-{i}"
-    store.reviews.decide(who, claimed.lease, outcome="decline", reason="card_testing", request_id=rid,
-                         note="kill -9 test " * 20)
+    args = dict(outcome="decline", reason="card_testing", request_id=rid, note="kill -9 test " * 20)
+    if sys.argv[3] == "next":  # the page's way: the decision and the next claim in one commit
+        _, following = store.reviews.decide_and_claim_next(who, claimed.lease, ttl=dt.timedelta(seconds=2), **args)
+    else:
+        store.reviews.decide(who, claimed.lease, **args)
+        following = store.reviews.claim_next(who, ttl=dt.timedelta(seconds=2))
     print(rid, claimed.case.id, flush=True)  # printed only after the commit returned: an acknowledged decision
-    i += 1
+    claimed, i = following, i + 1
 """
 
 
@@ -213,7 +217,8 @@ def test_kill_9_during_decisions_loses_no_acknowledged_decision(store_url):
     acknowledged: dict[str, int] = {}
     rng = random.Random(9)
     for round_ in range(3):
-        child = subprocess.Popen([sys.executable, "-c", DECIDER, store_url, f"r{round_}"], cwd=ROOT,
+        mode = "next" if round_ % 2 else "apart"
+        child = subprocess.Popen([sys.executable, "-c", DECIDER, store_url, f"r{round_}", mode], cwd=ROOT,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
         lines = []
