@@ -16,6 +16,9 @@ Guarantees (tests/test_store_reviews.py checks each on SQLite and PostgreSQL):
 - a decision is never edited: ``reverse`` adds one that names the decision it replaces (the unique
   (case, sequence) pair refuses two reversals of the same decision);
 - every decision appends an audit entry (who, when, what, before, after) in its own transaction.
+
+An escalated case leaves the queue too; the senior reviewer's answer is a ``reverse`` of the escalation.
+``decide_and_claim_next`` is the page's call: the decision and the next case in one commit.
 """
 
 from __future__ import annotations
