@@ -17,6 +17,8 @@ The result (``Forecasts``, saved as the model's payload by ``outputs``):
   unit_price (money per unit, promotions not included).
 - ``shares``: product_id, store_id, share (of the product's units sold from that stock location).
 - ``lost``: product_id, category, day, censored, lost_units, lost_revenue for each out-of-stock day.
+- ``global_model``: the SKU-level XGBoost model in XGBoost's JSON (None when no SKU class chose it); a refresh
+  forecasts with it rather than learning it again.
 - ``metrics``: backtest figures per series and level (MASE, WAPE, bias, coverage, vs seasonal naive, in words).
   SKU coverage_80/95 count a day on a whole-unit bound by the share of its probability inside the interval
   (``sku.calibrated_coverage``: 80%/95% when calibrated); days_inside_80/95 is the plain share of days inside
@@ -54,6 +56,7 @@ class Forecasts:
     window: tuple[str, str] | None = None
     rows: int = 0
     notes: tuple[str, ...] = ()
+    global_model: bytes | None = None  # the global XGBoost model's trees (XGBoost JSON), reused by a refresh
 
 
 def _aggregate_history(demand: pl.DataFrame, stores: pl.DataFrame) -> pl.DataFrame:
@@ -138,12 +141,16 @@ def _sku_backtest(y, statics, classes):
     return chosen, disp, metrics
 
 
-def _sku_forecast(y, future, statics, classes, chosen, disp, horizon):
+def _sku_forecast(y, future, statics, classes, chosen, disp, horizon, saved_global=None):
+    """(forecast: unique_id, ds, model, mean, pattern, dispersion; the global model's bytes, or None).
+
+    ``saved_global``: a training's global model (``sku.global_model_bytes``): a refresh forecasts with it
+    instead of learning it again."""
     long_ids = y.group_by("unique_id").len().filter(pl.col("len") >= sku.MIN_DAYS)["unique_id"]
     ly = y.filter(pl.col("unique_id").is_in(long_ids.implode()))
     pick = classes.select("unique_id", "pattern").with_columns(
         pl.col("pattern").replace_strict(chosen, default=sku.NAIVE).alias("model"))
-    parts = []
+    parts, global_bytes = [], None
     if ly.height:
         # Each SKU runs only its chosen model: series are forecast independently, so this is what running every
         # model and keeping the chosen one gave, for a fraction of the work.
@@ -151,7 +158,11 @@ def _sku_forecast(y, future, statics, classes, chosen, disp, horizon):
         wanted = {m: model_of.filter(pl.col("model") == m)["unique_id"] for m in model_of["model"].unique().sort()}
         if sku.GLOBAL in wanted:  # learns from every long SKU (as chosen), forecasts those that chose it
             full = ly.filter(pl.col("ds") > ly["ds"].max() - dt.timedelta(days=sku.EXOG_DAYS))
-            fitted = sku.fit_global(full, statics)
+            if saved_global:
+                fitted, global_bytes = sku.restore_global(saved_global, full, statics), saved_global
+            else:
+                fitted = sku.fit_global(full, statics)
+                global_bytes = sku.global_model_bytes(fitted)
             gl = sku.predict_global(fitted, full.filter(pl.col("unique_id").is_in(wanted[sku.GLOBAL].implode())),
                                     statics, future, horizon)
             parts.append(gl.unpivot(index=["unique_id", "ds"], variable_name="model", value_name="mean"))
@@ -172,7 +183,8 @@ def _sku_forecast(y, future, statics, classes, chosen, disp, horizon):
             [out.select("unique_id", "ds", "model", "mean", "pattern"), naive.select("unique_id", "ds", "model", "mean",
                                                                                      "pattern")])
     k = out["pattern"].replace_strict(disp, default=1.0, return_dtype=pl.Float64)
-    return out.with_columns(pl.col("mean").fill_nan(0.0).fill_null(0.0).clip(lower_bound=0.0), k.alias("dispersion"))
+    return out.with_columns(pl.col("mean").fill_nan(0.0).fill_null(0.0).clip(lower_bound=0.0),
+                            k.alias("dispersion")), global_bytes
 
 
 def _with_bounds(rec: pl.DataFrame, agg_fc: pl.DataFrame, sku_fc: pl.DataFrame, prices: pl.DataFrame,
@@ -201,8 +213,9 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
                     progress: Progress | None = None, reuse: dict | None = None) -> Forecasts:
     """Backtest, choose, forecast ``horizon`` days after ``until`` (default: the last day of data), reconcile.
 
-    ``reuse``: a saved payload's params and metrics (``outputs.read_payload``): forecast with the models it
-    chose, without backtesting (a refresh); its metrics are kept.
+    ``reuse``: a saved payload's params, metrics and global model (``outputs.read_payload``): forecast with the
+    models it chose, without backtesting, and with its global SKU model as it was learnt (a refresh); its
+    metrics are kept.
     """
     report = progress or (lambda f, t: None)
     if not 1 <= horizon <= MAX_HORIZON:
@@ -230,8 +243,9 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
         .join(calendar.rename({"day": "ds"}), on="ds").select("ds", "discount_pct", "payday")
     y, future, statics = _sku_inputs(demand, promos, calendar, horizon)
     classes = sku.classify(y.filter(pl.col("ds") > last - dt.timedelta(days=sku.CLASS_DAYS)))
+    saved_global = None
     if reuse is not None and reuse.get("params", {}).get("aggregate_models"):
-        p = reuse["params"]
+        p, saved_global = reuse["params"], reuse.get("global_model")
         chosen_agg = {u: p["aggregate_models"].get(u, total.NAIVE) for u in agg_hist["unique_id"].unique().to_list()}
         agg_fc, agg_metrics = aggregate.forecast_aggregates(agg_hist, horizon, features=features, country=country,
                                                             chosen=chosen_agg, previous=p.get("aggregate_widths"))
@@ -251,7 +265,8 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
         agg_fc = agg_fc.with_columns(pl.lit(NAIVE_LABEL).alias("model"))
         chosen, disp, sku_metrics = {}, {}, {}
     report(0.75, "Forecasting SKUs")
-    sku_fc = _sku_forecast(y, future, statics, classes, chosen, disp, horizon) if enough else _naive_skus(y, horizon)
+    sku_fc, global_bytes = (_sku_forecast(y, future, statics, classes, chosen, disp, horizon, saved_global)
+                            if enough else (_naive_skus(y, horizon), None))
     report(0.9, "Reconciling SKUs with categories and the total")
     prices = _unit_prices(demand, promos)
     factor = promos.filter(pl.col("day") > last).with_columns((1 - pl.col("discount_pct") / 100).alias("factor"))
@@ -304,7 +319,7 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
         lost=demand.filter(pl.col("censored")).select("product_id", "category", "day", "censored", "lost_units",
                                                       "lost_revenue"),
         metrics=metrics, window=(str(first), str(last)), rows=demand.height, notes=tuple(notes),
-        params=params)
+        params=params, global_model=global_bytes)
 
 
 def _naive_skus(y: pl.DataFrame, horizon: int) -> pl.DataFrame:

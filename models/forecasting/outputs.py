@@ -1,7 +1,7 @@
 """The ``demand_forecast`` kind: its saved payload, and the functions that read forecasts back.
 
-Payload: a zip of Parquet frames (forecast, skus, shares, lost; columns in ``demand``'s module doc) and
-a JSON of the choices a refresh reuses. Readers (no refit, no data read):
+Payload: a zip of Parquet frames (forecast, skus, shares, lost; columns in ``demand``'s module doc),
+a JSON of the choices a refresh reuses, and the global SKU model's trees (XGBoost JSON) when it was chosen. Readers (no refit, no data read):
 
 - ``load_forecast(payload, days=28)``: the forecast frame, first ``days`` days (1 to 90).
 - ``compute_location_demand(payload, days=28)``: the SKU x location daily demand distribution that
@@ -11,7 +11,8 @@ a JSON of the choices a refresh reuses. Readers (no refit, no data read):
 - ``load_lost_sales(payload)``: the out-of-stock days frame for ``censoring.compute_lost_sales``.
 
 ``refresh(access, saved_payload)`` forecasts again on newer data with the models the training chose
-(no backtest): what a nightly refresh runs.
+(no backtest; the global SKU model is the saved one, the per-series models refit on the new days): what a
+nightly refresh runs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from models.forecasting import demand, sku
 from models.registry import Fitted, ModelKind, Progress, register
 
 FRAMES = ("forecast", "skus", "shares", "lost")
+GLOBAL_MODEL = "global_model.json"  # the SKU-level XGBoost model (XGBoost's JSON), when a SKU class chose it
 
 
 def to_payload(result: demand.Forecasts) -> bytes:
@@ -37,14 +39,17 @@ def to_payload(result: demand.Forecasts) -> bytes:
             getattr(result, name).write_parquet(part)
             z.writestr(f"{name}.parquet", part.getvalue())
         z.writestr("params.json", json.dumps({"params": result.params, "metrics": result.metrics}, default=str))
+        if result.global_model:
+            z.writestr(GLOBAL_MODEL, result.global_model)
     return buf.getvalue()
 
 
 def read_payload(payload: bytes) -> dict:
-    """Frames by name, plus "params" and "metrics" (dicts)."""
+    """Frames by name, plus "params" and "metrics" (dicts) and "global_model" (bytes, or None)."""
     with zipfile.ZipFile(io.BytesIO(payload)) as z:
         out: dict = {name: pl.read_parquet(io.BytesIO(z.read(f"{name}.parquet"))) for name in FRAMES}
         out.update(json.loads(z.read("params.json")))
+        out["global_model"] = z.read(GLOBAL_MODEL) if GLOBAL_MODEL in z.namelist() else None
     return out
 
 

@@ -107,6 +107,32 @@ def fit_global(train: pl.DataFrame, statics: pl.DataFrame, seed: int = 0):
     return fc
 
 
+def global_model_bytes(fc) -> bytes:
+    """The fitted global model's trees in XGBoost's own JSON (a safe format, no pickle), for the payload."""
+    return bytes(fc.models_[GLOBAL].get_booster().save_raw("json"))
+
+
+def restore_global(saved: bytes, history: pl.DataFrame, statics: pl.DataFrame):
+    """A global model ready to ``predict_global``, from ``global_model_bytes`` of a fitted one.
+
+    mlforecast learns nothing from data but the model: its feature set-up (lags, rolling means, the feature
+    order) comes from the same ``_global_model`` settings, given a glimpse of two series of ``history``
+    (unique_id, ds, y, EXOG) to lay out the columns.
+    """
+    from xgboost import XGBRegressor
+
+    last = history["ds"].max()
+    recent = history.filter(pl.col("ds") > last - dt.timedelta(days=MIN_DAYS + 7))
+    ids = recent.filter(pl.len().over("unique_id") >= MIN_DAYS)["unique_id"].unique().sort()[:2]
+    fc = _global_model()
+    fc.preprocess(recent.filter(pl.col("unique_id").is_in(ids.implode())).join(statics, on="unique_id", how="left"),
+                  static_features=["price_level", "category_code"], keep_last_n=MIN_DAYS + 7)
+    model = XGBRegressor()
+    model.load_model(bytearray(saved))
+    fc.models_ = {GLOBAL: model}
+    return fc
+
+
 def predict_global(fc, history: pl.DataFrame, statics: pl.DataFrame, future_exog: pl.DataFrame, h: int) -> pl.DataFrame:
     """Forecast ``h`` days after ``history`` with a fitted global model: unique_id, ds, XGBoost (units)."""
     last = history["ds"].max()
