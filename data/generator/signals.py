@@ -17,8 +17,8 @@ What is planted, consistently with fraud.py / payments.py:
   disposable;
 - ``country_mismatch`` on a taken-over account keeps the account's email domain
   but brings the fraudster's card, device and network.
-Identities are keyed hashes (16 hex digits, prefixed ``fp_`` / ``dev_``): never a
-card number, and never all digits.
+Identities are keyed hashes (16 hex digits, prefixed ``fp_`` / ``dev_``, the ninth
+always a letter): never a card number, nor 13 digits in a row that a scanner could mistake for one.
 """
 
 from __future__ import annotations
@@ -98,7 +98,9 @@ def hex_ids(prefix: str, hashed: np.ndarray, null: np.ndarray) -> pa.Array:
     chars = np.empty((n, width), dtype=np.uint8)
     chars[:, :len(p)] = np.frombuffer(p, dtype=np.uint8)
     shifts = np.arange(60, -1, -4, dtype=np.uint64)
-    chars[:, len(p):] = _HEX[((hashed[:, None] >> shifts[None, :]) & np.uint64(0xF)).astype(np.intp)]
+    nibbles = ((hashed[:, None] >> shifts[None, :]) & np.uint64(0xF)).astype(np.intp)
+    nibbles[:, 8] = 10 + nibbles[:, 8] % 6  # a letter mid-way: never a run of 13 digits (a card-number look-alike)
+    chars[:, len(p):] = _HEX[nibbles]
     offsets = np.arange(n + 1, dtype=np.int32) * width
     validity = pa.array(~null).buffers()[1] if null.any() else None
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars.tobytes()), validity,
