@@ -97,10 +97,11 @@ def hex_ids(prefix: str, hashed: np.ndarray, null: np.ndarray) -> pa.Array:
     width = len(p) + 16
     chars = np.empty((n, width), dtype=np.uint8)
     chars[:, :len(p)] = np.frombuffer(p, dtype=np.uint8)
-    shifts = np.arange(60, -1, -4, dtype=np.uint64)
-    nibbles = ((hashed[:, None] >> shifts[None, :]) & np.uint64(0xF)).astype(np.intp)
-    nibbles[:, 8] = 10 + nibbles[:, 8] % 6  # a letter mid-way: never a run of 13 digits (a card-number look-alike)
-    chars[:, len(p):] = _HEX[nibbles]
+    for j in range(16):  # one digit at a time: a (rows x 16) array of 64-bit nibbles would be 128 bytes a row
+        nibble = ((hashed >> np.uint64(60 - 4 * j)) & np.uint64(0xF)).astype(np.uint8)
+        if j == 8:  # a letter mid-way: never a run of 13 digits (a card-number look-alike)
+            nibble = 10 + nibble % 6
+        chars[:, len(p) + j] = _HEX[nibble]
     offsets = np.arange(n + 1, dtype=np.int32) * width
     validity = pa.array(~null).buffers()[1] if null.any() else None
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars.tobytes()), validity,
