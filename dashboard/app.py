@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from dashboard import cache, sidebar, web_guard  # noqa: E402
+from dashboard import cache, colours, sidebar, state, web_guard  # noqa: E402
 from dashboard.auth import login  # noqa: E402
 from dashboard.context import PageContext, publish  # noqa: E402
 from dashboard.navigation import pages_for  # noqa: E402
@@ -33,6 +33,7 @@ try:
 except (SchemaError, WarehouseBusy, WarehouseMissing) as exc:  # a clear line instead of a traceback
     st.error(f"Retail Pulse cannot open the warehouse. {exc}")
     st.stop()
+colours.use_book(cache.colour_book(data_version))  # one look per category for everyone (dashboard/colours.py)
 scope = sidebar.render_scope(principal, data_version)
 filters, as_of = sidebar.render_filters(scope, data_version)
 publish(PageContext(principal, scope, filters, data_version, as_of))
@@ -42,4 +43,5 @@ nav = st.navigation(
     [st.Page(str(p.path), title=p.title, icon=p.icon, url_path=p.key, default=(i == 0))
      for i, p in enumerate(pages_for(principal.role))]
 )
+state.open_linked_page(principal.role, nav.url_path)  # a link followed before sign-in leads to its page
 nav.run()

@@ -26,6 +26,7 @@ from analytics import (breakdowns, comparisons, coverage, customers, details, kp
                        trends)
 from analytics import ranking
 from analytics.filters import Filters
+from dashboard.colours import ColourBook, Member
 from data.access import DataAccess, Scope
 from data import settings
 from data.bootstrap import ensure_warehouse
@@ -127,6 +128,29 @@ def all_merchants(data_version: int) -> pl.DataFrame:
     return a.to_polars(m.select("merchant_id", "name", "currency").order_by("merchant_id"))
 
 
+@shared_result(ttl=TTL_SECONDS, max_entries=8, show_spinner=False)
+def colour_book(data_version: int) -> ColourBook:
+    """The looks of every category, store, region, channel and payment method of the warehouse, every merchant's
+    together (dashboard.colours), so a name has one look for merchants and staff alike. Categories and stores are
+    grouped by currency (a page shows one currency at a time) and ranked by their first merchant, so a later
+    merchant's new names leave the earlier looks alone. Charts only look up names a page already shows."""
+    a = DataAccess(engine().backend(), Scope.unrestricted())
+    m = a.table("merchants").select("merchant_id", "currency")
+    p, s = a.table("products"), a.table("stores")
+    cats = a.to_polars(p.filter(p.is_merchandise, p.category.notnull()).select("merchant_id", name=p.category)
+                       .distinct().join(m, "merchant_id"))
+    stores = a.to_polars(s.filter(s.kind != "warehouse").select("merchant_id", name=s.store_id).join(m, "merchant_id"))
+    everyone = tuple(sorted(all_merchants(data_version)["merchant_id"].to_list()))
+    opts = filter_options(everyone, data_version)  # the staff's default scope: usually cached already
+
+    def members(frame: pl.DataFrame) -> list[Member]:
+        return [Member(r["name"], r["currency"], r["merchant_id"]) for r in frame.iter_rows(named=True)]
+
+    return ColourBook({"category": members(cats), "store_id": members(stores), "region": opts["regions"]["region"],
+                       "channel": opts["channels"]["channel"],
+                       "payment_method": opts["payment_methods"]["payment_method"]})
+
+
 @shared_result(ttl=TTL_SECONDS, max_entries=64, show_spinner=False)
 def data_coverage(scope: tuple[int, ...], data_version: int) -> pl.DataFrame:
     """What the scope's data can answer (analytics.coverage): whole history, so not keyed by filters."""
@@ -168,6 +192,7 @@ def clear() -> None:
     data_as_of.clear()
     data_span.clear()
     all_merchants.clear()
+    colour_book.clear()
     data_coverage.clear()
     warehouse_stats.clear()
 

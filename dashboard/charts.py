@@ -8,39 +8,54 @@ Every string a builder hands to plotly (labels, names, titles, hover text, custo
 ``plain_text.plotly_text``, because plotly draws ``<a href>`` and friends inside any of them as live
 markup and names come from imported files. Hover templates never have data pasted into them
 (``%{fullData.name}`` shows the escaped trace name instead).
+
+Categorical colours come from ``dashboard.colours``: each name of a kind (category, region, store, payment
+method) has one look (colour, and hatching beyond 8 names) on every page and for every merchant, distinct from
+the other names of its kind in the warehouse.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
 import polars as pl
 import plotly.graph_objects as go
 
+from dashboard.colours import PALETTE, current_book
 from dashboard.plain_text import NONE_TEXT, plotly_text, plotly_texts
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 NONE_LABEL = NONE_TEXT
 SEGMENT_LABELS = {"repeat": "Repeat customers", "one_time": "One-time customers", "guest": "Guest checkouts"}
 METRIC_LABELS = {"revenue": "Revenue", "orders": "Orders"}
-# Okabe & Ito's colour-blind-safe palette (black swapped for grey, which reads on light and dark backgrounds).
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 # Sequential scales readable with any colour vision (and in greyscale); on-time rate: higher is better.
 SEQUENTIAL = "Blues"
 RATE_SCALE = "Viridis"
 TEMPLATES = {"light": "plotly_white", "dark": "plotly_dark"}
 
 
-def color_for(name: object) -> str:
-    """The colour of category ``name``: a stable hash into ``PALETTE``, the same on every page and merchant
-    (Python's own hash() changes between processes, so it cannot be used)."""
-    digest = hashlib.sha256(str(name).encode("utf-8")).digest()
-    return PALETTE[int.from_bytes(digest[:4], "big") % len(PALETTE)]
+def color_for(name: object, kind: str = "category") -> str:
+    """The colour of ``name`` among the names of ``kind`` (``dashboard.colours``; its hatching: ``marker_for``)."""
+    return current_book().look(kind, name).colour
 
 
-def colors_for(names: list) -> list[str]:
-    return [color_for(n) for n in names]
+def colors_for(names: list, kind: str = "category") -> list[str]:
+    return [color_for(n, kind) for n in names]
+
+
+def marker_for(kind: str, names: list) -> dict:
+    """plotly ``marker`` colours and hatching of ``names`` (one per bar) of ``kind``."""
+    looks = current_book().looks(kind, names)
+    marker: dict = {"color": [look.colour for look in looks]}
+    if any(look.pattern for look in looks):  # hatching drawn over the colour, which stays the bar's own
+        marker["pattern"] = {"shape": [look.pattern for look in looks], "fillmode": "overlay", "solidity": 0.35}
+    return marker
+
+
+def _one_marker(kind: str, name: object) -> dict:
+    marker = marker_for(kind, [name])
+    return {"color": marker["color"][0],
+            **({"pattern": {**marker["pattern"], "shape": marker["pattern"]["shape"][0]}} if "pattern" in marker else {})}
 
 
 def _lean_template(name: str) -> go.layout.Template:
@@ -142,8 +157,9 @@ def build_bar_figure(frame: pl.DataFrame, key: str, value: str, *, title: str, v
     """Horizontal bars of ``value`` per ``key`` (largest on top), optionally only the ``top`` rows.
 
     ``label`` names a column to show instead of the key (e.g. product_name); customdata keeps the key.
-    Each bar has its label's colour (``color_for``), or that of its ``color_by`` column (products: their
-    category); ``highlight`` (a key) dims every other bar.
+    Each bar has the look of its key among the names of kind ``key`` (``marker_for``: "category", "region",
+    "store_id"), or that of its ``color_by`` column (products: their category); ``highlight`` (a key) dims
+    every other bar.
     """
     rows = frame.sort(value, descending=True, nulls_last=True)
     if top is not None:
@@ -152,10 +168,10 @@ def build_bar_figure(frame: pl.DataFrame, key: str, value: str, *, title: str, v
     keys = rows[key].to_list()
     raw = labels(rows[label].to_list() if label else keys)
     names = plotly_texts(unique_labels(raw, keys))
+    marker = marker_for(color_by or key, rows[color_by].to_list() if color_by else keys)
     fig = go.Figure(go.Bar(x=rows[value].to_list(), y=names, orientation="h", customdata=key_text(keys),
-                           marker={"color": colors_for(labels(rows[color_by].to_list()) if color_by else raw),
-                                   "opacity": None if highlight is None else [1.0 if k == highlight else 0.35
-                                                                             for k in keys]},
+                           marker={**marker, "opacity": None if highlight is None else [1.0 if k == highlight else 0.35
+                                                                                        for k in keys]},
                            hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))
     fig.update_xaxes(title=_money(value_label, currency))
     fig.update_yaxes(type="category")
@@ -267,7 +283,7 @@ def build_profitability_figure(frame: pl.DataFrame, currency: str | None) -> go.
     cats = plotly_texts(labels(frame["category"].to_list()))
     fig = go.Figure()
     for column, name in (("revenue", "Revenue"), ("discount_cost", "Discounts granted"), ("gross_margin", "Gross margin")):
-        fig.add_trace(go.Bar(x=cats, y=frame[column].to_list(), name=name, marker={"color": color_for(name)}))
+        fig.add_trace(go.Bar(x=cats, y=frame[column].to_list(), name=name, marker=_one_marker("measure", name)))
     fig.update_layout(barmode="group")
     fig.update_yaxes(title=_money("Amount", currency))
     return _layout(fig, "Margin after discounts per category")
@@ -281,7 +297,7 @@ def build_payment_mix_figure(frame: pl.DataFrame) -> go.Figure:
         part = frame.filter(pl.col("payment_method") == method)
         share = dict(zip(part["group"].to_list(), part["order_share"].to_list()))
         fig.add_trace(go.Bar(x=plotly_texts(groups), y=[share.get(g) or 0.0 for g in groups],
-                             name=plotly_text(method), marker={"color": color_for(method)},
+                             name=plotly_text(method), marker=_one_marker("payment_method", method),
                              hovertemplate="%{x}: %{y:.1%}<extra>%{fullData.name}</extra>"))
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="Share of orders", tickformat=".0%", range=[0, 1])
@@ -312,7 +328,7 @@ def build_repeat_share_figure(frame: pl.DataFrame, currency: str | None) -> go.F
     names = plotly_texts([SEGMENT_LABELS.get(s, s) for s in frame["segment"].to_list()])
     amounts = plotly_texts([f"{v or 0:,.2f} {currency or ''}".strip() for v in frame["sales"].to_list()])
     fig = go.Figure(go.Bar(x=names, y=frame["sales_share"].fill_null(0).to_list(), hovertext=amounts,
-                           marker={"color": colors_for(frame["segment"].to_list())},
+                           marker=marker_for("segment", frame["segment"].to_list()),
                            hovertemplate="%{x}: %{y:.1%} (%{hovertext})<extra></extra>"))
     fig.update_yaxes(title="Share of sales", tickformat=".0%", range=[0, 1])
     return _layout(fig, "Share of sales by repeat and one-time customers", height=320)

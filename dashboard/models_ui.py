@@ -21,7 +21,7 @@ from dashboard import cache
 from dashboard.plain_text import markdown_text
 from data import settings
 from models import registry
-from models.artifacts import ModelFileError, ModelStore, SavedModel, models_dir_for
+from models.artifacts import META_FILE, MODEL_FILE, ModelFileError, ModelStore, SavedModel, models_dir_for
 from models.card import build_model_card
 from models.jobs import FAILED, JobStatus, TrainingQueue
 
@@ -53,15 +53,42 @@ def current_model(kind: str, merchant_id: int, data_version: int) -> tuple[Saved
 
     A refused file (tampered with, foreign key) counts as missing: it is never loaded, and a new model is trained.
     """
-    store = model_store()
-    try:
-        saved = store.latest_usable(kind, merchant_id)
-    except ModelFileError:
-        saved = None
+    saved = _latest_usable(kind, merchant_id)
     job = None
     if registry.is_stale(saved, data_version) and training_in_app():
         job = training_queue().submit(kind, merchant_id, data_version)
     return saved, job
+
+
+def _latest_usable(kind: str, merchant_id: int) -> SavedModel | None:
+    """``ModelStore.latest_usable`` with each version's check done once per state of its files.
+
+    Verifying reads and hashes the whole file (tens of MB at 20,000 SKUs), too slow for every page run. A
+    version is checked again whenever its files' size or modification time change, so a file replaced or
+    edited on disk is still refused on the next run.
+    """
+    store = model_store()
+    for version in reversed(store.versions(kind, merchant_id)):
+        try:
+            return _load(kind, merchant_id, version)
+        except (ModelFileError, ValueError):
+            continue
+    return None
+
+
+def _load(kind: str, merchant_id: int, version: str) -> SavedModel:
+    store = model_store()
+    folder = store.root / kind / f"merchant-{int(merchant_id)}" / version
+    try:
+        stamp = tuple((s.st_size, s.st_mtime_ns) for s in (p.stat() for p in (folder / MODEL_FILE, folder / META_FILE)))
+    except OSError:
+        stamp = None  # missing: load() refuses it with the reason
+    return _verified(str(store.root), kind, merchant_id, version, stamp)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _verified(root: str, kind: str, merchant_id: int, version: str, stamp: tuple | None) -> SavedModel:
+    return model_store().load(kind, merchant_id, version)
 
 
 def training_in_app() -> bool:
@@ -104,24 +131,28 @@ def render_model_card(saved: SavedModel, data_version: int) -> None:
         st.text(card.description)
         facts = [("Version", card.version), ("Trained", card.trained_at), ("Trained on days", card.training_window),
                  ("Rows read", f"{card.training_rows:,}"),
-                 ("Data version", f"{card.data_version}" + (" (older than the warehouse: a new one is training)"
-                                                            if card.stale else ""))]
-        st.table({"About": [k for k, _ in facts], "Value": [v for _, v in facts]})
+                 ("Data version", f"{card.data_version}" + (_stale_words() if card.stale else ""))]
+        st.table({"About": [k for k, _ in facts], "Value": [v for _, v in facts]}, hide_index=True)
         if card.metrics:
             st.caption("Backtest results")
-            st.table({"Measure": [k for k, _ in card.metrics], "Value": [v for _, v in card.metrics]})
+            st.table({"Measure": [k for k, _ in card.metrics], "Value": [v for _, v in card.metrics]}, hide_index=True)
         if card.params:
             st.caption("Settings chosen")
-            st.table({"Setting": [k for k, _ in card.params], "Value": [v for _, v in card.params]})
+            st.table({"Setting": [k for k, _ in card.params], "Value": [v for _, v in card.params]}, hide_index=True)
         for note in card.notes:
             st.text(note)
         st.caption(f"Libraries: {card.libraries}")
 
 
+def _stale_words() -> str:
+    if training_in_app():
+        return " (older than the warehouse: a new version is trained in the background)"
+    return " (older than the warehouse: run `python -m models train` for a new one)"
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _read(kind: str, merchant_id: int, version: str, reader_name: str, args: tuple) -> Any:
-    saved = model_store().load(kind, merchant_id, version)
-    return _READERS[reader_name](saved.payload, *args)
+    return _READERS[reader_name](_load(kind, merchant_id, version).payload, *args)
 
 
 _READERS: dict[str, Callable[..., Any]] = {}

@@ -14,6 +14,12 @@ Data page), so every filter widget goes through ``prepare`` before it is drawn a
 
 ``encode``/``decode`` (pure) translate between widget values and URL parameters; a malformed parameter is
 ignored, never an error.
+
+A link to a page opened while signed out (``/sales?period=last_90``) leads to that page after sign-in:
+the sign-in form remembers the page the URL names (``remember_linked_page``), and the entrypoint, once
+``st.navigation`` knows the signed-in person's pages, switches to it (``open_linked_page``) with the URL's
+parameters, which the shared filters have by then checked against the person's scope. A page the person's
+role may not open is not followed: they stay on the Overview.
 """
 
 from __future__ import annotations
@@ -22,8 +28,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import streamlit as st
+
+from dashboard.navigation import PAGES_BY_KEY, may_open
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ _KEPT = "rp_kept_filters"  # key -> last value drawn this session
 _DEFAULTS = "rp_filter_defaults"  # key -> its default in the last draw
 _PENDING = "rp_pending_filters"  # key -> value from a link or saved view, not yet drawn
 _LINK_READ = "rp_link_read"
+LINKED_PAGE = "rp_linked_page"  # the page key a URL asked for before sign-in (None: none)
 
 
 def _encode_one(param: Param, value: Any) -> list[str]:
@@ -108,7 +118,46 @@ def sanitize(value: Any, options: Sequence[Any] | None, many: bool) -> Any:
     return value if value in allowed else None
 
 
+def page_from_url(url: str | None, base_path: str = "") -> str | None:
+    """The page key a browser URL names ("http://host/sales" -> "sales"; under ``server.baseUrlPath`` "rp",
+    "http://host/rp/sales" -> "sales"), or None for the app's root, an unknown page or no URL."""
+    if not isinstance(url, str) or not url:
+        return None
+    parts = [unquote(p) for p in urlsplit(url).path.split("/") if p]
+    base = [p for p in (base_path or "").split("/") if p]
+    if parts[:len(base)] == base:
+        parts = parts[len(base):]
+    return parts[0] if len(parts) == 1 and parts[0] in PAGES_BY_KEY else None
+
+
 # ----------------------------------------------------------------------------------------- streamlit
+
+
+def remember_linked_page() -> None:
+    """Signed out: remember the page the browser's URL names, to open it after sign-in (first run only).
+
+    ``st.context.url`` still holds the page's path here: Streamlit trims it only for pages that
+    ``st.navigation`` has registered, and a signed-out run never reaches it.
+    """
+    if LINKED_PAGE in st.session_state:
+        return
+    try:
+        url = st.context.url
+    except Exception:  # noqa: BLE001 - no browser context (a bare script run): nothing to remember
+        url = None
+    st.session_state[LINKED_PAGE] = page_from_url(url, str(st.get_option("server.baseUrlPath") or ""))
+
+
+def open_linked_page(role: str, current: str | None) -> None:
+    """Once signed in, after ``st.navigation``: switch to the page remembered before sign-in, with the URL's
+    parameters, if ``role`` may open it and it is not ``current`` (the page navigation chose); else nothing."""
+    key = st.session_state.pop(LINKED_PAGE, None)
+    if key is None or key == current or not may_open(role, key):
+        return
+    # The shared filters drew before this (they run ahead of navigation), so the URL's filter parameters
+    # have been read into the widgets and written back checked against the person's scope.
+    params = {name: st.query_params.get_all(name) for name in st.query_params.keys()}
+    st.switch_page(str(PAGES_BY_KEY[key].path), query_params=params)
 
 
 def read_link() -> None:

@@ -93,6 +93,11 @@ COLUMNS: dict[str, Column] = {
     "delta_last_year": _c("Change against last year", "number"),
     "change_previous": _c("Change against previous period", "rate"),
     "change_last_year": _c("Change against last year", "rate"),
+    # lost sales (Overview card's drill-down): estimated by the demand model, so units carry decimals
+    "stockout_days": _c("Days out of stock", "count", "Days the product ended with nothing on hand."),
+    "lost_units": _c("Units lost (estimated)", "number",
+                     "Demand the empty shelf turned away, estimated from the product's typical days."),
+    "lost_revenue": _c("Revenue lost (estimated)", "money", "Units lost times the product's average price."),
     # Data page
     "table": _c("Table", "text"), "first": _c("First", "text"), "last": _c("Last", "text"),
     "date_column": _c("Dated by", "text"), "username": _c("Username", "text"), "name": _c("Name", "text"),
@@ -228,3 +233,33 @@ def render_dataframe(frame: pl.DataFrame, currency: str | None = None, *, regist
     box = container if container is not None else st
     kwargs.setdefault("hide_index", True)
     box.dataframe(shown, column_config=column_config(shown, currency, registry), **kwargs)
+
+
+# Stock-out risk page (issue 8): the alert list and one alert's purchase-order history. Units are in the labels
+# where the kind carries none; money takes the page's one currency.
+STOCKOUT_COLUMNS = {
+    **COLUMNS, "merchant": _c("Merchant", "text"), "product": _c("Product", "text"),
+    "location": _c("Location", "text"),
+    "stockout_probability": _c("Chance of a stock-out", "rate",
+                               "How likely the location runs out before the next delivery can arrive."),
+    "revenue_at_risk": _c("Revenue at risk", "money", "Sales expected to be lost if it runs out."),
+    "days_of_cover": _c("Cover", "days", "On hand divided by forecast demand a day."),
+    "on_hand": _c("On hand (units)", "count"),
+    "daily_demand": _c("Forecast demand (units a day)", "number"),
+    "open_po_units": _c("On order (units)", "count", "Units on open purchase orders."),
+    "next_delivery": _c("Next delivery", "date", "When the earliest open purchase order is due."),
+    "supplier_lead_days": _c("Supplier lead time", "days"),
+    "reorder_point": _c("Reorder point (units)", "count",
+                        "Order when stock on hand and on order falls to this, for the chosen service level."),
+    "order_quantity": _c("Suggested order (units)", "count"),
+    "abc_class": _c("ABC class", "text", "A: the products making most of the revenue; C: the least."),
+    "xyz_class": _c("XYZ class", "text", "X: steady demand; Z: erratic demand."),
+    "unit_price": _c("Unit price", "money"),
+    "status_text": _c("Status", "text"), "assignee": _c("Assigned to", "text"),
+    "ordered_date": _c("Ordered", "date"), "expected_date": _c("Promised for", "date"),
+    "received_date": _c("Received", "date"), "quantity": _c("Units ordered", "count"),
+    "recorded_at": _c("When", "datetime"), "actor": _c("Who", "text"), "action_text": _c("What", "text"),
+    "about": _c("About", "text"), "detail": _c("Value", "text"),
+    "lead_time_days": _c("Lead time", "days"),
+    "days_late": _c("Late by", "days", "Received minus promised; negative means early."),
+}

@@ -529,7 +529,7 @@ def test_category_colours_are_fixed_per_name_across_merchants_and_pages(fixture_
         seen[merchant] = colours[shared]
         at.session_state["sa_tab"] = "Payments"
         mix = chart_spec(ok(at.run(timeout=COLD)), 0)["data"]
-        assert all(t["marker"]["color"] == color_for(t["name"]) for t in mix)
+        assert all(t["marker"]["color"] == color_for(t["name"], "payment_method") for t in mix)
     assert len(set(seen.values())) == 1 and seen.popitem()[1] in PALETTE
 
 

@@ -41,6 +41,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
+from dashboard import state
 from dashboard.auth import accounts, binding
 from dashboard.auth.accounts import AuthConfig, Principal, SessionTicket
 
@@ -138,6 +139,7 @@ def require_login(*, cookies: Mapping[str, str] | None = None) -> Principal | No
             return got[0]
         if _cookie_value(cookies):
             st.session_state[_DROP_COOKIE] = True
+    state.remember_linked_page()  # a link to a page opens that page after sign-in (dashboard/state.py)
     _login_form(config)
     return None
 

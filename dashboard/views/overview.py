@@ -1,6 +1,7 @@
 """Overview: the period's headline KPIs with their changes, and the daily trend beside a comparison period.
 
-Drill-down: click a day on the trend (or pick it in "Drill into a day") to list that day's orders.
+Drill-down: click a day on the trend (or pick it in "Drill into a day") to list that day's orders; the lost-sales
+card's toggle lists the products that ran out.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import streamlit as st
 
 from analytics.events import events_in_period
 from analytics.periods import comparison_coverage, history_start, mask_uncovered_comparison, period_coverage
-from dashboard import charts, drill, tables, widgets
+from dashboard import charts, drill, lost_sales, tables, widgets
 from dashboard.context import guard
 from dashboard.downloads import file_stem
 from dashboard.formatting import build_kpi_cards, shifted_comparison_line
@@ -37,6 +38,7 @@ kpis = data.get("kpi_comparison")
 widgets.render_kpi_cards(build_kpi_cards(kpis, money.currency, limits, comparison_coverage(f, span),
                                          history_start(f, span)))
 widgets.render_limits(limits, "conversion", "repeat", "margin")
+lost_sales.render_lost_sales(ctx.data_version, money, f)
 
 st.subheader("Trend")
 left, right = st.columns(2)

@@ -1,5 +1,5 @@
-"""The operational store: what people do in Retail Pulse (alert actions, purchase-order drafts, and later
-review decisions and scenarios), kept transactionally apart from the DuckDB warehouse, with an append-only
+"""The operational store: what people do in Retail Pulse (alert actions, purchase-order drafts, fraud review
+cases and decisions, and later scenarios), kept transactionally apart from the DuckDB warehouse, with an append-only
 audit log. SQLite (WAL) beside the warehouse by default; PostgreSQL when RETAIL_PULSE_STATE_URL names one.
 
 Never imports streamlit. See data/store/store.py for how to use it. Names are imported on first use, so
@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "InvalidValue": "data.store.errors", "LeaseLost": "data.store.errors", "OutOfScope": "data.store.errors",
+    "AlreadyDecided": "data.store.errors", "CaseHeld": "data.store.errors", "InvalidValue": "data.store.errors",
+    "LeaseLost": "data.store.errors", "OutOfScope": "data.store.errors",
     "RequestIdReused": "data.store.errors", "StaleRevision": "data.store.errors", "StoreError": "data.store.errors",
     "StoreUnavailable": "data.store.errors", "new_request_id": "data.store.idempotency",
     "Principal": "data.store.principal", "Store": "data.store.store", "open_store": "data.store.store",

@@ -29,3 +29,11 @@ class LeaseLost(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be opened or migrated (bad URL, unreachable server, unwritable file)."""
+
+
+class AlreadyDecided(StoreError):
+    """A review case already has a decision; changing it takes a reversal that names that decision."""
+
+
+class CaseHeld(StoreError):
+    """A review case is held by another reviewer's live lease; a bulk decision including it records nothing."""

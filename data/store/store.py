@@ -13,7 +13,8 @@ e.g. a review decision recorded only while its lease is live:
         ...record the decision...
         store.leases.complete(who, lease)
 
-A new kind of record (review decisions, notifications) follows the same recipe: a table in tables.py and a
+The fraud review queue (store.reviews, data/store/reviews.py) is built that way on top of the leases.
+A new kind of record (notifications) follows the same recipe: a table in tables.py and a
 new Alembic revision in migrations/versions/; a repository that checks the Principal, checks free text with
 text.checked_text, writes with idempotency.insert_once inside store.transaction(), and appends
 audit.append in that same transaction. A new kind of document (saved scenarios) is one more DocumentKind.
@@ -43,6 +44,7 @@ from data.store.errors import StoreUnavailable
 from data.store.exchange_rates import ExchangeRates
 from data.store.leases import Leases
 from data.store.purchase_orders import PURCHASE_ORDER, PurchaseOrders
+from data.store.reviews import Reviews
 
 Clock = Callable[[], dt.datetime]
 
@@ -69,6 +71,7 @@ class Store:
         self.purchase_orders = PurchaseOrders(self.documents)
         self.leases = Leases(self)
         self.exchange_rates = ExchangeRates(self)
+        self.reviews = Reviews(self)
 
     @property
     def dialect(self) -> str:

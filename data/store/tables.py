@@ -2,7 +2,7 @@
 
 Decisions are never edited in place: alert actions and document revisions only ever get new rows, and the
 current state is derived from the latest ones. The audit log is append-only, enforced by triggers that the
-migrations install on both engines. Only ``leases`` is updated in place: it is the live claim on a queue
+migrations install on both engines (review cases, decisions and settings too). Only ``leases`` is updated in place: it is the live claim on a queue
 item, and every change to it is audited.
 
 A test checks that the migrated database matches this metadata (tests/test_store_migrations.py).
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
-                        TypeDecorator, DateTime, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table,
+                        Text, TypeDecorator, DateTime, UniqueConstraint)
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -132,4 +132,62 @@ exchange_rates = Table(
     Index("ix_exchange_rates_target", "target", "id"),
 )
 
-APPEND_ONLY_TABLES = ("audit_log", "alert_actions", "document_revisions")
+# The fraud review queue (issue 9). A case is a flagged payment (one per merchant and payment); its claim
+# lives in ``leases`` (queue ``fraud_review``, item key ``case_key``, rank = deadline as epoch seconds).
+# Decisions are numbered per case: 1 is the reviewer's decision, 2, 3... are reversals, each naming the
+# decision it replaces, so (case_id, sequence) being unique means no case is ever decided twice at once.
+review_cases = Table(
+    "review_cases", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Integer, nullable=False),
+    Column("payment_id", BigInteger, nullable=False),
+    Column("case_key", String(KEY), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("amount", Float, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("flagged_by", String(64), nullable=False),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("sla_seconds", Integer, nullable=False),
+    Column("actor", String(NAME), nullable=False),
+    UniqueConstraint("merchant_id", "payment_id", name="uq_review_cases_payment"),
+    UniqueConstraint("case_key", name="uq_review_cases_case_key"),
+    Index("ix_review_cases_due", "merchant_id", "due_at"),
+)
+
+review_decisions = Table(
+    "review_decisions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("request_id", String(REQUEST_ID), nullable=False),
+    Column("case_id", Id, ForeignKey("review_cases.id", name="fk_review_decisions_case"), nullable=False),
+    Column("merchant_id", Integer, nullable=False),
+    Column("payment_id", BigInteger, nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("reverses", Id, nullable=True),
+    Column("mode", String(16), nullable=False),
+    Column("reviewer", String(NAME), nullable=False),
+    Column("claimed_at", UtcDateTime(), nullable=True),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("request_id", name="uq_review_decisions_request_id"),
+    UniqueConstraint("case_id", "sequence", name="uq_review_decisions_sequence"),
+    Index("ix_review_decisions_merchant", "merchant_id", "decided_at"),
+)
+
+# The review SLA each merchant sets; a new setting is a new row, the latest one per merchant is current.
+review_settings = Table(
+    "review_settings", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("request_id", String(REQUEST_ID), nullable=False),
+    Column("merchant_id", Integer, nullable=False),
+    Column("sla_seconds", Integer, nullable=False),
+    Column("actor", String(NAME), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("request_id", name="uq_review_settings_request_id"),
+    Index("ix_review_settings_merchant", "merchant_id", "id"),
+)
+
+APPEND_ONLY_TABLES = ("audit_log", "alert_actions", "document_revisions", "review_cases", "review_decisions",
+                      "review_settings")

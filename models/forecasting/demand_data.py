@@ -63,14 +63,22 @@ def load_sku_days(access: DataAccess, bounds: tuple[dt.date, dt.date]) -> pl.Dat
     if starts.is_empty():
         return pl.DataFrame(schema={"product_id": pl.Int64, "category": pl.Utf8, "day": pl.Date,
                                     "units": pl.Float64, "revenue": pl.Float64, "censored": pl.Boolean})
+    # Joined on one integer key (the product's rank, the day's number): about half the time of a two-column join
+    # on millions of rows. The grid is built in (product, day) order and left joins keep it: no sort needed.
+    starts = starts.sort("product_id").with_row_index("_i")
+    key = (pl.col("_i").cast(pl.Int64) * 1_000_000 + pl.col("day").cast(pl.Int32)).alias("_k")
+
+    def keyed(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
+        return frame.join(starts.select("product_id", "_i"), on="product_id", how="inner").select(key, *cols)
+
     grid = starts.with_columns(pl.date_ranges(pl.col("start"), pl.lit(last), "1d").alias("day")) \
-        .explode("day").drop("start")
-    out = (grid.join(sales, on=["product_id", "day"], how="left")
-           .join(stock, on=["product_id", "day"], how="left")
-           .join(prods, on="product_id", how="left")
+        .explode("day").drop("start").with_columns(key)
+    out = (grid.join(keyed(sales, "units", "revenue"), on="_k", how="left", maintain_order="left")
+           .join(keyed(stock, "censored"), on="_k", how="left", maintain_order="left")
+           .join(prods, on="product_id", how="left", maintain_order="left")
            .with_columns(pl.col("units").fill_null(0.0), pl.col("revenue").fill_null(0.0),
                          pl.col("censored").fill_null(False), pl.col("product_id").cast(pl.Int64)))
-    return out.select("product_id", "category", "day", "units", "revenue", "censored").sort("product_id", "day")
+    return out.select("product_id", "category", "day", "units", "revenue", "censored")
 
 
 def load_store_days(access: DataAccess, bounds: tuple[dt.date, dt.date]) -> pl.DataFrame:

@@ -39,6 +39,9 @@ STATS = ("SeasonalNaive", "CrostonOptimized", "TSB")
 GLOBAL = "XGBoost"
 CANDIDATES = (*STATS, GLOBAL)
 NAIVE = "SeasonalNaive"
+# Days before the last day of data whose features a fit or backtest of the global model reads: the first
+# backtest origin, then TRAIN_DAYS to learn from and MIN_DAYS of lag warm-up. Older days are never read.
+EXOG_DAYS = ORIGINS * BACKTEST_HORIZON + TRAIN_DAYS + MIN_DAYS
 EXOG = ("discount_pct", "holiday", "payday", "out_of_stock", "dow", "dom", "month")
 
 
@@ -113,10 +116,12 @@ def predict_global(fc, history: pl.DataFrame, statics: pl.DataFrame, future_exog
     return out.with_columns(pl.col(GLOBAL).clip(lower_bound=0.0))
 
 
-def _stats_models():
+def _stats_models(names: tuple[str, ...] = STATS):
     from statsforecast.models import TSB, CrostonOptimized, SeasonalNaive
 
-    return [SeasonalNaive(SEASON), CrostonOptimized(), TSB(alpha_d=0.1, alpha_p=0.1)]
+    make = {"SeasonalNaive": lambda: SeasonalNaive(SEASON), "CrostonOptimized": CrostonOptimized,
+            "TSB": lambda: TSB(alpha_d=0.1, alpha_p=0.1)}
+    return [make[n]() for n in names]
 
 
 def stats_cross_validation(history: pl.DataFrame) -> pl.DataFrame:
@@ -132,12 +137,14 @@ def stats_cross_validation(history: pl.DataFrame) -> pl.DataFrame:
                                step_size=BACKTEST_HORIZON)
 
 
-def stats_forecast(history: pl.DataFrame, h: int) -> pl.DataFrame:
+def stats_forecast(history: pl.DataFrame, h: int, models: tuple[str, ...] = STATS) -> pl.DataFrame:
+    """unique_id, ds and one column per model of ``models`` (units): each series fits on its own, so a
+    series' forecast does not depend on which other series or models run beside it."""
     from statsforecast import StatsForecast
 
     last = history["ds"].max()
     recent = history.filter(pl.col("ds") > last - dt.timedelta(days=TRAIN_DAYS))
-    sf = StatsForecast(models=_stats_models(), freq="1d", n_jobs=1)
+    sf = StatsForecast(models=_stats_models(models), freq="1d", n_jobs=1)
     return sf.forecast(df=recent.select("unique_id", "ds", "y"), h=h)
 
 
@@ -145,7 +152,8 @@ def global_cross_validation(history: pl.DataFrame, statics: pl.DataFrame, exog: 
     """The global model's backtest at the same origins as statsforecast's: unique_id, ds, cutoff, XGBoost."""
     last = history["ds"].max()
     cutoffs = [last - dt.timedelta(days=BACKTEST_HORIZON * k) for k in range(ORIGINS, 0, -1)]
-    full = history.join(exog, on=["unique_id", "ds"], how="left")
+    full = history.filter(pl.col("ds") > last - dt.timedelta(days=EXOG_DAYS)).join(exog, on=["unique_id", "ds"],
+                                                                                   how="left")
     fc = fit_global(full.filter(pl.col("ds") <= cutoffs[0]), statics)
     parts = []
     for cutoff in cutoffs:
@@ -186,6 +194,28 @@ def quantiles(mean: pl.Series | np.ndarray, k: np.ndarray | float) -> dict[str, 
         for name, q in probs:
             out[name][sel] = nbinom.ppf(q, kv, kv / (kv + grid)).astype(float)[idx]
     return out
+
+
+def calibrated_coverage(y: np.ndarray, mean: np.ndarray, k: np.ndarray | float, level: int) -> float | None:
+    """Coverage of the ``level``% interval of negative binomial day counts, a day on a bound counted by the
+    share of that bound's probability inside the central ``level``% (the non-randomized PIT of Czado,
+    Gneiting and Held, 2009).
+
+    Whole-unit bounds hold more than ``level``% of small counts whatever the model ([0, 0] holds 95% of days
+    at a mean of 0.05); this figure is ``level``% under a calibrated forecast at any size of count.
+    """
+    from scipy.stats import nbinom
+
+    y = np.asarray(y, float)
+    if y.size == 0:
+        return None
+    mu = np.maximum(np.asarray(mean, float), 1e-9)
+    k = np.broadcast_to(np.asarray(k, float), mu.shape)
+    p = k / (k + mu)
+    f_y, f_below = nbinom.cdf(y, k, p), nbinom.cdf(y - 1, k, p)
+    tail = (1 - level / 100) / 2
+    inside = np.clip(np.minimum(f_y, 1 - tail) - np.maximum(f_below, tail), 0, None)
+    return float((inside / np.maximum(f_y - f_below, 1e-300)).mean())
 
 
 def choose(cv: pl.DataFrame, classes: pl.DataFrame) -> tuple[dict[str, str], pl.DataFrame]:

@@ -29,11 +29,12 @@ def compute_abc(revenue: pl.DataFrame) -> pl.DataFrame:
     return r.with_columns(cls.alias("abc_class")).select("merchant_id", "product_id", "revenue_share", "abc_class")
 
 
-def compute_xyz(weekly: pl.DataFrame) -> pl.DataFrame:
-    """``weekly``: product_id, store_id, week, units (every week present). Returns product_id, store_id, cv,
-    xyz_class."""
+def compute_xyz(weekly: pl.DataFrame, weeks: int) -> pl.DataFrame:
+    """``weekly``: product_id, store_id, week, units over ``weeks`` weeks (a week without a row sold nothing).
+    Returns product_id, store_id, cv, xyz_class for every product-location with a sale."""
+    mean = pl.col("units").sum() / weeks
     w = weekly.group_by("product_id", "store_id").agg(
-        (pl.col("units").std(ddof=0) / pl.col("units").mean()).alias("cv"))
+        ((((pl.col("units") ** 2).sum() / weeks - mean ** 2).clip(lower_bound=0.0)).sqrt() / mean).alias("cv"))
     cls = (pl.when(pl.col("cv").is_null() | pl.col("cv").is_nan()).then(pl.lit("Z"))
            .when(pl.col("cv") < XYZ_CV[0]).then(pl.lit("X"))
            .when(pl.col("cv") < XYZ_CV[1]).then(pl.lit("Y")).otherwise(pl.lit("Z")))

@@ -5,9 +5,12 @@ Two distributions per product, as probability vectors over whole days:
 - lead time: received_date - ordered_date of its past received purchase orders (for an order placed today);
 - lateness: received_date - expected_date (positive = late), for an open order whose promised date is known.
 
-A product with few received orders tells little, so its empirical distribution is shrunk toward its
-merchant's pooled one: weight n / (n + PRIOR_ORDERS) on its own n orders. Its own orders are spread over
-the neighbouring days (weights 1/4, 1/2, 1/4): a supplier that took 9 and 11 days may well take 10.
+A product with few received orders tells little, so its empirical distribution is shrunk toward a prior
+from its merchant's orders: weight n / (n + PRIOR_ORDERS) on its own n orders. Suppliers differ in scale
+(4 days or 3 weeks), so the lead-time prior is the merchant's pooled *relative* lead times (each order's lead
+over its product's median) times the product's median shrunk toward the merchant's (empirical Bayes on log
+medians: little when suppliers differ much more than one supplier's orders do); the lateness prior is the merchant's pooled lateness in days. Its own orders are spread over the
+neighbouring days (weights 1/4, 1/2, 1/4): a supplier that took 9 and 11 days may well take 10.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ MAX_LEAD = 120  # days; longer lead times count as 120
 LATE_MIN, LATE_MAX = -30, 90  # days early (negative) or late, clipped to this range
 PRIOR_ORDERS = 4.0  # a product's orders weigh n / (n + 4) against its merchant's pooled history
 KERNEL = np.array([0.25, 0.5, 0.25])
+RATIO_BINS = np.arange(0.0, 6.0001, 0.05)  # relative lead times (lead / product median) of the pooled prior
 
 
 @dataclass
@@ -64,6 +68,42 @@ def _median(pmf: np.ndarray, offset: int) -> np.ndarray:
     return (np.argmax(np.cumsum(pmf, axis=1) >= 0.5, axis=1) + offset).astype(float)
 
 
+def _scaled_prior(got: pl.DataFrame, rows: np.ndarray, lead_own: np.ndarray, m_idx: np.ndarray, n_merchants: int
+                  ) -> np.ndarray:
+    """Per product: the merchant's pooled lead / product-median ratios, scaled by the product's shrunk median."""
+    n_prod, n_bins = lead_own.shape
+    count = lead_own.sum(axis=1)
+    own_med = np.where(count > 0, _median(lead_own / np.maximum(count, 1)[:, None], 0), np.nan)
+    own_med = np.maximum(own_med, 1.0)
+    ratio = got["lead"].to_numpy() / own_med[rows]
+    r_bin = np.clip(np.round(ratio / RATIO_BINS[1]).astype(np.int64), 0, len(RATIO_BINS) - 1)
+    hist = np.zeros((n_merchants, len(RATIO_BINS)))
+    np.add.at(hist, (m_idx[rows], r_bin), 1.0)
+    hist = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1.0)
+    # each product's median shrunk toward its merchant's typical one (empirical Bayes on log medians):
+    # own weight tau² / (tau² + sigma²/n), tau² the spread between products, sigma² the spread within one
+    has = count > 0
+    logs = np.log(np.where(has, own_med, 1.0))
+    dev = np.log(np.maximum(got["lead"].to_numpy(), 1.0)) - logs[rows]
+    sigma2 = np.zeros(n_merchants)
+    tau2 = np.zeros(n_merchants)
+    m_log = np.zeros(n_merchants)
+    for m in range(n_merchants):
+        mine = has & (m_idx == m)
+        if not mine.any():
+            continue
+        d = dev[m_idx[rows] == m]
+        sigma2[m] = (1.4826 * np.median(np.abs(d))) ** 2 if d.size else 0.0  # robust: late outliers aside
+        m_log[m] = np.median(logs[mine])
+        tau2[m] = max(np.var(logs[mine]) - np.mean(sigma2[m] / count[mine]), 1e-4)
+    w = np.where(has, tau2[m_idx] / (tau2[m_idx] + sigma2[m_idx] / np.maximum(count, 1.0)), 0.0)
+    scale = np.exp(w * logs + (1.0 - w) * m_log[m_idx])
+    target = np.clip(np.round(RATIO_BINS[None, :] * scale[:, None]).astype(np.int64), 0, n_bins - 1)
+    prior = np.zeros((n_prod, n_bins))
+    np.add.at(prior, (np.repeat(np.arange(n_prod), len(RATIO_BINS)), target.ravel()), hist[m_idx].ravel())
+    return prior
+
+
 def learn_suppliers(orders: pl.DataFrame, products: pl.DataFrame) -> SupplierModel:
     """``orders``: load_purchase_orders frame; ``products``: product_id, merchant_id of every product to model."""
     products = products.select("product_id", "merchant_id").unique("product_id", maintain_order=True)
@@ -90,7 +130,9 @@ def learn_suppliers(orders: pl.DataFrame, products: pl.DataFrame) -> SupplierMod
     lead_fallback[7] = 1.0
     late_fallback = np.zeros(n_late)
     late_fallback[-LATE_MIN] = 1.0
-    lead_pmf = _shrunk(lead_own, lead_pool[m_idx], lead_fallback)
+    lead_prior = _scaled_prior(got, rows, lead_own, m_idx, len(merchants))
+    lead_pmf = _shrunk(lead_own, np.where(lead_prior.sum(axis=1, keepdims=True) > 0, lead_prior, lead_pool[m_idx]),
+                       lead_fallback)
     late_pmf = _shrunk(late_own, late_pool[m_idx], late_fallback)
     days = np.arange(n_lead)
     mean = lead_pmf @ days

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import cache, sidebar  # noqa: E402
+from dashboard import cache, colours, sidebar  # noqa: E402
 from dashboard.context import PageContext, publish  # noqa: E402
 from dashboard.navigation import pages_for  # noqa: E402
 
@@ -28,6 +28,7 @@ if principal is None:
 wanted = st.session_state.get("harness_page", "overview")
 
 data_version = cache.current_data_version()
+colours.use_book(cache.colour_book(data_version))  # one look per category for everyone (dashboard/colours.py)
 scope = sidebar.render_scope(principal, data_version)
 filters, as_of = sidebar.render_filters(scope, data_version)
 publish(PageContext(principal, scope, filters, data_version, as_of))
