@@ -240,3 +240,21 @@ def test_failed_signals_upgrade_leaves_schema3_untouched(fixture_warehouse_path,
         assert schema.read_version(c) == 3
         cols = {r[0] for r in c.execute("DESCRIBE main.payments").fetchall()}
         assert not cols & set(PAYMENT_SIGNALS)
+
+
+def test_validate_checks_catch_a_stored_card_number_and_a_wrong_decline(writable_warehouse):
+    from data.checks import run_checks
+
+    with duckdb.connect(str(writable_warehouse)) as c:
+        def violations() -> dict[str, int]:
+            return {r.check.name: r.violations for r in run_checks(c)
+                    if r.check.name in ("payment_auth_result_known", "payment_signals_well_formed")}
+
+        assert violations() == {"payment_auth_result_known": 0, "payment_signals_well_formed": 0}
+        c.execute("UPDATE main.payments SET card_fingerprint = '4111 1111 1111 1111' "
+                  "WHERE payment_id = (SELECT min(payment_id) FROM main.payments)")
+        c.execute("UPDATE main.payments SET ip_prefix = '203.0.113.7' "
+                  "WHERE payment_id = (SELECT max(payment_id) FROM main.payments WHERE ip_prefix IS NOT NULL)")
+        c.execute("UPDATE main.payments SET auth_result = 'approved' "
+                  "WHERE payment_id = (SELECT min(payment_id) FROM main.payments WHERE status = 'declined')")
+        assert violations() == {"payment_auth_result_known": 1, "payment_signals_well_formed": 2}
