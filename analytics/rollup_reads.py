@@ -11,6 +11,9 @@ of their own, and the base tables (``analytics.facts``) answer where no rollup i
   for why that is exact); with one dimension filtered (any number of its values), ``rollup_customer_dims``;
   with several, the base orders, and each customer's first order from ``rollup_customer_firsts``
   instead of a pass over the whole history;
+- what comes from the base tables is read once for a page's period and its comparisons (``measure_tables``,
+  ``by_days``), with the order lines read only within the order-id ranges of those periods' orders
+  (``sale_orders_on``);
 - sessions: ``rollup_sessions_daily`` plus the few sessions of ``rollup_session_days`` counted distinct.
 
 Every function returns an ibis expression with the columns and units of its base-table twin, so
@@ -113,7 +116,7 @@ def order_measures(access: DataAccess, f: Filters) -> ir.Table:
     cells = order_cells(access, f)
     if cells is not None:
         return cells.aggregate(**{m: _count(cells[m]) for m in ORDER_COUNTS})
-    s = facts.sale_orders(access, f)
+    s = sale_orders_on(access, f, [(f.start, f.end)])
     placed = s.status != facts.CANCELLED
     return s.aggregate(sale_orders=s.count(), orders=s.count(where=placed), cancelled_orders=s.count(where=~placed))
 
@@ -135,7 +138,8 @@ def customer_measures(access: DataAccess, f: Filters) -> ir.Table:
             return first.aggregate(customers=first.count(), new_customers=first.count(where=first.first_day >= start))
         return dims.aggregate(customers=dims.customer_id.nunique(),
                               new_customers=dims.customer_id.nunique(where=dims.first_day >= start))
-    buyers = facts.placed_orders(access, f).select("customer_id").distinct()
+    o = sale_orders_on(access, f, [(f.start, f.end)])
+    buyers = o.filter(o.status != facts.CANCELLED).select("customer_id").distinct()
     buyers = buyers.filter(buyers.customer_id.notnull())
     firsts = facts.table(access, "rollup_customer_firsts").select("customer_id", "first_ts")
     b = buyers.join(firsts, "customer_id")
@@ -174,9 +178,37 @@ def by_day(access: DataAccess, f: Filters) -> ir.Table:
     if cells is not None:
         orders = cells.group_by(day=cells.day.cast("date")).aggregate(orders=cells.orders.sum().cast("int64"))
     else:
-        o = facts.placed_orders(access, f)
+        o = sale_orders_on(access, f, [(f.start, f.end)])
+        o = o.filter(o.status != facts.CANCELLED)
         orders = o.group_by(day=o.order_ts.date()).aggregate(orders=o.count())
     return facts.stack([lines, orders], ["day"])
+
+
+def by_days(access: DataAccess, periods: dict[str, Filters]) -> ir.Table:
+    """``by_day`` of several periods sharing their other filters (``same_but_period``), in one query: columns
+    period (its label), day, revenue, orders.
+
+    Under several categories the orders come from one labelled scan for all the periods (``sale_orders_on``):
+    a union of ``by_day`` parts made DuckDB materialise the scoped order lines they share, all of them.
+    """
+    f = next(iter(periods.values()))
+    if len({same_but_period(x) for x in periods.values()}) != 1:
+        raise ValueError("by_days takes periods with the same other filters")
+    if order_cells(access, f) is not None:
+        return ibis.union(*[by_day(access, x).mutate(period=ibis.literal(label)) for label, x in periods.items()],
+                          distinct=False)
+    lines = []
+    for label, x in periods.items():
+        s = sales(access, x)
+        lines.append(s.group_by(day=s.day.cast("date")).aggregate(revenue=s.revenue.sum())
+                     .mutate(period=ibis.literal(label)))
+    p = ibis.memtable(pl.DataFrame({"period": list(periods), "p_start": [x.start for x in periods.values()],
+                                    "p_end": [x.end for x in periods.values()]},
+                                   schema={"period": pl.Utf8, "p_start": pl.Date, "p_end": pl.Date}))
+    o = _base_orders_labelled(access, f, periods, p)
+    o = o.filter(o.status != facts.CANCELLED)
+    orders = o.group_by(["period", "day"]).aggregate(orders=o.count())
+    return facts.stack([ibis.union(*lines, distinct=False), orders], ["period", "day"])
 
 
 def same_but_period(f: Filters) -> Filters:
@@ -184,17 +216,81 @@ def same_but_period(f: Filters) -> Filters:
     return Filters(dt.date.min, dt.date.min, f.regions, f.store_ids, f.categories, f.channels, f.payment_methods)
 
 
+def _id_ranges(access: DataAccess, o: ir.Table, spans: list[tuple[dt.date, dt.date]]) -> list[tuple[int, int]]:
+    """The order-id ranges (lowest, highest id per merchant and span) that hold the orders ``o`` on ``spans``,
+    overlapping ones merged. A small query of its own: its numbers bound the line scan that follows."""
+    parts = [o.filter(facts.in_period(o.order_ts, a, b)).group_by("merchant_id")
+             .aggregate(lo=o.order_id.min(), hi=o.order_id.max()) for a, b in spans]
+    got = access.to_polars(parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False))
+    merged: list[list[int]] = []
+    for lo, hi in sorted(zip(got["lo"].to_list(), got["hi"].to_list())):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(int(lo), int(hi)) for lo, hi in merged]
+
+
+def sale_orders_on(access: DataAccess, f: Filters, spans: list[tuple[dt.date, dt.date]]) -> ir.Table:
+    """``facts.sale_orders`` of ``f``'s other filters on any of ``spans`` (from, to), the same rows, faster.
+
+    With categories selected, an order counts if it holds a line of one; ``facts`` finds those among all the
+    lines ever sold. Here the lines are read only within the order-id ranges of the orders on ``spans``, so
+    DuckDB skips the other row groups by order_id where ids grow with time, as generated ids do per merchant
+    (raw DuckDB at 10M orders, 4 merchants, 90 days: 0.19-0.23 s against 0.58-0.64 s, load average 9). The
+    ranges hold every order on the spans whatever the ids, so the answer is the same in any case.
+    """
+    o = facts.table(access, "orders")
+    o = o.filter(o.order_type == facts.SALE, *facts.order_attribute_conditions(access, o, f))
+    o = o.filter(ibis.or_(*[facts.in_period(o.order_ts, a, b) for a, b in spans]))  # zone maps on order_ts
+    if not f.categories:
+        return o
+    products = facts.table(access, "products")
+    wanted = products.filter(access.isin(products.category, f.categories)).product_id
+    ranges = _id_ranges(access, o, spans)
+    if not ranges:
+        return o.filter(ibis.literal(False))
+    lines = facts.table(access, "order_lines")
+    # One scan under an OR of the ranges: DuckDB prunes row groups by it. (A union of one scan per range made
+    # DuckDB materialise the scoped lines they share, all of them, as a CTE.)
+    lines = lines.filter(ibis.or_(*[lines.order_id.between(lo, hi) for lo, hi in ranges]),
+                         lines.product_id.isin(wanted))
+    return o.filter(o.order_id.isin(lines.order_id))
+
+
+def _base_orders_labelled(access: DataAccess, f: Filters, periods: dict[str, Filters], p: ir.Table) -> ir.Table:
+    """The sale orders of ``f``'s other filters (categories: holding a line of one) on any of the ``periods``,
+    each joined to the labels of the periods holding its day: one scan of the orders for all periods."""
+    o = sale_orders_on(access, f, [(x.start, x.end) for x in periods.values()])
+    o = o.mutate(day=o.order_ts.date())
+    return o.join(p, (o.day >= p.p_start) & (o.day <= p.p_end))
+
+
+def _base_customers(access: DataAccess, o: ir.Table) -> ir.Table:
+    """customers and new_customers per period from labelled orders (``_base_orders_labelled``), as
+    ``customer_measures`` counts them from the orders: distinct buyers, new if their first order ever is in it."""
+    b = o.filter(o.status != facts.CANCELLED, o.customer_id.notnull())
+    b = b.select("period", "p_start", "p_end", "customer_id").distinct()
+    firsts = facts.table(access, "rollup_customer_firsts").select("customer_id", "first_ts")
+    b = b.join(firsts, "customer_id")
+    first_day = b.first_ts.date()
+    return b.group_by("period").aggregate(customers=b.count(),
+                                          new_customers=b.count(where=(first_day >= b.p_start) & (first_day <= b.p_end)))
+
+
 def measure_tables(access: DataAccess, periods: dict[str, Filters]) -> ir.Table:
-    """``measure_table`` of several periods sharing their other filters (``same_but_period``), not ``reads_base``,
-    in one query: one row per period, column ``period`` its label.
+    """``measure_table`` of several periods sharing their other filters (``same_but_period``) in one query: one
+    row per period, column ``period`` its label.
 
     One scan per rollup labels each row with the periods holding its day. A union of ``measure_table`` per period
     costs more at 10M orders: each part compiles separately (~40 ms each) and DuckDB materialises the scoped
-    tables the parts share.
+    tables the parts share. Measures no rollup answers exactly (``reads_base``: order counts under several
+    categories, customers under several filter dimensions) come from one labelled scan of the orders for all
+    the periods, not one query per period.
     """
     f = next(iter(periods.values()))
-    if len({same_but_period(p) for p in periods.values()}) != 1 or reads_base(f):
-        raise ValueError("measure_tables takes periods with the same other filters, all answered by the rollups")
+    if len({same_but_period(p) for p in periods.values()}) != 1:
+        raise ValueError("measure_tables takes periods with the same other filters")
     p = ibis.memtable(pl.DataFrame({"period": list(periods), "p_start": [x.start for x in periods.values()],
                                     "p_end": [x.end for x in periods.values()]},
                                    schema={"period": pl.Utf8, "p_start": pl.Date, "p_end": pl.Date}))
@@ -208,12 +304,20 @@ def measure_tables(access: DataAccess, periods: dict[str, Filters]) -> ir.Table:
     s = labelled(s, *_cell(access, s, f, dated=False), *([access.isin(s.category, f.categories)] if f.categories else []))
     lines = s.group_by("period").aggregate(revenue=s.revenue.sum(), sales=s.sales.sum(), units=s.units.sum(),
                                            costed_revenue=s.costed_revenue.sum(), cogs=s.cogs.sum())
-    o = s if f.categories else facts.table(access, "rollup_orders_daily")  # one category at most here
-    if not f.categories:
-        o = labelled(o, *_cell(access, o, f, dated=False))
-    orders = o.group_by("period").aggregate(**{m: _count(o[m]) for m in ORDER_COUNTS})
+    base = _base_orders_labelled(access, f, periods, p) if reads_base(f) else None
+    if len(f.categories) > 1:  # an order holding lines of two selected categories counts once: the orders
+        placed = base.status != facts.CANCELLED
+        orders = base.group_by("period").aggregate(sale_orders=base.count(), orders=base.count(where=placed),
+                                                   cancelled_orders=base.count(where=~placed))
+    else:
+        o = s if f.categories else facts.table(access, "rollup_orders_daily")  # one category at most here
+        if not f.categories:
+            o = labelled(o, *_cell(access, o, f, dated=False))
+        orders = o.group_by("period").aggregate(**{m: _count(o[m]) for m in ORDER_COUNTS})
     d = _customer_dims(access, f, dated=False)
-    if d is None:  # no dimension at all: rollup_customer_days
+    if d is None and has_dimensions(f):  # several dimensions: the buyers of the orders
+        custs = _base_customers(access, base)
+    elif d is None:  # no dimension at all: rollup_customer_days
         d = labelled(facts.table(access, "rollup_customer_days"))
         first = d.previous_day.isnull() | (d.previous_day < d.p_start)
         custs = d.group_by("period").aggregate(customers=_count(ibis.ifelse(first, d.customers, 0)),

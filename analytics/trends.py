@@ -52,11 +52,12 @@ def compute_daily_trend(access: DataAccess, f: Filters, comparison: str = "previ
     Sorted by day. Read from the daily rollups (``rollups=False``: from the base tables, for tests).
     """
     other = f.comparison(comparison)
-    parts = []
-    for label, flt in (("current", f), ("comparison", other)):
-        daily = rollup_reads.by_day(access, flt) if rollups else _by_time(access, flt, day=lambda ts: ts.date())
-        parts.append(daily.mutate(period=ibis.literal(label)))
-    res = frames.normalise(access.to_polars(ibis.union(*parts, distinct=False)), counts=("orders",))
+    if rollups:  # both periods in one query (rollup_reads.by_days)
+        both = rollup_reads.by_days(access, {"current": f, "comparison": other})
+    else:
+        both = ibis.union(*[_by_time(access, flt, day=lambda ts: ts.date()).mutate(period=ibis.literal(label))
+                            for label, flt in (("current", f), ("comparison", other))], distinct=False)
+    res = frames.normalise(access.to_polars(both), counts=("orders",))
     res = frames.zero_fill(res, ("revenue", "orders")).select("period", "day", "revenue", "orders")
     cur = pl.DataFrame({"day": _days(f.start, f.end)}).join(
         res.filter(pl.col("period") == "current").drop("period"), on="day", how="left")

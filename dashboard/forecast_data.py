@@ -117,7 +117,8 @@ def breakdown(index: ForecastIndex, level: str, measure: str, days: int, only: l
     frame = frame.filter(pl.col("day") < end)
     if only is not None:
         frame = frame.filter(pl.col("key").is_in(only))
-    return frame.group_by("key").agg(pl.col("mean").sum().alias("total")).sort("total", descending=True)
+    return frame.group_by("key").agg(pl.col("mean").sum().alias("total")).sort(["total", "key"],
+                                                                                descending=[True, False])
 
 
 def sku_model(index: ForecastIndex, product_id: int) -> tuple[str | None, str | None]:
@@ -144,7 +145,7 @@ def card_model(saved: SavedModel, model_words: Mapping[str, str]) -> SavedModel:
                 row["against_repeating_last_week"] = found["summary"]
             figures[f"Whole shop, {measure}"] = row
     if sku := m.get("sku"):
-        row = {k: sku[k] for k in ("wape", "bias", "coverage_80", "naive_wape") if k in sku}
+        row = {k: sku[k] for k in ("wape", "bias", "coverage_80", "coverage_95", "naive_wape") if k in sku}
         if sku.get("summary"):
             row["against_repeating_last_week"] = sku["summary"]
         if "skus_backtested" in sku:

@@ -7,6 +7,7 @@ worker (``models.jobs.TrainingQueue``). The page keeps showing the last good mod
 the job ends, then reruns the page so the new model shows.
 
 Payload readers are cached per (kind, merchant, version): a version's bytes never change (they are signed).
+A version's signature is checked once per state of its files (size, modification time), not on every run.
 """
 
 from __future__ import annotations

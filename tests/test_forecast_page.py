@@ -23,6 +23,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from analytics import demand_history
 from dashboard import forecast_data, models_ui, tables
 from dashboard.context import PageContext
 from dashboard.forecast_charts import NAMES
@@ -249,6 +250,9 @@ def test_drill_to_a_category_and_a_sku_changes_the_chart(forecast_env, oracle):
     rerun(picker.select(sku))
     assert_shows(at, payload_series(forecast_env, MERCHANT, "sku", str(sku), "units", 28))
     assert codes[sku] in main_chart(at)["layout"]["title"]["text"]
+    sold = oracle(SALES.format(extra="AND l.product_id = $p"), m=MERCHANT, start=last - dt.timedelta(days=119),
+                  end=last, p=sku)
+    assert sum(trace(main_chart(at), NAMES["history"])["y"]) == pytest.approx(sold["units"].sum())
     model = index.skus.filter(pl.col("product_id") == sku)["model"].item()
     assert trust_rows(at)["Model"] == compute_trust(index.metrics, "sku", str(sku), "units", model).model
 
@@ -315,6 +319,18 @@ def test_trust_words_for_naive_and_worse_forecasts():
     assert dict(worse.rows)["Model"] == "Exponential smoothing (ETS)"
     sku = compute_trust({"sku": {"wape": 0.8, "naive_wape": 1.0}}, "sku", "7", "units", demand.NAIVE_LABEL, "short")
     assert sku.naive and dict(sku.rows)["Demand pattern"] == "too little history to tell"
+
+
+def test_history_window_reads_the_weeks_drawn_and_not_the_months_between():
+    last = dt.date(2026, 10, 31)
+    period, skip = demand_history.history_window(last, 120, 90)
+    drawn = {last - dt.timedelta(days=i) for i in range(120)}  # the 120 days of sales
+    first_drawn = last - dt.timedelta(days=119)
+    last_year = {d - dt.timedelta(days=364) for d in (first_drawn + dt.timedelta(days=i) for i in range(120 + 90))}
+    read = {period.start + dt.timedelta(days=i) for i in range(period.days)}
+    read -= {skip[0] + dt.timedelta(days=i) for i in range((skip[1] - skip[0]).days + 1)}
+    assert read == drawn | last_year
+    assert demand_history.history_window(last, 300, 90)[1] is None  # the two touch: nothing to leave out
 
 
 # ---------------------------------------------------------------------------------------------- merchant scope
@@ -552,3 +568,35 @@ def test_failed_first_training_is_said_in_words(no_models, monkeypatch):
     assert any("no product sales yet" in w.value for w in at.warning)
     assert any("training failed" in i.value for i in at.info)
     assert not at.get("plotly_chart") and not at.get("progress")
+
+
+def test_a_naive_forecast_is_labelled_as_such(fixture_warehouse_path, trained_models, tmp_path, monkeypatch):
+    """A shop with too little history gets naive forecasts (demand.NAIVE_LABEL on every row, no backtest): the
+    page says so beside the chart instead of backtest figures."""
+    saved = saved_model(trained_models, MERCHANT)
+    parts = outputs.read_payload(saved.payload)
+    naive = demand.Forecasts(
+        forecast=parts["forecast"].with_columns(pl.lit(demand.NAIVE_LABEL).alias("model")),
+        skus=parts["skus"].with_columns(pl.lit(demand.NAIVE_LABEL).alias("model"), pl.lit("short").alias("pattern")),
+        shares=parts["shares"], lost=parts["lost"], metrics={"total": {}, "category": {}, "store": {}, "sku": {},
+                                                             "origins": 0, "horizon_days": 0})
+    store = ModelStore(tmp_path / "models", key=b"naive-model-key-" + b"k" * 32)
+    store.save(KIND, MERCHANT, outputs.to_payload(naive), {**saved.meta, "metrics": naive.metrics})
+    path = tmp_path / "served.duckdb"
+    shutil.copy(fixture_warehouse_path, path)
+    env = {"RETAIL_PULSE_WAREHOUSE": str(path), "RETAIL_PULSE_TRAIN_IN_APP": "off",
+           "RETAIL_PULSE_MODELS_DIR": str(tmp_path / "models"), "RETAIL_PULSE_MODEL_KEY": "naive-model-key-" + "k" * 32}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    clear_caches()
+    try:
+        at = open_forecast("merchant")
+        assert any(w.value.startswith("Naive forecast: too little history") for w in at.warning)
+        assert trust_rows(at)["Backtest"] == "none: too little history to test a model"
+        category = at.selectbox(key="fc_category").options[1]
+        rerun(at.selectbox(key="fc_category").select(category))
+        assert trust_rows(at)["Model"].startswith("Naive forecast: too little history")
+        assert_shows(at, naive.forecast.filter((pl.col("level") == "category") & (pl.col("key") == category)
+                                               & (pl.col("measure") == "units")).sort("day").head(28))
+    finally:
+        clear_caches()

@@ -106,6 +106,38 @@ def test_rollups_equal_base_tables_for_every_filter_option(serving_warehouse, sc
     assert_same_answers(access, whole)
 
 
+def test_filters_the_rollups_leave_to_the_orders_equal_the_base_tables_in_one_scan(serving_warehouse):
+    """Several categories (order counts) and several filter dimensions (customers): the orders are read once for
+    a page's periods, lines only within the periods' order-id ranges (rollup_reads.sale_orders_on); the trend and
+    the KPI measures equal the base tables for every such filter of the fixture, periods near and far apart."""
+    from analytics import facts
+
+    access = DataAccess(serving_warehouse.backend(), Scope.unrestricted())
+    first, last = _span(access)
+    cases = [f for f in filter_cases(access, last - dt.timedelta(days=89), last) if rollup_reads.reads_base(f)]
+    several_dims = [f for f in cases if rollup_reads._customer_dims(access, f) is None]
+    assert sum(len(f.categories) > 1 for f in cases) >= 2 and len(several_dims) >= 2
+    with_orders = 0
+    for f in cases:
+        for comparison in ("previous", "last_year"):
+            assert_frame_equal(trends.compute_daily_trend(access, f, comparison),
+                               trends.compute_daily_trend(access, f, comparison, rollups=False), check_exact=True)
+        spans = [(f.start, f.end), (first, first + dt.timedelta(days=6))]  # far apart: two id ranges per merchant
+        on = rollup_reads.sale_orders_on(access, f, spans)
+        ids = set(access.to_polars(on.select("order_id"))["order_id"].to_list())
+        expected = set()
+        for a, b in spans:
+            base = facts.sale_orders(access, Filters(a, b, f.regions, f.store_ids, f.categories, f.channels,
+                                                     f.payment_methods))
+            expected |= set(access.to_polars(base.select("order_id"))["order_id"].to_list())
+        assert ids == expected, f
+        with_orders += bool(ids)
+    assert with_orders > len(cases) / 2, "most cases must select orders or the comparison proves little"
+    periods = {f"{i}:{k}": (f if k == "current" else getattr(f, k)()) for i, f in enumerate(cases)
+               for k in ("current", "previous_period", "last_year")}
+    assert kpis.load_measures(access, periods) == kpis.load_measures(access, periods, rollups=False)
+
+
 def test_kpis_and_trend_read_the_rollups(writable_warehouse):
     """Change only the rollups: the answers change, so the pages read them (the base path does not)."""
     wh = Warehouse(writable_warehouse)

@@ -24,7 +24,7 @@ from data.access import DataAccess, Scope
 from data.schema import table_ddl
 from data.tables import OBSERVED_BY_NAME
 from models.stockout import leadtime
-from models.stockout.risk import COLUMNS, LEVEL_CV, compute_stockout_risk
+from models.stockout.risk import COLUMNS, LEVEL_CV, RATE_DAYS, compute_stockout_risk
 
 K = 2.0  # negative binomial size of the made-up forecasts
 
@@ -58,7 +58,8 @@ def _sql(con, sql: str, params: list) -> pl.DataFrame:
 def test_one_row_per_stocked_location_with_the_contract_columns(tiny):
     con, as_of, _, risk = tiny
     assert risk.columns == list(COLUMNS)
-    n = con.execute("SELECT count(*) FROM main.inventory_daily WHERE merchant_id = 1 AND day = ?", [as_of]).fetchone()[0]
+    n = con.execute("SELECT count(*) FROM main.inventory_daily WHERE merchant_id = 1 AND day = ?",
+                    [as_of]).fetchone()[0]
     assert risk.height == n > 0
     assert risk["revenue_at_risk"].is_sorted(descending=True)
     assert risk.select((pl.col("alert_key") == pl.format("product:{}@store:{}", "product_id", "store_id")).all()).item()
@@ -142,11 +143,20 @@ def test_a_bad_service_level_is_refused_with_a_clear_message(tiny, bad):
         compute_stockout_risk(access, demand, as_of=as_of, service_level=bad)
 
 
-def test_a_frame_that_is_not_location_demand_is_refused_by_name(tiny):
+def test_a_frame_that_is_not_location_demand_or_a_day_that_is_not_a_date_is_refused_by_name(tiny):
     con, as_of, demand, _ = tiny
     access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([1]))
     with pytest.raises(ValueError, match="dispersion"):
         compute_stockout_risk(access, demand.drop("dispersion"), as_of=as_of)
+    with pytest.raises(ValueError, match="as_of must be a date"):
+        compute_stockout_risk(access, demand, as_of=str(as_of))
+    # another merchant's forecast only: no demand known, so no risk, but every row is there
+    theirs = _sql(con, "SELECT product_id::BIGINT AS product_id FROM main.products WHERE merchant_id = 2", [])
+    none = compute_stockout_risk(access, demand.join(theirs, on="product_id"), as_of=as_of)
+    assert none.height > 0 and (none["daily_demand"] == 0).all() and none["days_of_cover"].null_count() == none.height
+    assert none.filter(pl.col("on_hand") > 0)["stockout_probability"].max() == 0.0
+    # a day without stock records gives no rows, not an error
+    assert compute_stockout_risk(access, demand, as_of=dt.date(1990, 1, 1)).columns == list(COLUMNS)
 
 
 def test_abc_classes_split_revenue_80_15_5(tiny):
@@ -188,6 +198,7 @@ def test_xyz_classes_follow_the_weekly_coefficient_of_variation(tiny):
 
 AS_OF = dt.date(2026, 6, 30)
 MU = 3.0  # units a day
+REL_VAR = LEVEL_CV ** 2 + (1 / MU + 1 / K) / RATE_DAYS  # the forecast's level uncertainty (see risk.LEVEL_CV)
 
 
 def _hand_made(on_hand: int, open_due_in: int | None, n_orders: int = 20) -> DataAccess:
@@ -222,9 +233,9 @@ def _smoothed(n: int) -> dict[int, float]:
 
 def _nb(days: int) -> tuple[float, float]:
     """Size and success probability of demand over ``days`` days: a sum of iid negative binomial days has mean
-    days x MU and variance days x (MU + MU²/K); the forecast's level uncertainty adds (LEVEL_CV x mean)²."""
+    days x MU and variance days x (MU + MU²/K); the forecast's level uncertainty adds REL_VAR x mean²."""
     mean = days * MU
-    var = days * (MU + MU ** 2 / K) + (LEVEL_CV * mean) ** 2
+    var = days * (MU + MU ** 2 / K) + REL_VAR * mean ** 2
     r = mean ** 2 / (var - mean)
     return r, r / (r + mean)
 
@@ -252,8 +263,8 @@ def test_probability_and_reorder_point_of_a_hand_made_case_match_scipy():
     e_l = sum((lv - 1) * w for lv, w in lead.items())
     e_l2 = sum((lv - 1) ** 2 * w for lv, w in lead.items())
     day_var = MU + MU ** 2 / K
-    # law of total variance: E[L' day_var + (cv MU L')²] + MU² Var(L'), L' = L - 1
-    mean, var = e_l * MU, e_l * day_var + (LEVEL_CV * MU) ** 2 * e_l2 + MU ** 2 * (e_l2 - e_l ** 2)
+    # law of total variance: E[L' day_var + REL_VAR (MU L')²] + MU² Var(L'), L' = L - 1
+    mean, var = e_l * MU, e_l * day_var + REL_VAR * MU ** 2 * e_l2 + MU ** 2 * (e_l2 - e_l ** 2)
     r = mean ** 2 / (var - mean)
     assert row["reorder_point"] == stats.nbinom.ppf(0.9, r, r / (r + mean)) + 1
     assert row["order_quantity"] == (0 if on_hand + 40 >= row["reorder_point"] else

@@ -54,6 +54,15 @@ def append(conn: Connection, *, at: dt.datetime, actor: str, merchant_id: int | 
     ))
 
 
+def append_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
+    """``append`` for many entries (each a dict of append's keyword arguments) in one statement."""
+    if entries:
+        conn.execute(insert(audit_log), [
+            {"recorded_at": e["at"], "actor": e["actor"], "merchant_id": e["merchant_id"], "entity": e["entity"],
+             "entity_id": e["entity_id"], "action": e["action"], "before": jsonable(e["before"]),
+             "after": jsonable(e["after"]), "request_id": e.get("request_id")} for e in entries])
+
+
 class AuditLog:
     """Reading the log (appending happens only through the repositories' writes)."""
 

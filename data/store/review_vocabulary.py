@@ -109,6 +109,17 @@ def checked_currency(value: object) -> str:
     return value
 
 
+AMOUNT_MAX = 10**12  # in the payment's currency; far above any single payment
+
+
+def case_key(merchant_id: int, payment_id: int, amount: float, score: float) -> str:
+    """The case's lease key: fixed-width digits that sort by amount (high first), score (high first),
+    merchant, payment, so the lease queue's (rank, key) order is the review order for equal deadlines."""
+    inverse_amount = 10**15 - round(amount * 1000)  # thousandths: exact below AMOUNT_MAX
+    inverse_score = 10**9 - round(score * 10**9)
+    return f"{inverse_amount:016d}.{inverse_score:010d}.{merchant_id:010d}.{payment_id:019d}"
+
+
 def checked_sla(sla: object) -> dt.timedelta:
     low, high = SLA_RANGE
     if not isinstance(sla, dt.timedelta) or not low <= sla <= high:

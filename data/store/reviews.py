@@ -16,6 +16,9 @@ Guarantees (tests/test_store_reviews.py checks each on SQLite and PostgreSQL):
 - a decision is never edited: ``reverse`` adds one that names the decision it replaces (the unique
   (case, sequence) pair refuses two reversals of the same decision);
 - every decision appends an audit entry (who, when, what, before, after) in its own transaction.
+
+An escalated case leaves the queue too; the senior reviewer's answer is a ``reverse`` of the escalation.
+``decide_and_claim_next`` is the page's call: the decision and the next case in one commit.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ from sqlalchemy.exc import IntegrityError
 from data.store import audit
 from data.store.errors import AlreadyDecided, CaseHeld, InvalidValue, LeaseLost, RequestIdReused, StaleRevision
 from data.store.idempotency import checked_request_id, insert_once
-from data.store.leases import Lease, _free
+from data.store.leases import Lease
 from data.store.principal import Principal
 from data.store.review_reads import WHAT, Decision, ReviewCase, ReviewReads
-from data.store.review_vocabulary import (BULK_MAX_CASES, DEFAULT_SLA, NOTE_MAX_CHARS, QUEUE, checked_currency,
+from data.store.review_vocabulary import (AMOUNT_MAX, BULK_MAX_CASES, DEFAULT_SLA, NOTE_MAX_CHARS, QUEUE, case_key,
+                                          checked_currency,
                                           checked_flag, checked_number, checked_outcome, checked_reason,
                                           checked_sla)
 from data.store.tables import NAME, leases, review_cases, review_decisions, review_settings
@@ -99,54 +103,53 @@ class Reviews(ReviewReads):
         Each mapping has merchant_id, payment_id, score (0 to 1), amount, currency and flagged_by."""
         rows = [self._checked_payment(principal, n, p) for n, p in enumerate(payments, start=1)]
         actor = checked_text(principal.user, "user", max_chars=NAME, required=True)
-        done: list[Enqueued] = []
         with self._store.transaction() as conn:
             now = self._store.now()
             slas = {m: self._sla(conn, m) for m in {r["merchant_id"] for r in rows}}
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            values = []
             for row in rows:
                 sla = slas[row["merchant_id"]]
-                values = {**row, "case_key": f"{row['merchant_id']}:{row['payment_id']}", "entered_at": now,
-                          "due_at": now + sla, "sla_seconds": int(sla.total_seconds()), "actor": actor}
-                inserted = conn.execute(dialect.insert(review_cases).values(**values)
-                                        .on_conflict_do_nothing(index_elements=["merchant_id", "payment_id"])
-                                        .returning(review_cases.c.id)).scalar()
-                if inserted is None:
-                    existing = conn.execute(select(review_cases.c.id).where(
-                        review_cases.c.merchant_id == row["merchant_id"],
-                        review_cases.c.payment_id == row["payment_id"])).scalar_one()
-                    done.append(Enqueued(existing, False))
-                    continue
-                self._store.leases.enqueue(principal, queue=QUEUE, merchant_id=row["merchant_id"],
-                                           item_key=values["case_key"], rank=values["due_at"].timestamp())
-                done.append(Enqueued(inserted, True))
-        return done
+                values.append({**row, "case_key": case_key(row["merchant_id"], row["payment_id"], row["amount"],
+                                                           row["score"]),
+                               "entered_at": now, "due_at": now + sla, "sla_seconds": int(sla.total_seconds()),
+                               "actor": actor})
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            if values:
+                conn.execute(dialect.insert(review_cases).on_conflict_do_nothing(
+                    index_elements=["merchant_id", "payment_id"]), values)
+            # A payment queued before keeps its first case (and key): look every one up.
+            wanted = {(v["merchant_id"], v["payment_id"]) for v in values}
+            found: dict[tuple[int, int], tuple[int, str]] = {}
+            payment_ids = sorted({p for _, p in wanted})
+            for start in range(0, len(payment_ids), 500):
+                query = select(review_cases.c.merchant_id, review_cases.c.payment_id, review_cases.c.id,
+                               review_cases.c.case_key).where(review_cases.c.payment_id.in_(payment_ids[start:start + 500]))
+                found.update({(m, p): (i, k) for m, p, i, k in conn.execute(query) if (m, p) in wanted})
+            added = self._store.leases.enqueue_many(principal, queue=QUEUE, items={
+                found[m, p]: (m, found[m, p][1], v["due_at"].timestamp())
+                for v in values for m, p in [(v["merchant_id"], v["payment_id"])]}.values())
+            result, seen = [], set()
+            for v in values:
+                case_id, key = found[v["merchant_id"], v["payment_id"]]
+                result.append(Enqueued(case_id, key in added and case_id not in seen))
+                seen.add(case_id)
+            return result
 
     # --- claiming -------------------------------------------------------------------------------------------
     def claim_next(self, principal: Principal, *, ttl: dt.timedelta = DEFAULT_TTL,
                    merchant_ids: Iterable[int] | None = None) -> ClaimedCase | None:
         """The next free case in scope (least time left, then amount, then score, highest first) under a
-        fresh lease for ``principal.user``; None when no case is free."""
-        visible = principal.visible(merchant_ids, WHAT)
+        fresh lease for ``principal.user``; None when no case is free. The lease queue's own order is the
+        review order (rank = deadline, key = case_key), so this is the leases' claim_next."""
         with self._store.transaction() as conn:
-            now = self._store.now()
-            query = (select(leases.c.item_key)
-                     .select_from(leases.join(review_cases, review_cases.c.case_key == leases.c.item_key))
-                     .where(leases.c.queue == QUEUE, leases.c.done_at.is_(None), _free(now))
-                     .order_by(leases.c.rank, review_cases.c.amount.desc(), review_cases.c.score.desc(),
-                               review_cases.c.id)
-                     .limit(1).with_for_update(skip_locked=True, of=leases))
-            if visible is not None:
-                query = query.where(leases.c.merchant_id.in_(sorted(visible)))
-            key = conn.execute(query).scalar()
-            if key is None:
-                return None
-            return self._claim_key(conn, principal, key, ttl)
+            lease = self._store.leases.claim_next(principal, queue=QUEUE, holder=principal.user, ttl=ttl,
+                                                  merchant_ids=merchant_ids)
+            return None if lease is None else _claimed(self._case_by_key(conn, principal, lease.item_key), lease)
 
     def claim(self, principal: Principal, case_id: int, *, ttl: dt.timedelta = DEFAULT_TTL) -> ClaimedCase | None:
         """Claim one named case; None when another reviewer holds it or it is decided."""
         with self._store.transaction() as conn:
-            return self._claim_key(conn, principal, self._case_row(conn, principal, case_id)["case_key"], ttl)
+            return self._claim_row(principal, self._case_row(conn, principal, case_id), ttl)
 
     def release(self, principal: Principal, lease: Lease) -> None:
         """Give a claimed case back undecided (claimable at once)."""
@@ -168,8 +171,8 @@ class Reviews(ReviewReads):
             case = self._case_by_key(conn, principal, lease.item_key)
             values.update(case_id=case["id"], merchant_id=case["merchant_id"], payment_id=case["payment_id"],
                           sequence=1, reverses=None, mode="lease", claimed_at=lease.claimed_at)
-            if (prior := self._prior(conn, values)) is not None:
-                return prior
+            # A re-sent request finds its lease completed (LeaseLost below) and returns the first result; while
+            # the lease is live no decision exists (each one completes its lease in its own transaction).
             now = self._store.now()  # taken before verify, so a decision is always inside its lease
             try:
                 if lease.holder != principal.user:
@@ -177,16 +180,27 @@ class Reviews(ReviewReads):
                                     f"{principal.user!r}; the decision was not recorded")
                 self._store.leases.verify(lease)
             except LeaseLost:
-                # Checked again after verify's row lock: a concurrent copy of this request may just have won.
+                # Read after verify's row lock, so a concurrent copy of this request that won is seen.
                 if (prior := self._prior(conn, values)) is not None:
                     return prior
                 self._refuse_if_decided(conn, case)
                 raise
-            self._refuse_if_decided(conn, case)
             decision = self._record(conn, principal, values, case, now, before={"state": "claimed",
                                                                                 "holder": lease.holder})
             self._store.leases.complete(principal, lease)
             return decision
+
+    def decide_and_claim_next(self, principal: Principal, lease: Lease, *, outcome: str, reason: str,
+                              request_id: str, note: str | None = None, ttl: dt.timedelta = DEFAULT_TTL,
+                              merchant_ids: Iterable[int] | None = None) -> tuple[Decision, ClaimedCase | None]:
+        """``decide``, then ``claim_next`` in the same transaction (one commit: the next case loads with the
+        answer). A re-sent decision returns the first result and claims nothing: (decision, None)."""
+        with self._store.transaction():
+            decision = self.decide(principal, lease, outcome=outcome, reason=reason, request_id=request_id,
+                                   note=note)
+            if decision.duplicate:
+                return decision, None
+            return decision, self.claim_next(principal, ttl=ttl, merchant_ids=merchant_ids)
 
     def decide_bulk(self, principal: Principal, case_ids: Iterable[int], *, outcome: str, reason: str,
                     request_id: str, note: str | None = None) -> list[Decision]:
@@ -289,19 +303,20 @@ class Reviews(ReviewReads):
             if isinstance(payment_id, bool) or not isinstance(payment_id, int) or not 0 <= payment_id < 2**63:
                 raise InvalidValue(f"payment_id must be a non-negative whole number, got {payment_id!r}")
             principal.require(payment["merchant_id"], WHAT)
+            if not 0 <= payment["merchant_id"] < 10**10:
+                raise InvalidValue(f"merchant_id must be from 0 to 9,999,999,999, got {payment['merchant_id']!r}")
             return {"merchant_id": payment["merchant_id"], "payment_id": payment_id,
                     "score": checked_number(payment["score"], "score", low=0.0, high=1.0),
-                    "amount": checked_number(payment["amount"], "amount", low=0.0, high=1e15),
+                    "amount": checked_number(payment["amount"], "amount", low=0.0, high=AMOUNT_MAX),
                     "currency": checked_currency(payment["currency"]),
                     "flagged_by": checked_flag(payment["flagged_by"])}
         except InvalidValue as exc:
             raise InvalidValue(f"payment {n}: {exc}") from None
 
-    def _claim_key(self, conn: Connection, principal: Principal, key: str, ttl: dt.timedelta) -> ClaimedCase | None:
-        lease = self._store.leases.claim(principal, queue=QUEUE, item_key=key, holder=principal.user, ttl=ttl)
-        if lease is None:
-            return None
-        return ClaimedCase(self.case(principal, self._case_by_key(conn, principal, key)["id"]), lease)
+    def _claim_row(self, principal: Principal, row: dict, ttl: dt.timedelta) -> ClaimedCase | None:
+        lease = self._store.leases.claim(principal, queue=QUEUE, item_key=row["case_key"], holder=principal.user,
+                                         ttl=ttl)
+        return None if lease is None else _claimed(row, lease)
 
     @staticmethod
     def _sla(conn: Connection, merchant_id: int) -> dt.timedelta:
@@ -350,6 +365,14 @@ class Reviews(ReviewReads):
             raise RequestIdReused(f"request id {values['request_id']!r} already names a different change; "
                                   "make a new request id for every new change")
         return Decision(**row, duplicate=True)
+
+
+def _claimed(row: Mapping, lease: Lease) -> ClaimedCase:
+    case = ReviewCase(**{k: row[k] for k in ("id", "merchant_id", "payment_id", "score", "amount", "currency",
+                                             "flagged_by", "entered_at", "due_at")},
+                      state="claimed", holder=lease.holder, lease_expires_at=lease.expires_at,
+                      decided_by=None, decided_at=None)
+    return ClaimedCase(case, lease)
 
 
 def _public(decision: Decision) -> dict:

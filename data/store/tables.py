@@ -116,6 +116,8 @@ leases = Table(
     Column("done_at", UtcDateTime(), nullable=True),
     Index("ix_leases_next", "queue", "done_at", "rank"),
     Index("ix_leases_merchant", "merchant_id", "queue"),
+    # Claiming order (rank, then key) straight from the index: no sort, however many items tie on rank.
+    Index("ix_leases_order", "queue", "done_at", "rank", "item_key"),
 )
 
 # Exchange rates an admin entered for the staff merchant ranking's optional conversion (issue 7). A new
@@ -134,6 +136,8 @@ exchange_rates = Table(
 
 # The fraud review queue (issue 9). A case is a flagged payment (one per merchant and payment); its claim
 # lives in ``leases`` (queue ``fraud_review``, item key ``case_key``, rank = deadline as epoch seconds).
+# case_key is made of fixed-width digits so that leases' own order (rank, then key) is the review order:
+# amount high to low, score high to low, then merchant and payment (see reviews.case_key).
 # Decisions are numbered per case: 1 is the reviewer's decision, 2, 3... are reversals, each naming the
 # decision it replaces, so (case_id, sequence) being unique means no case is ever decided twice at once.
 review_cases = Table(

@@ -87,26 +87,31 @@ def _unit_prices(demand: pl.DataFrame, promos: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sku_inputs(demand, promos, calendar, horizon):
+    """(history: unique_id, ds, y and sku.EXOG over the last sku.HISTORY_DAYS; future: unique_id, ds and
+    sku.EXOG over the horizon; statics: unique_id, price_level, category_code)."""
     last = demand["day"].max()
-    hist = demand.select(pl.col("product_id").cast(pl.Utf8).alias("unique_id"), "category", pl.col("day").alias("ds"),
-                         pl.col("demand").clip(lower_bound=0).alias("y"),
-                         pl.col("censored").cast(pl.Float64).alias("out_of_stock"))
+    # Every SKU model reads at most HISTORY_DAYS; a SKU's rows run without a gap from its first day to the last,
+    # so "at least MIN_DAYS of history" reads the same on the cut history.
+    hist = demand.filter(pl.col("day") > last - dt.timedelta(days=sku.HISTORY_DAYS)).select(
+        pl.col("product_id").cast(pl.Utf8).alias("unique_id"), "category", pl.col("day").alias("ds"),
+        pl.col("demand").clip(lower_bound=0).alias("y"), pl.col("censored").cast(pl.Float64).alias("out_of_stock"))
     future = hist.select("unique_id", "category").unique().join(pl.DataFrame({"ds": pl.date_range(
         last + dt.timedelta(days=1), last + dt.timedelta(days=horizon), "1d", eager=True)}), how="cross")
-    seen = hist.filter(pl.col("ds") > last - dt.timedelta(days=sku.EXOG_DAYS)).drop("y")  # what a fit reads
-    exog = sku.build_exog(pl.concat([seen, future], how="diagonal"), promos, calendar)
+    # The history carries its own features (a join on (SKU, day) of millions of rows cost a second a fit).
+    hist = sku.build_exog(hist, promos, calendar)
+    future = sku.build_exog(future, promos, calendar)
     price = demand.group_by("product_id").agg(
         (pl.col("revenue").sum() / pl.col("units").sum()).fill_nan(0.0).fill_null(0.0).log1p().alias("price_level"),
         pl.col("category").first())
     statics = price.select(pl.col("product_id").cast(pl.Utf8).alias("unique_id"), "price_level",
                            pl.col("category").cast(pl.Categorical).to_physical().cast(pl.Float64).alias("category_code"))
-    return hist.select("unique_id", "ds", "y"), exog, statics
+    return hist, future, statics
 
 
-def _sku_backtest(y, exog, statics, classes):
+def _sku_backtest(y, statics, classes):
     cv = sku.stats_cross_validation(y).with_columns(pl.col("ds").cast(pl.Date), pl.col("cutoff").cast(pl.Date))
     gcv = sku.global_cross_validation(y.filter(pl.col("unique_id").is_in(cv["unique_id"].unique().implode())),
-                                      statics, exog)
+                                      statics)
     cv = cv.join(gcv.drop("cutoff"), on=["unique_id", "ds"], how="left").with_columns(
         [pl.col(m).fill_nan(None).fill_null(0.0) for m in sku.CANDIDATES])
     chosen, scores = sku.choose(cv, classes)
@@ -133,7 +138,7 @@ def _sku_backtest(y, exog, statics, classes):
     return chosen, disp, metrics
 
 
-def _sku_forecast(y, exog, statics, classes, chosen, disp, horizon):
+def _sku_forecast(y, future, statics, classes, chosen, disp, horizon):
     long_ids = y.group_by("unique_id").len().filter(pl.col("len") >= sku.MIN_DAYS)["unique_id"]
     ly = y.filter(pl.col("unique_id").is_in(long_ids.implode()))
     pick = classes.select("unique_id", "pattern").with_columns(
@@ -145,11 +150,10 @@ def _sku_forecast(y, exog, statics, classes, chosen, disp, horizon):
         model_of = ly.select("unique_id").unique().join(pick, on="unique_id", how="inner")
         wanted = {m: model_of.filter(pl.col("model") == m)["unique_id"] for m in model_of["model"].unique().sort()}
         if sku.GLOBAL in wanted:  # learns from every long SKU (as chosen), forecasts those that chose it
-            full = ly.filter(pl.col("ds") > ly["ds"].max() - dt.timedelta(days=sku.EXOG_DAYS)).join(
-                exog, on=["unique_id", "ds"], how="left")
+            full = ly.filter(pl.col("ds") > ly["ds"].max() - dt.timedelta(days=sku.EXOG_DAYS))
             fitted = sku.fit_global(full, statics)
             gl = sku.predict_global(fitted, full.filter(pl.col("unique_id").is_in(wanted[sku.GLOBAL].implode())),
-                                    statics, exog, horizon)
+                                    statics, future, horizon)
             parts.append(gl.unpivot(index=["unique_id", "ds"], variable_name="model", value_name="mean"))
         for model in (m for m in sku.STATS if m in wanted):
             st = sku.stats_forecast(ly.filter(pl.col("unique_id").is_in(wanted[model].implode())), horizon, (model,))
@@ -224,8 +228,8 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
     notes: list[str] = []
     features = dd.promo_calendar(promos_raw, ["(all)"], first, horizon_end).rename({"day": "ds"}) \
         .join(calendar.rename({"day": "ds"}), on="ds").select("ds", "discount_pct", "payday")
-    y, exog, statics = _sku_inputs(demand, promos, calendar, horizon)
-    classes = sku.classify(y.filter(pl.col("ds") > last - dt.timedelta(days=365)))
+    y, future, statics = _sku_inputs(demand, promos, calendar, horizon)
+    classes = sku.classify(y.filter(pl.col("ds") > last - dt.timedelta(days=sku.CLASS_DAYS)))
     if reuse is not None and reuse.get("params", {}).get("aggregate_models"):
         p = reuse["params"]
         chosen_agg = {u: p["aggregate_models"].get(u, total.NAIVE) for u in agg_hist["unique_id"].unique().to_list()}
@@ -238,7 +242,7 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
         agg_fc, agg_metrics = aggregate.forecast_aggregates(agg_hist, horizon, prophet_ids=TOTAL_IDS,
                                                             features=features, country=country)
         report(0.5, "Backtesting SKU models (statistical and the global XGBoost model)")
-        chosen, disp, sku_metrics = _sku_backtest(y, exog, statics, classes)
+        chosen, disp, sku_metrics = _sku_backtest(y, statics, classes)
     else:
         notes.append(f"Only {days} days of history (a tested forecast needs {total.MIN_HISTORY_DAYS}): these are "
                      "naive forecasts (repeat last week; a SKU's recent mean), not backtested.")
@@ -247,7 +251,7 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
         agg_fc = agg_fc.with_columns(pl.lit(NAIVE_LABEL).alias("model"))
         chosen, disp, sku_metrics = {}, {}, {}
     report(0.75, "Forecasting SKUs")
-    sku_fc = _sku_forecast(y, exog, statics, classes, chosen, disp, horizon) if enough else _naive_skus(y, horizon)
+    sku_fc = _sku_forecast(y, future, statics, classes, chosen, disp, horizon) if enough else _naive_skus(y, horizon)
     report(0.9, "Reconciling SKUs with categories and the total")
     prices = _unit_prices(demand, promos)
     factor = promos.filter(pl.col("day") > last).with_columns((1 - pl.col("discount_pct") / 100).alias("factor"))

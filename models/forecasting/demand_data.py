@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
 from analytics import facts
@@ -59,26 +60,32 @@ def load_sku_days(access: DataAccess, bounds: tuple[dt.date, dt.date]) -> pl.Dat
     stock = stock.with_columns(pl.col("day").cast(pl.Date))
     starts = pl.concat([sales.select("product_id", "day"), stock.select("product_id", "day")]) \
         .group_by("product_id").agg(pl.col("day").min().alias("start"))
-    starts = starts.join(prods.select("product_id"), on="product_id", how="semi")
+    starts = starts.join(prods, on="product_id", how="inner").with_columns(pl.col("product_id").cast(pl.Int64)) \
+        .sort("product_id")
     if starts.is_empty():
         return pl.DataFrame(schema={"product_id": pl.Int64, "category": pl.Utf8, "day": pl.Date,
                                     "units": pl.Float64, "revenue": pl.Float64, "censored": pl.Boolean})
-    # Joined on one integer key (the product's rank, the day's number): about half the time of a two-column join
-    # on millions of rows. The grid is built in (product, day) order and left joins keep it: no sort needed.
-    starts = starts.sort("product_id").with_row_index("_i")
-    key = (pl.col("_i").cast(pl.Int64) * 1_000_000 + pl.col("day").cast(pl.Int32)).alias("_k")
+    # The grid holds each product's days from its start to the last day, in (product, day) order, so a
+    # (product, day)'s row number is its product's first row plus the days since its start: sales and stock
+    # are placed by that number instead of joined on (product, day) (a fifth of the time on millions of rows).
+    grid = starts.with_columns(pl.date_ranges(pl.col("start"), pl.lit(last), "1d").alias("day")).explode("day")
+    pids = starts["product_id"].to_numpy()
+    begin = starts["start"].cast(pl.Int32).to_numpy().astype(np.int64)
+    lengths = np.int64((last - dt.date(1970, 1, 1)).days) - begin + 1
+    first_row = np.concatenate([[0], np.cumsum(lengths)[:-1]])
 
-    def keyed(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
-        return frame.join(starts.select("product_id", "_i"), on="product_id", how="inner").select(key, *cols)
+    def place(frame: pl.DataFrame, column: str, fill) -> np.ndarray:
+        out = np.full(grid.height, fill, dtype=np.asarray(fill).dtype)
+        pid = frame["product_id"].cast(pl.Int64).to_numpy()
+        i = np.minimum(np.searchsorted(pids, pid), pids.size - 1)
+        offset = frame["day"].cast(pl.Int32).to_numpy() - begin[i]
+        keep = (pids[i] == pid) & (offset >= 0) & (offset < lengths[i])  # non-merchandise products have no row
+        out[(first_row[i] + offset)[keep]] = frame[column].fill_null(fill).to_numpy()[keep]
+        return out
 
-    grid = starts.with_columns(pl.date_ranges(pl.col("start"), pl.lit(last), "1d").alias("day")) \
-        .explode("day").drop("start").with_columns(key)
-    out = (grid.join(keyed(sales, "units", "revenue"), on="_k", how="left", maintain_order="left")
-           .join(keyed(stock, "censored"), on="_k", how="left", maintain_order="left")
-           .join(prods, on="product_id", how="left", maintain_order="left")
-           .with_columns(pl.col("units").fill_null(0.0), pl.col("revenue").fill_null(0.0),
-                         pl.col("censored").fill_null(False), pl.col("product_id").cast(pl.Int64)))
-    return out.select("product_id", "category", "day", "units", "revenue", "censored")
+    return grid.select("product_id", "category", "day").with_columns(
+        pl.Series("units", place(sales, "units", 0.0)), pl.Series("revenue", place(sales, "revenue", 0.0)),
+        pl.Series("censored", place(stock, "censored", False)))
 
 
 def load_store_days(access: DataAccess, bounds: tuple[dt.date, dt.date]) -> pl.DataFrame:

@@ -42,6 +42,8 @@ NAIVE = "SeasonalNaive"
 # Days before the last day of data whose features a fit or backtest of the global model reads: the first
 # backtest origin, then TRAIN_DAYS to learn from and MIN_DAYS of lag warm-up. Older days are never read.
 EXOG_DAYS = ORIGINS * BACKTEST_HORIZON + TRAIN_DAYS + MIN_DAYS
+CLASS_DAYS = 365  # a SKU's demand pattern is read from its last year
+HISTORY_DAYS = max(EXOG_DAYS, CLASS_DAYS)  # days of SKU demand any SKU model reads (a SKU's rows run to the last day)
 EXOG = ("discount_pct", "holiday", "payday", "out_of_stock", "dow", "dom", "month")
 
 
@@ -60,7 +62,7 @@ def classify(history: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_exog(days: pl.DataFrame, promos: pl.DataFrame, calendar: pl.DataFrame) -> pl.DataFrame:
-    """unique_id, ds and the EXOG columns for each (unique_id, category, ds) row of ``days``.
+    """unique_id, ds (y where ``days`` has it) and the EXOG columns for each (unique_id, category, ds) row of ``days``.
 
     ``promos``: day, category, discount_pct (``demand_data.promo_calendar``); ``calendar``: day, holiday, payday.
     ``days`` may carry out_of_stock (1.0/0.0); future days have none, which means in stock.
@@ -73,7 +75,8 @@ def build_exog(days: pl.DataFrame, promos: pl.DataFrame, calendar: pl.DataFrame)
         pl.col("discount_pct").fill_null(0.0), pl.col("holiday").fill_null(0.0), pl.col("payday").fill_null(0.0),
         pl.col("out_of_stock").fill_null(0.0),
         pl.col("ds").dt.weekday().cast(pl.Float64).alias("dow"), pl.col("ds").dt.day().cast(pl.Float64).alias("dom"),
-        pl.col("ds").dt.month().cast(pl.Float64).alias("month")).select("unique_id", "ds", *EXOG)
+        pl.col("ds").dt.month().cast(pl.Float64).alias("month")).select(
+        "unique_id", "ds", *(["y"] if "y" in days.columns else []), *EXOG)
 
 
 def _global_model(seed: int = 0):
@@ -148,13 +151,15 @@ def stats_forecast(history: pl.DataFrame, h: int, models: tuple[str, ...] = STAT
     return sf.forecast(df=recent.select("unique_id", "ds", "y"), h=h)
 
 
-def global_cross_validation(history: pl.DataFrame, statics: pl.DataFrame, exog: pl.DataFrame) -> pl.DataFrame:
-    """The global model's backtest at the same origins as statsforecast's: unique_id, ds, cutoff, XGBoost."""
+def global_cross_validation(history: pl.DataFrame, statics: pl.DataFrame) -> pl.DataFrame:
+    """The global model's backtest at the same origins as statsforecast's: unique_id, ds, cutoff, XGBoost.
+
+    ``history``: unique_id, ds, y and the EXOG columns (``build_exog``)."""
     last = history["ds"].max()
     cutoffs = [last - dt.timedelta(days=BACKTEST_HORIZON * k) for k in range(ORIGINS, 0, -1)]
-    full = history.filter(pl.col("ds") > last - dt.timedelta(days=EXOG_DAYS)).join(exog, on=["unique_id", "ds"],
-                                                                                   how="left")
+    full = history.filter(pl.col("ds") > last - dt.timedelta(days=EXOG_DAYS))
     fc = fit_global(full.filter(pl.col("ds") <= cutoffs[0]), statics)
+    exog = full.drop("y")
     parts = []
     for cutoff in cutoffs:
         past = full.filter(pl.col("ds") <= cutoff)

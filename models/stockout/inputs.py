@@ -70,8 +70,8 @@ def load_weekly_sales(access: DataAccess, as_of: dt.date, weeks: int = 13) -> pl
     inv = inv.filter(inv.day >= start, inv.day <= as_of, inv.units_sold > 0)
     # one row per day, location and product already (the table's key): no GROUP BY needed, 8x faster
     daily = access.to_polars(inv.select("product_id", "store_id", "day", "units_sold"))
-    daily = daily.select(pl.col("product_id").cast(pl.Int64), pl.col("store_id").cast(pl.Int64),
-                         ((pl.lit(as_of) - pl.col("day").cast(pl.Date)).dt.total_days() // 7).cast(pl.Int32).alias("week"),
+    week = ((pl.lit(as_of) - pl.col("day").cast(pl.Date)).dt.total_days() // 7).cast(pl.Int32)
+    daily = daily.select(pl.col("product_id").cast(pl.Int64), pl.col("store_id").cast(pl.Int64), week.alias("week"),
                          pl.col("units_sold").cast(pl.Float64).alias("units"))
     return daily.group_by("product_id", "store_id", "week").agg(pl.col("units").sum()).sort("product_id", "store_id",
                                                                                           "week")

@@ -9,8 +9,9 @@ A product with few received orders tells little, so its empirical distribution i
 from its merchant's orders: weight n / (n + PRIOR_ORDERS) on its own n orders. Suppliers differ in scale
 (4 days or 3 weeks), so the lead-time prior is the merchant's pooled *relative* lead times (each order's lead
 over its product's median) times the product's median shrunk toward the merchant's (empirical Bayes on log
-medians: little when suppliers differ much more than one supplier's orders do); the lateness prior is the merchant's pooled lateness in days. Its own orders are spread over the
-neighbouring days (weights 1/4, 1/2, 1/4): a supplier that took 9 and 11 days may well take 10.
+medians: little when suppliers differ much more than one supplier's orders do); the lateness prior is the
+merchant's pooled lateness in days. Its own orders are spread over the neighbouring days (weights 1/4, 1/2,
+1/4): a supplier that took 9 and 11 days may well take 10.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Fraud review queue: review cases, review decisions (append-only) and each merchant's review SLA.
+"""Fraud review queue: review cases, review decisions (append-only), each merchant's review SLA, and an
+index that serves the leases' claiming order (rank, then key) without sorting.
 
 Revision ID: 0003
 Revises: 0002
@@ -72,6 +73,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_review_settings_merchant", "review_settings", ["merchant_id", "id"])
 
+    op.create_index("ix_leases_order", "leases", ["queue", "done_at", "rank", "item_key"])
     _forbid_changes(APPEND_ONLY)
 
 
@@ -101,6 +103,7 @@ def downgrade() -> None:
                                "migration 0003 (restore a backup made before the upgrade instead)")
     bind.execute(sa.text("DELETE FROM leases WHERE queue = 'fraud_review' AND item_key IN "
                          "(SELECT case_key FROM review_cases)"))
+    op.drop_index("ix_leases_order", table_name="leases")
     op.drop_index("ix_review_settings_merchant", table_name="review_settings")
     op.drop_table("review_settings")
     op.drop_index("ix_review_decisions_merchant", table_name="review_decisions")
