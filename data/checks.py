@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from data.tables import OBSERVED
+from data.tables import AUTH_RESULTS, OBSERVED
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,19 @@ CHECKS: tuple[Check, ...] = tuple(_key_checks()) + (
           "SELECT payment_id, chargeback, chargeback_date FROM main.payments WHERE "
           "(chargeback AND (chargeback_date IS NULL OR chargeback_date < CAST(paid_ts AS DATE))) "
           "OR (NOT chargeback AND chargeback_date IS NOT NULL)"),
+    Check("payment_auth_result_known",
+          "payments.auth_result is a documented value, and a declined payment has a decline (schema 4).",
+          "SELECT payment_id, status, auth_result FROM main.payments WHERE auth_result IS NOT NULL AND ("
+          "auth_result NOT IN (" + ", ".join(f"'{a}'" for a in AUTH_RESULTS) + ") "
+          "OR (status = 'declined') <> starts_with(auth_result, 'declined'))"),
+    Check("payment_signals_well_formed",
+          "payments.ip_prefix is an IPv4 /24, email_domain a lower-case domain, and no card_fingerprint or "
+          "device_id holds 13-19 digits alone (a card number must never be stored).",
+          "SELECT payment_id, ip_prefix, email_domain FROM main.payments WHERE "
+          "NOT regexp_full_match(coalesce(ip_prefix, '0.0.0.0/24'), '\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.0/24') "
+          "OR email_domain <> lower(email_domain) OR contains(coalesce(email_domain, ''), '@') "
+          "OR regexp_full_match(regexp_replace(coalesce(card_fingerprint, ''), '[ -]', '', 'g'), '\\d{13,19}') "
+          "OR regexp_full_match(regexp_replace(coalesce(device_id, ''), '[ -]', '', 'g'), '\\d{13,19}')"),
 )
 
 

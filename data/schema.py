@@ -13,9 +13,9 @@ from collections.abc import Callable
 import duckdb
 
 from data import rollups
-from data.tables import ALL_TABLES, OBSERVED, ROLLUPS, TRUTH, Table
+from data.tables import ALL_TABLES, OBSERVED, OBSERVED_BY_NAME, PAYMENT_SIGNALS, ROLLUPS, TRUTH, Table
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 ENFORCED_KEYS = frozenset({"merchants", "stores", "customers", "products", "promotions", "imports"})
 
@@ -66,9 +66,24 @@ def _add_customer_dims_v3(con: duckdb.DuckDBPyConnection) -> None:
     rollups.refresh(con, tables=(table.name,))
 
 
+def _add_payment_signals_v4(con: duckdb.DuckDBPyConnection) -> None:
+    """payments gain card_fingerprint, device_id, ip_prefix, email_domain and auth_result; old rows keep null.
+
+    Null, not a guess: an old row's card or device is unknown, and a model must not read "unknown" as "new".
+    """
+    table = OBSERVED_BY_NAME["payments"]
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_name = 'payments'").fetchall()}
+    for col in (c for c in table.columns if c.name in PAYMENT_SIGNALS):
+        if col.name not in have:  # a warehouse made at step 1 (which creates every declared column) has them
+            con.execute(f"ALTER TABLE main.payments ADD COLUMN {col.name} {col.type}")  # names: our constants
+        con.execute(_comment(f"COLUMN {table.qualified}.{col.name}", col.doc))
+
+
 # Step n upgrades a warehouse from version n-1 to n. Append new steps; never edit old ones.
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
-    1: _create_v1, 2: _add_rollups_v2, 3: _add_customer_dims_v3}
+    1: _create_v1, 2: _add_rollups_v2, 3: _add_customer_dims_v3, 4: _add_payment_signals_v4}
 
 
 def read_version(con: duckdb.DuckDBPyConnection) -> int | None:

@@ -46,6 +46,11 @@ def C(name: str, type_: str, doc: str, nullable: bool = True) -> Column:
 
 MONEY = "DECIMAL(18,3)"
 MID = C("merchant_id", "INTEGER", "Merchant the row belongs to (merchants.merchant_id).", False)
+# payments.auth_result vocabulary (schema 4): what the issuer answered. Every value but `approved` is a decline.
+AUTH_RESULTS = ("approved", "declined_insufficient_funds", "declined_do_not_honor", "declined_cvc",
+                "declined_expired_card", "declined_invalid_number", "declined_suspected_fraud", "declined_other")
+# payments columns added in schema 4: the identities velocity and card testing are seen through.
+PAYMENT_SIGNALS = ("card_fingerprint", "device_id", "ip_prefix", "email_domain", "auth_result")
 
 OBSERVED: tuple[Table, ...] = (
     Table("merchants", "One online merchant (a tenant). Every other table carries merchant_id.", (
@@ -140,6 +145,17 @@ OBSERVED: tuple[Table, ...] = (
         C("account_age_days", "INTEGER", "Days since the customer's signup at payment time (0 for guests)."),
         C("chargeback", "BOOLEAN", "True once a chargeback was received; false while none arrived.", False),
         C("chargeback_date", "DATE", "Date the chargeback arrived (weeks after payment); null if none."),
+        C("card_fingerprint", "VARCHAR", "The card's fingerprint: a hash that is the same for every use of one "
+          "card, never the card number (null if not a card or unknown; schema 4)."),
+        C("device_id", "VARCHAR", "Identifier of the buyer's device (a hash from the checkout); null for till "
+          "sales and when unknown (schema 4)."),
+        C("ip_prefix", "VARCHAR", "The buyer's IPv4 address cut to its /24 network, e.g. `203.0.113.0/24`; the "
+          "full address is never kept (null for till sales and when unknown; schema 4)."),
+        C("email_domain", "VARCHAR", "Domain of the buyer's email address, lower case (e.g. `gmail.com`); the "
+          "address itself is never kept (null when unknown; schema 4)."),
+        C("auth_result", "VARCHAR", "Authorisation answer: `approved`, or why it was declined: "
+          + ", ".join(f"`{a}`" for a in AUTH_RESULTS[1:]) + " (null when unknown; schema 4). "
+          "Declined attempts are rows with status `declined`."),
     ), ("payment_id",)),
     Table("inventory_daily", "End-of-day stock on hand per SKU and location.", (
         C("day", "DATE", "Calendar day.", False), MID,

@@ -25,6 +25,9 @@ What is planted, and where it shows:
   (lost_units). Inventory covers the whole window for every size.
 - fraud.py / payments.py: five fraud patterns, chargebacks 2-10 weeks later (none
   yet for the newest) -> truth.fraud.
+- signals.py: card fingerprints, device ids, /24 networks, email domains and
+  auth results of the payments (schema 4), from a stream of their own drawn
+  last, so every other table is the same with or without them.
 - incidents.py: regional payment outages and site-wide bad days -> truth.incidents.
 - deliveries.py: carrier x region delays -> truth.delivery_delays.
 - funnel.py: view/cart/checkout/purchase sessions; only web and app orders have a

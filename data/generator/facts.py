@@ -11,8 +11,10 @@ from data.generator.funnel import EVENT_TYPES, build_events
 from data.generator.geo import FRAUD_COUNTRIES, INTERNATIONAL, NEIGHBOURS
 from data.generator.orders import CHANNELS, PAY_METHODS
 from data.generator.payments import DEVICES, STATUSES, OrderView, build_payments
+from data.generator.signals import build_signals
 from data.generator.tables_out import US_PER_DAY, prefixed, store_ids
 from data.generator.writer import Cat, Nullable
+from data.tables import AUTH_RESULTS
 
 ORDER_STATUSES = ("completed", "cancelled", "returned")
 COUPON_PROB = 0.04  # orders outside promotions with a 10% coupon
@@ -103,6 +105,8 @@ def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cus
                      o["declined_final"], o["pattern"], o["group"], o["country"])
     pay = build_payments(view, cust_country, cust_signup, len(NEIGHBOURS[p.country]), len(FRAUD_COUNTRIES), n_days,
                          job.rng("payments"))
+    # Own stream, drawn last: every other table is what it was before payments had identities.
+    sig = build_signals(view, pay, cust_country, countries, p.country, job.rng("signals"))
     n_pay = len(pay)
     pay_ids = mid * 10_000_000_000 + np.arange(1, n_pay + 1, dtype=np.int64)
     pc = pay.order
@@ -115,11 +119,13 @@ def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cus
         "shipping_country": Cat(pay.ship_country, countries), "device": Cat(pay.device, list(DEVICES)),
         "account_age_days": pay.account_age, "chargeback": pay.chargeback,
         "chargeback_date": Nullable(day0 + pay.chargeback_day, pay.chargeback_day < 0),
+        "card_fingerprint": sig.card, "device_id": sig.device, "ip_prefix": sig.ip_prefix,
+        "email_domain": Cat(sig.email_codes, sig.email_labels), "auth_result": Cat(sig.auth, list(AUTH_RESULTS)),
     })
     fraud = np.flatnonzero(pay.pattern >= 0)
     emit("truth.fraud", {"payment_id": pay_ids[fraud], "merchant_id": np.full(len(fraud), mid),
                          "pattern": Cat(pay.pattern[fraud], list(PATTERNS))})
-    del pay
+    del pay, sig
 
     n_dv = len(dv.order)
     open_ = dv.delivered < 0

@@ -23,7 +23,7 @@ from data.generator.orders import CHANNELS, PAY_METHODS, draw_arrivals, draw_cha
 from data.generator.sizes import MerchantProfile, SizeSpec
 
 PARTS = ("catalogue", "calendar", "customers", "arrivals", "fraud", "orders", "incidents", "baskets", "status",
-         "inventory", "promotions", "deliveries", "returns", "payments", "events")
+         "inventory", "promotions", "deliveries", "returns", "payments", "events", "signals")  # append only
 LEGIT_CANCEL_PROB = 0.03
 FRAUD_REVIEW_CANCEL_PROB = 0.08
 STORE = CHANNELS.index("store")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from data.importers.parse import MONEY
+from data.tables import PAYMENT_SIGNALS
 
 
 def first_non_null(col: str) -> pl.Expr:
@@ -85,7 +86,7 @@ def order_rows(rows: pl.DataFrame) -> pl.DataFrame:
         pl.col("line").min().alias("_first_line"), pl.col("order_ts").min(),
         pl.col("order_type").first(), pl.col("status").first(),
         *(first_non_null(c) for c in ("store_id", "customer_id", "channel", "payment_method",
-                                       "shipping_country", "shipping_region")),
+                                       "shipping_country", "shipping_region", *PAYMENT_SIGNALS)),
         gross, pl.col("discount_amount").sum().cast(MONEY),
     )
     zero = pl.lit(0).cast(MONEY)
@@ -93,3 +94,23 @@ def order_rows(rows: pl.DataFrame) -> pl.DataFrame:
         zero.alias("shipping_amount"),
         (pl.col("gross_amount") - pl.col("discount_amount")).cast(MONEY).alias("net_amount"),
     )
+
+
+def payment_rows(orders: pl.DataFrame, start: int) -> pl.DataFrame:
+    """One main.payments row per sale order that carries any payment signal; ids from start + 1.
+
+    The file has no separate payment record, so the payment is the order's: paid at order_ts, for
+    net_amount, by payment_method (`unknown` when not given). Status: `declined` when auth_result is a
+    decline (a card-testing attempt), `refunded` for cancelled or returned orders, else `captured`.
+    No chargeback is known at import; countries other than shipping and the account age stay null.
+    """
+    has_signal = pl.any_horizontal([pl.col(c).is_not_null() for c in PAYMENT_SIGNALS])
+    paid = orders.filter(has_signal & (pl.col("order_type") == "sale"))
+    status = (pl.when(pl.col("auth_result").str.starts_with("declined")).then(pl.lit("declined"))
+              .when(pl.col("status").is_in(["cancelled", "returned"])).then(pl.lit("refunded"))
+              .otherwise(pl.lit("captured")))
+    return paid.select(
+        (pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + start).alias("payment_id"), "merchant_id", "order_id",
+        "customer_id", pl.col("order_ts").alias("paid_ts"), pl.col("net_amount").alias("amount"),
+        pl.col("payment_method").fill_null("unknown").alias("method"), status.alias("status"),
+        "shipping_country", pl.lit(False).alias("chargeback"), *PAYMENT_SIGNALS)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data.tables import AUTH_RESULTS
+
 
 @dataclass(frozen=True)
 class Field:
@@ -59,6 +61,20 @@ FIELDS: tuple[Field, ...] = (
     Field("shipping_country", "text", "Country shipped to (orders.shipping_country)."),
     Field("shipping_region", "text", "Region shipped to (orders.shipping_region)."),
     Field("merchant", "text", "Merchant id or name on each row; empty rows use the import command's merchant."),
+    # Payment signals (schema 4): when any is mapped, each sale order gets one main.payments row.
+    Field("card_fingerprint", "text", "A stable token of the card (the processor's fingerprint, a hash), one per "
+          "order (payments.card_fingerprint). A card number (13-19 digits passing the Luhn check) is refused, "
+          "never stored; the reject shows its last four digits only."),
+    Field("device_id", "text", "The buyer's device identifier, one per order (payments.device_id); a card "
+          "number is refused as above."),
+    Field("ip_prefix", "text", "The buyer's IPv4 address or /24 prefix, one per order; only the /24 is kept "
+          "(203.0.113.7 -> 203.0.113.0/24, payments.ip_prefix). IPv6 is refused for now."),
+    Field("email_domain", "text", "The buyer's email address or its domain, one per order; only the lower-case "
+          "domain is kept (Ann@Example.com -> example.com, payments.email_domain)."),
+    Field("auth_result", "text", "The card authorisation answer, one per order: `approved` or "
+          + ", ".join(f"`{a}`" for a in AUTH_RESULTS[1:]) + " (Stripe-style spellings such as `authorized`, "
+          "`insufficient_funds`, `incorrect_cvc`, `card_declined` accepted). A declined order's payment is "
+          "stored with status `declined` (card-testing attempts)."),
 )
 
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
@@ -75,4 +91,11 @@ ENUMS: dict[str, dict[str, str]] = {
     "status": {v: v for v in STATUSES} | {"complete": "completed", "canceled": "cancelled"},
     "channel": {v: v for v in CHANNELS} | {"online": "web", "pos": "store"},
     "gender": {v: v for v in GENDERS} | {"f": "female", "m": "male", "woman": "female", "man": "male"},
+    # auth_result is matched after lower-casing and turning spaces and punctuation into `_` (parse.slug).
+    "auth_result": {v: v for v in AUTH_RESULTS} | {v.removeprefix("declined_"): v for v in AUTH_RESULTS[1:]} | {
+        "authorized": "approved", "authorised": "approved", "success": "approved", "succeeded": "approved",
+        "do_not_honour": "declined_do_not_honor", "incorrect_cvc": "declined_cvc", "invalid_cvc": "declined_cvc",
+        "cvv": "declined_cvc", "incorrect_number": "declined_invalid_number", "invalid_card": "declined_invalid_number",
+        "fraudulent": "declined_suspected_fraud", "declined": "declined_other", "card_declined": "declined_other",
+        "generic_decline": "declined_other"},
 }

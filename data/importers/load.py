@@ -5,7 +5,7 @@ happens (a retry after a crash between commit and acknowledgement is
 harmless); the merchant is resolved (or created when asked); orders already
 loaded for the merchant are refused (or skipped in ``skip`` mode); natural keys
 become surrogate keys (stores by name, customers by external_id, products by
-sku; new rows get max + 1, ...); orders, order lines and the main.imports row
+sku; new rows get max + 1, ...); orders, order lines, payments (when the file carries payment signals) and the main.imports row
 are inserted, the merchants' daily rollups rebuilt (data.rollups) and
 data.schema.bump_data_version is called. Any exception rolls
 everything back.
@@ -250,7 +250,7 @@ def _existing_keys(con, wanted: pl.DataFrame, table: str, id_col: str, natural: 
 
 
 def _write(con, rows: pl.DataFrame) -> None:
-    """Insert stores, customers, products, orders and lines for ``rows`` (merchant_id resolved)."""
+    """Insert stores, customers, products, orders, payments and lines for ``rows`` (merchant_id resolved)."""
     stores = build.store_rows(rows)
     if stores.height:
         existing = _query(con, "SELECT store_id, merchant_id, name AS store FROM main.stores").cast(
@@ -288,6 +288,7 @@ def _write(con, rows: pl.DataFrame) -> None:
         "order_id", "merchant_id", pl.col("order_ref").alias("external_ref"), "store_id", "customer_id",
         "order_ts", "order_type", "status", "channel", "payment_method", "gross_amount", "discount_amount",
         "shipping_amount", "net_amount", "shipping_region", "shipping_country"))
+    _insert(con, "main.payments", build.payment_rows(orders, _max_id(con, "payments", "payment_id")))
     lines = rows.join(orders.select("merchant_id", "order_ref", "order_id"), on=["merchant_id", "order_ref"],
                       how="left", maintain_order="left")
     _insert(con, "main.order_lines", lines.select(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from data.importers import parse
+from data.importers import parse, signals
 from data.importers.duplicates import describe, duplicate_lines
 from data.importers.fields import ENUMS, FIELDS, FIELDS_BY_NAME
 from data.importers.mapping import Mapping
@@ -22,6 +22,7 @@ from data.importers.presets import Preset
 from data.importers.read import LINE, FileProblem, RawTable
 from data.importers.report import (COLLATERAL_PREFIX, REJECT_SCHEMA, ValidationReport, empty_rejects,
                                    rejects_frame)
+from data.tables import PAYMENT_SIGNALS
 
 MONEY = parse.MONEY
 CANONICAL_SCHEMA: dict[str, pl.DataType] = {
@@ -32,7 +33,7 @@ CANONICAL_SCHEMA: dict[str, pl.DataType] = {
     "line_amount": MONEY, "unit_cost": MONEY, "customer_ref": pl.Utf8, "customer_country": pl.Utf8,
     "gender": pl.Utf8, "birth_year": pl.Int32, "store": pl.Utf8, "store_kind": pl.Utf8, "region": pl.Utf8,
     "city": pl.Utf8, "channel": pl.Utf8, "payment_method": pl.Utf8, "shipping_country": pl.Utf8,
-    "shipping_region": pl.Utf8,
+    "shipping_region": pl.Utf8, **{name: pl.Utf8 for name in PAYMENT_SIGNALS},
 }
 ORDER_KEY = "__order_key"
 WRITE_OFF = "__write_off"
@@ -153,7 +154,7 @@ def _type(s: pl.DataFrame, mapping: Mapping, given: set[str], rj: _Rejects) -> p
     for f in FIELDS:
         col = pl.col(f.name)
         if f.name not in given:
-            if f.kind != "text" or f.name in ENUMS or f.name == "payment_method":
+            if f.kind != "text" or f.name in ENUMS or f.name in ("payment_method", *signals.PARSED_HERE):
                 typed.append((f.name, parse.Parsed(pl.lit(None, dtype=dtypes[f.name]), NULL_TEXT)))
             continue
         if f.kind == "int":
@@ -164,18 +165,21 @@ def _type(s: pl.DataFrame, mapping: Mapping, given: set[str], rj: _Rejects) -> p
             p = parse.datetime_problems(col, pl.col("__ts"), mapping.date_format, lo, hi)
         elif f.name in ENUMS:
             choices = ENUMS[f.name]
-            value = col.str.to_lowercase().replace_strict(choices, default=None, return_dtype=pl.Utf8)
+            spelled = parse.slug(col) if f.name == "auth_result" else col.str.to_lowercase()
+            value = spelled.replace_strict(choices, default=None, return_dtype=pl.Utf8)
             expected = ", ".join(dict.fromkeys(choices.values()))
             p = parse.Parsed(value, pl.when(col.is_not_null() & value.is_null())
                              .then(pl.lit(f"unknown {f.name}; expected one of {expected}")))
         elif f.name == "payment_method":
             p = parse.Parsed(parse.slug(col), NULL_TEXT)
+        elif f.name in signals.PARSED_HERE:
+            p = signals.parse_signal(f.name, col)
         else:
             continue
         typed.append((f.name, p))
     for name, p in typed:
-        if name in given:
-            rj.add(s, name, p.bad)
+        if name in given:  # a card number never reaches the rejects report: only its last four digits
+            rj.add(s, name, p.bad, signals.masked(pl.col(name)) if name in signals.PARSED_HERE else None)
     t = s.with_columns([p.value.alias(name) for name, p in typed]).drop("__ts")
     for f in FIELDS:
         if f.required:
@@ -281,7 +285,7 @@ def _rules(t: pl.DataFrame, s: pl.DataFrame, mapping: Mapping, rj: _Rejects, pri
 def _order_checks(t: pl.DataFrame, given: set[str], rj: _Rejects) -> pl.DataFrame:
     """One customer, store and document type per order; unique (order, line_no) when line_no is mapped."""
     keys = [ORDER_KEY]
-    checked = [f for f in ("customer_ref", "store", "order_type", "status") if f in given]
+    checked = [f for f in ("customer_ref", "store", "order_type", "status", *PAYMENT_SIGNALS) if f in given]
     if checked:
         firsts = t.group_by(keys).agg(pl.col("line").first().alias("__first_line"),
                                       *(pl.col(f).first().alias(f"__first_{f}") for f in checked))
