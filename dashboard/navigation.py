@@ -49,6 +49,14 @@ PAGES: tuple[PageSpec, ...] = (
              "Products likely to run out before the next delivery can arrive, sorted by revenue at risk, with "
              "reorder points, suggested quantities and a draft purchase order to download; acknowledge, assign, "
              "snooze."),
+    PageSpec("review", "Fraud review", ":material/policy:", "review.py",
+             frozenset({Role.FRAUD_REVIEWER, Role.ADMIN}),
+             "Scored payments over the threshold or caught by a rule, in order of time left before the review "
+             "deadline: claim a case, see its reasons and linked payments, approve, decline or escalate."),
+    PageSpec("fraud_rules", "Fraud thresholds", ":material/tune:", "fraud_rules.py",
+             frozenset({Role.MERCHANT, Role.FRAUD_REVIEWER, Role.ADMIN}),
+             "The review threshold chosen by cost (chargebacks, declined good orders, reviews), allow and block "
+             "lists and rules backtested on history, the fraud model's card, drift and retraining."),
     PageSpec("data", "Data", ":material/database:", "data_admin.py", frozenset({Role.ADMIN}),
              "Import a file with its validation report, manage users, warehouse information."),
 )

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
 # Text only each page's own content shows (the frame never does).
 MARKERS = {"overview": "Trend", "sales": "Seasonality", "ranking": "Totals per currency", "data": "Add a user",
-           "forecast": "Demand forecast", "stockout": "Stock-out risk"}
+           "forecast": "Demand forecast", "stockout": "Stock-out risk",
+           "review": "Fraud review", "fraud_rules": "Fraud thresholds"}
 
 
 @pytest.fixture(scope="module")

@@ -210,7 +210,7 @@ def test_page_renders_for_every_allowed_role(fixture_app, role, page):
 
 
 def test_roles_without_sales_do_not_get_it(fixture_app):
-    assert [p.key for p in pages_for("fraud_reviewer")] == ["overview"]
+    assert "sales" not in [p.key for p in pages_for("fraud_reviewer")]
     # The page checks the role itself too, whatever navigation offered.
     for ctx in (None, PageContext(PRINCIPALS["fraud_reviewer"], (1, 2, 3), None, 1, None)):
         at = AppTest.from_file(str(PAGES_BY_KEY["sales"].path))
