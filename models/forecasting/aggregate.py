@@ -87,15 +87,38 @@ def _score(part: pl.DataFrame, history: pl.DataFrame, model: str, naive: dict) -
     return out
 
 
+def _forecast_ets(history: pl.DataFrame, horizon: int, specs: dict[str, str], metrics: dict) -> pl.DataFrame:
+    """AutoETS forecasts (unique_id, ds, AutoETS). A series with a form in ``specs`` (e.g. "ANA": additive
+    error, no trend, additive season, what its training's search chose) fits that form only, a sixth of the
+    search; the others search, and the form each chose goes to ``metrics[uid]["ets_spec"]``."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    uids = sorted(history["unique_id"].unique().to_list())
+    parts, search = [], [u for u in uids if u not in specs]
+    if search:
+        sf = StatsForecast(models=_models(("AutoETS",)), freq="1d", n_jobs=1)
+        sf.fit(df=history.filter(pl.col("unique_id").is_in(search)))
+        parts.append(sf.predict(h=horizon))
+        for uid, fitted in zip(list(sf.uids), sf.fitted_[:, 0], strict=True):
+            metrics.setdefault(uid, {})["ets_spec"] = "".join(fitted.model_["components"][:3])
+    for spec in sorted({specs[u] for u in uids if u in specs}):
+        ids = [u for u in uids if specs.get(u) == spec]
+        sf = StatsForecast(models=[AutoETS(season_length=total.SEASON, model=spec)], freq="1d", n_jobs=1)
+        parts.append(sf.forecast(df=history.filter(pl.col("unique_id").is_in(ids)), h=horizon))
+    return pl.concat([p.select("unique_id", "ds", pl.col("AutoETS").cast(pl.Float64)) for p in parts])
+
+
 def forecast_aggregates(history: pl.DataFrame, horizon: int, *, prophet_ids: tuple[str, ...] = (),
                         features: pl.DataFrame | None = None, country: str | None = None,
-                        chosen: dict[str, str] | None = None, previous: dict | None = None
-                        ) -> tuple[pl.DataFrame, dict]:
+                        chosen: dict[str, str] | None = None, previous: dict | None = None,
+                        specs: dict[str, str] | None = None) -> tuple[pl.DataFrame, dict]:
     """Backtest, choose and forecast every series of ``history`` (unique_id, ds, y); see module doc.
 
     ``features``: ds, discount_pct, payday for history and forecast days (Prophet's regressors).
     ``chosen``: models already chosen (a refresh, or a naive forecast): no backtest; ``previous`` (the
-    metrics of the training that chose them) then gives the interval half-widths and comes back unchanged.
+    metrics of the training that chose them) then gives the interval half-widths and comes back unchanged;
+    ``specs``: the AutoETS form each series' training chose (metrics' "ets_spec"): a refresh fits that form.
     """
     uids = sorted(history["unique_id"].unique().to_list())
     metrics: dict = {k: dict(v) for k, v in (previous or {}).items()}
@@ -126,16 +149,18 @@ def forecast_aggregates(history: pl.DataFrame, horizon: int, *, prophet_ids: tup
                 {f"halfwidth_{lv}": w for lv, w in _halfwidths(y[total.SEASON:] - y[:-total.SEASON]).items()})
     stat = {u: m for u, m in chosen.items() if m != prophet_model.NAME}
     parts = []
-    if stat:
-        from statsforecast import StatsForecast
+    recent = history.filter(pl.col("ds") > last - dt.timedelta(days=STAT_DAYS + total.ORIGINS * H))
+    for model in sorted(set(stat.values())):
+        ids = [u for u, m in stat.items() if m == model]
+        if model == "AutoETS":
+            fc = _forecast_ets(recent.filter(pl.col("unique_id").is_in(ids)), horizon, specs or {}, metrics)
+        else:
+            from statsforecast import StatsForecast
 
-        for model in sorted(set(stat.values())):
-            ids = [u for u, m in stat.items() if m == model]
             sf = StatsForecast(models=_models((model,)), freq="1d", n_jobs=1)
-            recent = history.filter(pl.col("ds") > last - dt.timedelta(days=STAT_DAYS + total.ORIGINS * H))
             fc = sf.forecast(df=recent.filter(pl.col("unique_id").is_in(ids)), h=horizon)
-            parts.append(fc.select("unique_id", pl.col("ds").cast(pl.Date).alias("day"),
-                                   pl.col(model).cast(pl.Float64).alias("mean"), pl.lit(model).alias("model")))
+        parts.append(fc.select("unique_id", pl.col("ds").cast(pl.Date).alias("day"),
+                               pl.col(model).cast(pl.Float64).alias("mean"), pl.lit(model).alias("model")))
     for uid in sorted(set(chosen) - set(stat)):
         fc = prophet_model.ProphetForecaster(country, PROPHET_REGRESSORS).fit(
             history.filter(pl.col("unique_id") == uid), features).predict(horizon, features)

@@ -248,7 +248,8 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
         p, saved_global = reuse["params"], reuse.get("global_model")
         chosen_agg = {u: p["aggregate_models"].get(u, total.NAIVE) for u in agg_hist["unique_id"].unique().to_list()}
         agg_fc, agg_metrics = aggregate.forecast_aggregates(agg_hist, horizon, features=features, country=country,
-                                                            chosen=chosen_agg, previous=p.get("aggregate_widths"))
+                                                            chosen=chosen_agg, previous=p.get("aggregate_widths"),
+                                                            specs=p.get("aggregate_ets_specs"))
         chosen, disp, sku_metrics = dict(p["sku_models_by_pattern"]), dict(p["sku_dispersion"]), {}
         enough = True
     elif enough:
@@ -301,6 +302,8 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
         sku_fc.group_by("unique_id").agg(pl.col("model").first(), pl.col("dispersion").first())
         .select(pl.col("unique_id").cast(pl.Int64).alias("product_id"), "model", "dispersion"), on="product_id", how="right") \
         .join(sku_cat, on="product_id", how="left").join(prices, on="product_id", how="left")
+    # The form AutoETS chose per series is a choice a refresh reuses (params), not a backtest figure for the card.
+    ets_specs = {k: v.pop("ets_spec") for k, v in agg_metrics.items() if "ets_spec" in v}
     metrics = {"total": {k.split("/")[1]: v for k, v in agg_metrics.items() if k.startswith("total/")},
                "category": {k[9:]: v for k, v in agg_metrics.items() if k.startswith("category/")},
                "store": {k[6:]: v for k, v in agg_metrics.items() if k.startswith("store/")},
@@ -310,6 +313,7 @@ def train_forecasts(access: DataAccess, *, until: dt.date | None = None, horizon
               "aggregate_models": {k: v["model"] for k, v in agg_metrics.items() if "model" in v},
               "aggregate_widths": {k: {n: x for n, x in v.items() if n.startswith("halfwidth_")}
                                    for k, v in agg_metrics.items()},
+              "aggregate_ets_specs": ets_specs,
               "sku_models_by_pattern": chosen, "sku_dispersion": disp}
     if reuse is not None:  # a refresh keeps the training's choices and backtest figures
         params, metrics = {**reuse["params"], "horizon_days": horizon}, reuse.get("metrics", {})
