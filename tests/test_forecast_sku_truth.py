@@ -168,3 +168,29 @@ def test_the_measure_sees_a_wrong_dispersion():
     assert abs(figures["true"][1] - 0.80) < 0.01
     assert figures["poisson"][1] < 0.75 and figures["too wide"][1] > 0.85
     assert figures["true"][0] > 0.82  # whole-unit bounds hold more than 80% even when the forecast is right
+
+
+def test_a_refresh_forecasts_with_the_saved_global_model(demo_forecasts, monkeypatch):
+    """A refresh predicts with the global SKU model the training learnt (kept in the payload as XGBoost JSON)
+    instead of learning it again, and keeps it for the next refresh."""
+    import ibis
+
+    from data.access import DataAccess, Scope
+    from models.forecasting import outputs
+
+    con, until, out = demo_forecasts
+    m = next(m for m in MERCHANTS if out[m].global_model)  # a merchant whose SKU classes chose the global model
+    payload = outputs.to_payload(out[m])
+    assert outputs.read_payload(payload)["global_model"] == out[m].global_model
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a refresh must not learn the global model again")
+
+    monkeypatch.setattr(sku, "fit_global", no_fit)
+    access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([m]))
+    fresh = outputs.read_payload(outputs.refresh(access, payload))
+    assert fresh["global_model"] == out[m].global_model
+    last = con.execute("SELECT max(order_ts)::DATE FROM main.orders WHERE merchant_id = ?", [m]).fetchone()[0]
+    assert fresh["forecast"]["day"].min() == last + dt.timedelta(days=1) > until + dt.timedelta(days=1)
+    by_model = fresh["forecast"].filter(pl.col("level") == "sku")["model"].value_counts()
+    assert sku.GLOBAL in by_model["model"].to_list()
