@@ -1,0 +1,161 @@
+"""What a fraud reviewer reads about one payment: the payment, the histories of its customer, card and device,
+the payments linked to it by card, device, IP prefix or email domain, and whether decisions agreed with the
+chargebacks that arrived later.
+
+Every read goes through ``data.access`` (the caller's merchant scope) and is narrowed again to the case's own
+merchant: a card seen at two merchants links nothing across them. Payment ids travel as an Arrow table joined
+in, never as SQL text. Pure: polars frames out, no streamlit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import ibis
+import polars as pl
+
+from data.access import DataAccess
+
+PAYMENT_COLUMNS = ("payment_id", "merchant_id", "order_id", "customer_id", "paid_ts", "amount", "method", "status",
+                   "auth_result", "card_country", "billing_country", "ip_country", "shipping_country", "device",
+                   "account_age_days", "card_fingerprint", "device_id", "ip_prefix", "email_domain", "chargeback",
+                   "chargeback_date")
+# What links two payments, in the order a reviewer weighs them, with the words a page shows.
+LINKS = {"card_fingerprint": "card", "device_id": "device", "ip_prefix": "IP network", "email_domain": "email domain"}
+HISTORIES = {"customer_id": "Customer", "card_fingerprint": "Card", "device_id": "Device"}
+# An email domain shared by more payments than this (gmail.com) links a payment to strangers: it is named as
+# too common instead. A card, device or /24 network is specific enough to link on.
+COMMON_EMAIL_PAYMENTS = 50
+LINKED_LIMIT = 200
+HISTORY_LIMIT = 100
+CHARGEBACK_WINDOW_DAYS = 90  # a payment without a chargeback counts as good only once this has passed
+
+
+def _ids_table(payment_ids: Iterable[int]) -> ibis.Table:
+    ids = sorted({int(i) for i in payment_ids})
+    return ibis.memtable(pl.DataFrame({"payment_id": ids}, schema={"payment_id": pl.Int64}))
+
+
+def compute_payments(access: DataAccess, payment_ids: Iterable[int]) -> pl.DataFrame:
+    """The payments with these ids that the scope may see (others are simply absent): PAYMENT_COLUMNS."""
+    p = access.table("payments")
+    rows = p.join(_ids_table(payment_ids), "payment_id").select(*PAYMENT_COLUMNS)
+    return access.to_polars(rows.order_by("payment_id"))
+
+
+def _same_merchant(access: DataAccess, payment: Mapping) -> ibis.Table:
+    p = access.table("payments")
+    return p.filter(p.merchant_id == int(payment["merchant_id"]))
+
+
+def email_domain_is_common(access: DataAccess, payment: Mapping, limit: int = COMMON_EMAIL_PAYMENTS) -> bool:
+    """Whether the payment's email domain is shared by more than ``limit`` payments of its merchant."""
+    domain = payment.get("email_domain")
+    if domain is None:
+        return False
+    p = _same_merchant(access, payment)
+    return int(access.scalar(p.filter(access.equals(p.email_domain, domain)).count())) > limit
+
+
+def compute_linked_payments(access: DataAccess, payment: Mapping, *, limit: int = LINKED_LIMIT,
+                            common_email: int = COMMON_EMAIL_PAYMENTS) -> pl.DataFrame:
+    """Other payments of the same merchant sharing the payment's card, device, IP prefix or (an uncommon) email
+    domain, nearest in time first, at most ``limit``. Columns: PAYMENT_COLUMNS, ``linked_by`` (words: "card,
+    device"), ``links`` (how many signals are shared) and ``hours_apart`` (signed: negative = before)."""
+    shared = {c: payment.get(c) for c in LINKS if payment.get(c) is not None}
+    if "email_domain" in shared and email_domain_is_common(access, payment, common_email):
+        del shared["email_domain"]
+    empty = pl.DataFrame(schema={**compute_payments(access, []).schema, "linked_by": pl.Utf8, "links": pl.Int64,
+                                 "hours_apart": pl.Float64})
+    if not shared:
+        return empty
+    p = _same_merchant(access, payment)
+    condition = None
+    for column, value in shared.items():
+        test = access.equals(p[column], value)
+        condition = test if condition is None else condition | test
+    rows = access.to_polars(p.filter(condition, p.payment_id != int(payment["payment_id"])).select(*PAYMENT_COLUMNS))
+    if not rows.height:
+        return empty
+    at = payment["paid_ts"]
+    matches = [pl.when(pl.col(c) == pl.lit(v)).then(pl.lit(LINKS[c])) for c, v in shared.items()]
+    return (rows.with_columns(pl.concat_list(matches).list.drop_nulls().alias("_by"),
+                              ((pl.col("paid_ts") - pl.lit(at)).dt.total_seconds() / 3600).alias("hours_apart"))
+            .with_columns(pl.col("_by").list.join(", ").alias("linked_by"), pl.col("_by").list.len().cast(pl.Int64)
+                          .alias("links"))
+            .drop("_by")
+            .sort([pl.col("hours_apart").abs(), "payment_id"])
+            .head(limit))
+
+
+def compute_histories(access: DataAccess, payment: Mapping, *, limit: int = HISTORY_LIMIT) -> tuple[pl.DataFrame,
+                                                                                                    pl.DataFrame]:
+    """The customer's, card's and device's payments at this merchant (the payment itself included).
+
+    Returns (summary, rows). summary: one row per known identity with ``identity`` ("Customer", "Card",
+    "Device"), ``payments``, ``declined``, ``charged_back``, ``captured_amount`` (merchant currency),
+    ``first_paid``, ``last_paid``. rows: the latest ``limit`` payments of any of them, newest first, with
+    ``shares`` (words: "customer, card") and ``this_payment`` (flag)."""
+    known = {c: payment.get(c) for c in HISTORIES if payment.get(c) is not None}
+    summary_schema = {"identity": pl.Utf8, "payments": pl.Int64, "declined": pl.Int64, "charged_back": pl.Int64,
+                      "captured_amount": pl.Float64, "first_paid": pl.Datetime("us"), "last_paid": pl.Datetime("us")}
+    if not known:
+        return pl.DataFrame(schema=summary_schema), pl.DataFrame()
+    p = _same_merchant(access, payment)
+    condition = None
+    for column, value in known.items():
+        test = p[column] == int(value) if column == "customer_id" else access.equals(p[column], value)
+        condition = test if condition is None else condition | test
+    rows = access.to_polars(p.filter(condition).select(*PAYMENT_COLUMNS))
+    summary = []
+    for column, value in known.items():
+        mine = rows.filter(pl.col(column) == value)
+        summary.append({"identity": HISTORIES[column], "payments": mine.height,
+                        "declined": mine.filter(pl.col("status") == "declined").height,
+                        "charged_back": mine.filter(pl.col("chargeback")).height,
+                        "captured_amount": float(mine.filter(pl.col("status") != "declined")["amount"].sum() or 0.0),
+                        "first_paid": mine["paid_ts"].min(), "last_paid": mine["paid_ts"].max()})
+    words = {"customer_id": "customer", "card_fingerprint": "card", "device_id": "device"}
+    shares = [pl.when(pl.col(c) == pl.lit(v)).then(pl.lit(words[c])) for c, v in known.items()]
+    listed = (rows.with_columns(pl.concat_list(shares).list.drop_nulls().list.join(", ").alias("shares"),
+                                (pl.col("payment_id") == int(payment["payment_id"])).alias("this_payment"))
+              .sort(["paid_ts", "payment_id"], descending=True).head(limit))
+    return pl.DataFrame(summary, schema=summary_schema), listed
+
+
+def compute_chargeback_agreement(access: DataAccess, decisions: pl.DataFrame, *, as_of: dt.datetime,
+                                 window_days: int = CHARGEBACK_WINDOW_DAYS) -> pl.DataFrame:
+    """Per reviewer, how their current approve and decline decisions compare with the chargebacks.
+
+    ``decisions``: payment_id, merchant_id, reviewer, outcome, current (the store's decision log). A payment with
+    a chargeback was fraud; one without, once ``window_days`` have passed since it was paid (by ``as_of``), was
+    good; otherwise it is still open. Escalations and reversed decisions are left out. Columns: reviewer,
+    ``judged`` (approve or decline, outcome known), ``agreed`` (declined fraud or approved good), ``agreement``
+    (share, null when none judged), ``approved_charged_back``, ``declined_good``, ``pending``."""
+    schema = {"reviewer": pl.Utf8, "judged": pl.Int64, "agreed": pl.Int64, "agreement": pl.Float64,
+              "approved_charged_back": pl.Int64, "declined_good": pl.Int64, "pending": pl.Int64}
+    kept = decisions.filter(pl.col("current") & pl.col("outcome").is_in(["approve", "decline"])).with_columns(
+        pl.col("merchant_id").cast(pl.Int64))
+    if not kept.height:
+        return pl.DataFrame(schema=schema)
+    p = access.table("payments")
+    facts = access.to_polars(p.join(_ids_table(kept["payment_id"].to_list()), "payment_id")
+                             .select("payment_id", "merchant_id", "paid_ts", "chargeback")).with_columns(
+        pl.col("merchant_id").cast(pl.Int64))
+    cutoff = as_of.replace(tzinfo=None) - dt.timedelta(days=window_days)
+    joined = kept.join(facts, on=["payment_id", "merchant_id"], how="inner").with_columns(
+        pl.when(pl.col("chargeback")).then(pl.lit("fraud"))
+        .when(pl.col("paid_ts") <= cutoff).then(pl.lit("good")).otherwise(pl.lit("pending")).alias("truth"))
+    judged = pl.col("truth") != "pending"
+    agreed = ((pl.col("outcome") == "decline") & (pl.col("truth") == "fraud")) | (
+        (pl.col("outcome") == "approve") & (pl.col("truth") == "good"))
+    out = joined.group_by("reviewer").agg(
+        judged.sum().cast(pl.Int64).alias("judged"), (agreed & judged).sum().cast(pl.Int64).alias("agreed"),
+        ((pl.col("outcome") == "approve") & (pl.col("truth") == "fraud")).sum().cast(pl.Int64)
+        .alias("approved_charged_back"),
+        ((pl.col("outcome") == "decline") & (pl.col("truth") == "good")).sum().cast(pl.Int64).alias("declined_good"),
+        (~judged).sum().cast(pl.Int64).alias("pending"))
+    return (out.with_columns(pl.when(pl.col("judged") > 0).then(pl.col("agreed") / pl.col("judged"))
+                             .alias("agreement"))
+            .select(list(schema)).sort("reviewer"))
