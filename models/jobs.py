@@ -64,13 +64,14 @@ class TrainingQueue:
         return self.submit(kind, merchant_id, data_version)
 
     def submit(self, kind: str, merchant_id: int, data_version: int, *, retry: bool = False) -> JobStatus:
-        """Queue a job unless one for this data version is queued, running, or failed (unless ``retry``)."""
+        """Queue a job unless one for this data version is queued, running, done or failed; ``retry`` (a person's
+        Retrain button) queues one after a done or failed job too, never beside an active one."""
         registry.get_kind(kind)  # unknown kinds fail here, in the caller, with the known ones listed
         key = (kind, int(merchant_id))
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.data_version >= data_version:
-                if job.active or job.state == DONE or (job.state == FAILED and not retry):
+                if job.active or (job.state in (DONE, FAILED) and not retry):
                     return job
             job = JobStatus(kind, int(merchant_id), int(data_version), QUEUED, message="Waiting to start")
             self._jobs[key] = job
