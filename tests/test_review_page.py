@@ -28,7 +28,7 @@ from dashboard import review_data as rd
 from dashboard import tables
 from dashboard.auth.accounts import Principal
 from dashboard.navigation import ROLES, may_open
-from tests.test_hostile_names import FORBIDDEN, markdown_texts, outside_code
+from tests.test_hostile_names import FORBIDDEN, NOT_MARKDOWN, outside_code, proto_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = str(ROOT / "tests" / "apps" / "page_harness.py")
@@ -70,16 +70,17 @@ def open_store(folder: Path):
 
 
 def pick_payments(path: Path) -> pl.DataFrame:
-    """PER_MERCHANT payments of merchants 1 and 2 (the largest captured ones with a card and device), with a
-    made-up score each, and the merchant's currency."""
+    """PER_MERCHANT payments of merchants 1 and 2 (the largest with a device and a card used more than once, so
+    each has linked payments), with a made-up score each, and the merchant's currency."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        frame = pl.from_arrow(con.execute(
-            """SELECT p.merchant_id, p.payment_id, p.amount, m.currency FROM payments p
-               JOIN merchants m USING (merchant_id)
-               WHERE p.merchant_id IN (1, 2) AND p.card_fingerprint IS NOT NULL AND p.device_id IS NOT NULL
+        frame = pl.from_arrow(con.sql(
+            """WITH used AS (SELECT *, count(*) OVER (PARTITION BY merchant_id, card_fingerprint) AS card_uses
+                             FROM payments WHERE card_fingerprint IS NOT NULL AND device_id IS NOT NULL)
+               SELECT p.merchant_id, p.payment_id, p.amount, m.currency FROM used p JOIN merchants m USING (merchant_id)
+               WHERE p.merchant_id IN (1, 2) AND p.card_uses > 1
                QUALIFY row_number() OVER (PARTITION BY p.merchant_id ORDER BY p.amount DESC, p.payment_id) <= ?
-               ORDER BY p.merchant_id, p.payment_id""", [PER_MERCHANT]).to_arrow_table())
+               ORDER BY p.merchant_id, p.payment_id""", params=[PER_MERCHANT]).to_arrow_table())
     finally:
         con.close()
     return frame.with_columns(((pl.int_range(pl.len()) * 37 % 100) / 100 + 0.005).round(3).alias("score"),
@@ -139,11 +140,13 @@ def open_page(role: str, merchants=(1,), **state) -> AppTest:
     at = AppTest.from_file(HARNESS)
     at.session_state["harness_principal"] = PRINCIPALS[role]
     at.session_state["harness_page"] = "review"
-    if PRINCIPALS[role].merchant_ids is None:
-        at.session_state["flt_merchants"] = list(merchants)
     for key, value in state.items():
         at.session_state[key] = value
-    return run(at)
+    run(at)
+    if PRINCIPALS[role].merchant_ids is None and merchants is not None:  # the sidebar's merchant choice
+        at.multiselect(key="flt_merchants").set_value(list(merchants))
+        run(at)
+    return at
 
 
 def run(at: AppTest) -> AppTest:
@@ -160,6 +163,13 @@ def grid(at: AppTest, key_column: str) -> pl.DataFrame:
 
 def queue(at: AppTest) -> pl.DataFrame:
     return grid(at, "time_left")
+
+
+def markdown_texts(at: AppTest) -> list[str]:
+    """What Streamlit reads as markdown: every label, body, help and caption except st.text (shown verbatim,
+    never parsed) and grids."""
+    return [t for node in at._tree if getattr(node, "proto", None) is not None
+            and node.type not in NOT_MARKDOWN | {"text"} for t in proto_texts(node.proto)]
 
 
 def texts(at: AppTest) -> str:
@@ -185,3 +195,350 @@ def test_only_fraud_reviewers_and_admins_open_the_page(served, role):
     at.run(timeout=COLD)
     assert [e.value for e in at.error] == ["You do not have access to Fraud review."]
     assert not at.dataframe and not at.button
+
+
+# ---------------------------------------------------------------------------------------------- the queue
+
+
+def test_queue_is_in_deadline_then_amount_then_score_order_and_only_the_merchants(served):
+    folder, payments = served
+    for merchant in (1, 2):
+        at = open_page("fraud_reviewer", merchants=(merchant,))
+        shown = queue(at)
+        assert shown["payment_id"].to_list() == expected_order(payments, merchant)
+        mine = payments.filter(pl.col("merchant_id") == merchant)
+        assert shown["amount"].to_list() == pytest.approx(
+            [mine.filter(pl.col("payment_id") == p)["amount"][0] for p in shown["payment_id"].to_list()])
+        # the urgent ones (2-hour deadline) come first and say so in words
+        urgent = mine.filter(pl.col("urgent")).height
+        assert all(" h" in t or "min" in t for t in shown["time_left"].to_list()[:urgent])
+        assert all(t.startswith("1 h") or t.startswith("2 h") for t in shown["time_left"].to_list()[:urgent])
+        assert all(t.startswith("23 h") or t.startswith("1 d") for t in shown["time_left"].to_list()[urgent:])
+        assert set(shown["flagged_by"].to_list()) <= {"Score over the threshold", "Rule: cards per device"}
+
+
+def test_filters_narrow_the_queue(served):
+    _, payments = served
+    at = open_page("fraud_reviewer", merchants=(1,))
+    mine = payments.filter(pl.col("merchant_id") == 1)
+    threshold = float(mine["amount"].median())
+    at.number_input(key="rv_min_amount").set_value(threshold)
+    at.slider(key="rv_min_score").set_value(40)
+    run(at)
+    expected = [p for p in expected_order(payments, 1)
+                if mine.filter(pl.col("payment_id") == p).row(0, named=True)["amount"] >= threshold
+                and mine.filter(pl.col("payment_id") == p)["score"][0] >= 0.40]
+    assert expected and queue(at)["payment_id"].to_list() == expected
+    at.selectbox(key="rv_state").set_value("approve")
+    run(at)
+    assert "No case passes these filters." in texts(at)
+
+
+def test_headings_are_words_and_no_null(served):
+    at = open_page("admin", merchants=(1, 2))  # two currencies: the picker shows one at a time
+    for frame in at.dataframe:
+        columns = list(frame.value.columns)
+        assert not tables.unknown_columns(columns, rd.REVIEW_COLUMNS), columns
+        labels = [tables.label_for(c, "GBP", rd.REVIEW_COLUMNS) for c in columns]
+        assert not tables.snake_case_labels(labels), labels
+        cells = {str(v) for col in columns for v in frame.value[col].tolist() if isinstance(v, str)}
+        assert not {"null", "None", "nan", "NaT"} & cells
+    shown = " ".join(markdown_texts(at)) + texts(at)
+    assert "null" not in shown and " None" not in shown and not tables.snake_case_labels([shown])
+
+
+# ---------------------------------------------------------------------------------------------- claim, decide, next
+
+
+def history_of(folder: Path, who: str, merchant: int, case_id: int):
+    from data.store import Principal as StorePrincipal
+
+    store = open_store(folder)
+    try:
+        return store.reviews.history(StorePrincipal.merchants(who, [merchant]), case_id)
+    finally:
+        store.close()
+
+
+def audit_of(folder: Path, merchant: int):
+    from data.store import Principal as StorePrincipal
+
+    store = open_store(folder)
+    try:
+        return store.audit.entries(StorePrincipal.staff("test"), merchant_ids=[merchant], entity="review_case")
+    finally:
+        store.close()
+
+
+def test_claim_decide_and_the_next_case_loads(served, fixture_warehouse_path):
+    folder, payments = served
+    order = expected_order(payments, 2)
+    at = open_page("fraud_reviewer", merchants=(2,))
+    at.button(key="rv_claim_next").click()
+    run(at)
+    held = at.session_state[rd_claim()]
+    assert held.case.payment_id == order[0] and held.case.merchant_id == 2
+    assert at.subheader[0].value == f"Case {held.case.id}: payment {order[0]}"
+    assert at.button(key="rv_claim_next").disabled
+    # the payment as the warehouse has it, and its linked payments: all of merchant 2, each sharing a signal
+    facts = grid(at, "about")
+    con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
+    try:
+        paid = con.execute("SELECT paid_ts, card_fingerprint, device_id, ip_prefix, email_domain FROM payments "
+                           "WHERE payment_id = ?", [order[0]]).fetchone()
+        linked = grid(at, "linked_by")
+        owners = dict(con.execute("SELECT payment_id, merchant_id FROM payments WHERE payment_id IN "
+                                  f"({','.join(map(str, linked['payment_id'].to_list() or [0]))})").fetchall())
+        by_card = {r[0] for r in con.execute("SELECT payment_id FROM payments WHERE merchant_id = 2 AND "
+                                             "card_fingerprint = ? AND payment_id <> ?", [paid[1], order[0]]).fetchall()}
+        everything = {r[0] for r in con.execute(
+            "SELECT payment_id FROM payments WHERE merchant_id = 2 AND payment_id <> ? AND (card_fingerprint = ? "
+            "OR device_id = ? OR ip_prefix = ? OR (email_domain = ? AND (SELECT count(*) FROM payments WHERE "
+            "merchant_id = 2 AND email_domain = ?) <= 50))",
+            [order[0], paid[1], paid[2], paid[3], paid[4], paid[4]]).fetchall()}
+    finally:
+        con.close()
+    assert f"{paid[0]:%d %b %Y, %H:%M}" in facts["detail"].to_list()
+    assert set(owners.values()) <= {2}
+    assert by_card and by_card <= set(linked["payment_id"].to_list())  # every payment with the same card is listed
+    assert set(linked["payment_id"].to_list()) == everything if len(everything) <= 200 else linked.height == 200
+    assert all(("card" in w) == (p in by_card) for p, w in zip(linked["payment_id"].to_list(),
+                                                               linked["linked_by"].to_list()))
+
+    at.radio(key="rv_outcome").set_value("decline")
+    run(at)
+    at.selectbox(key="rv_reason_decline").set_value("stolen_card")
+    at.text_area(key="rv_note").input(HOSTILE_NOTE)
+    at.button(key="rv_decide").click()
+    run(at)
+    decided = history_of(folder, "fred", 2, held.case.id)
+    assert [(d.outcome, d.reason, d.note, d.reviewer) for d in decided] == [
+        ("decline", "stolen_card", HOSTILE_NOTE, "fred")]
+    entry = [e for e in audit_of(folder, 2) if e.entity_id == str(held.case.id)]
+    assert [(e.action, e.actor) for e in entry] == [("decide:decline", "fred")]
+    # the next case loaded by itself: the second in order
+    following = at.session_state[rd_claim()]
+    assert following.case.payment_id == order[1]
+    assert at.subheader[0].value == f"Case {following.case.id}: payment {order[1]}"
+    assert any(f"Case {held.case.id} declined. Next: case {following.case.id}." in s.value for s in at.success)
+    # the decided case left the waiting queue; the decision list shows it with the note as plain text
+    assert order[0] not in queue(at)["payment_id"].to_list()
+    at.button(key="rv_release").click()
+    run(at)
+    at.selectbox(key="rv_state").set_value("decline")
+    run(at)
+    assert queue(at)["payment_id"].to_list() == [order[0]]
+    at.selectbox(key="rv_pick").set_value(held.case.id)
+    at.button(key="rv_claim_one").click()
+    run(at)
+    history = grid(at, "outcome_text")
+    assert history["note"].to_list() == [HOSTILE_NOTE] and history["reason_text"].to_list() == ["Stolen card"]
+    bad = [t for t in markdown_texts(at) if any(f in outside_code(t) for f in FORBIDDEN)]
+    assert not bad, bad[:3]
+
+    # a reversal is a new decision: the history shows both
+    at.radio(key="rv_rev_outcome").set_value("approve")
+    run(at)
+    at.selectbox(key="rv_rev_reason").set_value("customer_confirmed")
+    at.text_area(key="rv_rev_note").input("customer called back")
+    at.button(key="rv_reverse").click()
+    run(at)
+    decided = history_of(folder, "fred", 2, held.case.id)
+    assert [(d.outcome, d.reason, d.reverses) for d in decided] == [
+        ("decline", "stolen_card", None), ("approve", "customer_confirmed", decided[0].id)]
+    assert grid(at, "outcome_text")["outcome_text"].to_list() == [
+        "Declined", f"Approved (reverses decision {decided[0].id})"]
+    assert [e.action for e in audit_of(folder, 2) if e.entity_id == str(held.case.id)] == [
+        "decide:decline", "reverse:approve"]
+
+
+def rd_claim() -> str:
+    from dashboard.review_actions import CLAIM
+
+    return CLAIM
+
+
+# ---------------------------------------------------------------------------------------------- scope
+
+
+def warehouse_owner(path: Path, payment_ids) -> dict[int, int]:
+    ids = sorted({int(p) for p in payment_ids}) or [0]
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return dict(con.execute("SELECT payment_id, merchant_id FROM payments WHERE list_contains(?, payment_id)",
+                                [ids]).fetchall())
+    finally:
+        con.close()
+
+
+def download(at: AppTest, deferred: dict, key: str) -> pl.DataFrame:
+    button = at.download_button(key=key)
+    return pl.read_csv(io.BytesIO(deferred[button.proto.deferred_file_id]()), infer_schema_length=None)
+
+
+def test_a_reviewer_of_merchant_1_never_sees_merchant_2(served, fixture_warehouse_path, deferred):
+    from data.store import OutOfScope, Principal as StorePrincipal
+
+    folder, payments = served
+    store = open_store(folder)
+    try:  # a decision of merchant 2 exists, to be kept out of merchant 1's export
+        job = StorePrincipal.staff("other")
+        other = store.reviews.queue(job, merchant_ids=[2], limit=1)[0]
+        store.reviews.decide_bulk(job, [other.id], outcome="approve", reason="known_good_history",
+                                  request_id="scope-test-m2")
+    finally:
+        store.close()
+    at = open_page("fraud_reviewer", merchants=(1,))
+    shown = queue(at)
+    assert set(warehouse_owner(fixture_warehouse_path, shown["payment_id"].to_list()).values()) == {1}
+    assert "merchant" not in shown.columns
+    at.button(key="rv_claim_next").click()
+    run(at)
+    held = at.session_state[rd_claim()]
+    assert held.case.merchant_id == 1
+    linked = grid(at, "linked_by")["payment_id"].to_list() + grid(at, "shares")["payment_id"].to_list()
+    assert linked and set(warehouse_owner(fixture_warehouse_path, linked).values()) == {1}
+    at.button(key="rv_release").click()
+    run(at)
+    # a merchant 2 case named in the session (a forged pick) is not shown, and the store refuses a claim of it
+    at.session_state["rv_view"] = other.id
+    run(at)
+    assert not [s for s in at.subheader if s.value.startswith(f"Case {other.id}:")]
+    who = rd.review_principal(PRINCIPALS["fraud_reviewer"], [1])
+    with pytest.raises(OutOfScope):
+        cache.store().reviews.claim(who, other.id)
+    for key in ("rv_queue_csv", "rv_decisions_csv"):
+        frame = download(at, deferred, key)
+        if frame.height:
+            assert set(warehouse_owner(fixture_warehouse_path, frame["Payment"].to_list()).values()) == {1}, key
+    assert other.payment_id not in download(at, deferred, "rv_decisions_csv")["Payment"].to_list() if \
+        download(at, deferred, "rv_decisions_csv").height else True
+    # the admin choosing merchant 2 sees that decision
+    admin = open_page("admin", merchants=(2,))
+    admin.selectbox(key="rv_state").set_value("all")
+    run(admin)
+    assert other.payment_id in download(admin, deferred, "rv_decisions_csv")["Payment"].to_list()
+
+
+def test_an_expired_claim_is_claimable_again_and_the_holder_is_shown(served):
+    from data.store import Principal as StorePrincipal
+
+    folder, payments = served
+    store = open_store(folder)
+    try:
+        bob = StorePrincipal.merchants("bob", [1])
+        target = store.reviews.queue(bob, states=["open"], merchant_ids=[1], limit=1)[0]
+        store.reviews.claim(bob, target.id, ttl=dt.timedelta(seconds=3))
+    finally:
+        store.close()
+    at = open_page("fraud_reviewer", merchants=(1,))
+    row = queue(at).filter(pl.col("case_id") == target.id)
+    assert row["state_text"][0].startswith("Claimed by bob until ")
+    at.selectbox(key="rv_pick").set_value(target.id)
+    run(at)
+    assert at.button(key="rv_claim_one").label == "Look at this case"
+    time.sleep(3.5)
+    run(at)
+    assert queue(at).filter(pl.col("case_id") == target.id)["state_text"][0] == "Open"
+    assert at.button(key="rv_claim_one").label == "Claim this case"
+    at.button(key="rv_claim_one").click()
+    run(at)
+    assert at.session_state[rd_claim()].case.id == target.id
+    at.button(key="rv_release").click()
+    run(at)
+    assert f"Case {target.id} is back in the queue." in [s.value for s in at.success]
+
+
+# ---------------------------------------------------------------------------------------------- bulk, hostile text, stats
+
+
+def test_bulk_decision_asks_first_then_decides_every_listed_open_case(served):
+    folder, payments = served
+    at = open_page("fraud_reviewer", merchants=(1,))
+    at.slider(key="rv_min_score").set_value(60)
+    run(at)
+    listed = queue(at)
+    wanted = listed.filter(pl.col("state_text") == "Open")
+    assert wanted.height >= 2
+    at.radio(key="rv_bulk_outcome").set_value("decline")
+    run(at)
+    at.selectbox(key="rv_bulk_reason_decline").set_value("card_testing")
+    at.text_area(key="rv_bulk_note").input("burst of small attempts")
+    at.button(key="rv_bulk_ask").click()
+    run(at)
+    total = payments.filter(pl.col("payment_id").is_in(wanted["payment_id"].to_list()))["amount"].sum()
+    warning = [w.value for w in at.warning if "cases" in w.value]
+    assert warning == [f"Decline {wanted.height:,} cases, GBP {total:,.2f} in all? Each gets its own decision and "
+                       "audit entry."]
+    assert not [d for c in wanted["case_id"].to_list() for d in history_of(folder, "fred", 1, c)]  # nothing yet
+    at.button(key="rv_bulk_no").click()
+    run(at)
+    assert not [w for w in at.warning if "cases" in w.value]
+    at.button(key="rv_bulk_ask").click()
+    run(at)
+    at.button(key="rv_bulk_yes").click()
+    run(at)
+    for case_id in wanted["case_id"].to_list():
+        decided = history_of(folder, "fred", 1, case_id)
+        assert [(d.outcome, d.reason, d.note, d.mode) for d in decided] == [
+            ("decline", "card_testing", "burst of small attempts", "bulk")]
+    audited = {e.entity_id for e in audit_of(folder, 1) if e.action == "decide:decline" and e.actor == "fred"}
+    assert {str(c) for c in wanted["case_id"].to_list()} <= audited
+    left = [d.value for d in at.dataframe if "time_left" in d.value.columns]
+    assert not left or not set(wanted["case_id"].to_list()) & set(left[0]["case_id"].tolist())
+
+
+def test_model_reasons_and_notes_are_plain_text(served, monkeypatch):
+    from dashboard import review_scoring
+
+    hostile = ['<a href="https://evil.example">5 payments</a> from this device in 10 minutes', "**md** [x](https://evil.example)"]
+    monkeypatch.setattr(review_scoring, "reasons", lambda m, ids, v: {p: list(hostile) for p in ids})
+    at = open_page("fraud_reviewer", merchants=(1,))
+    assert set(queue(at)["top_reason"].to_list()) == {hostile[0]}
+    at.button(key="rv_claim_next").click()
+    run(at)
+    assert [t.value for t in at.text if t.value.startswith("• ")] == [f"• {h}" for h in hostile]
+    bad = [t for t in markdown_texts(at) if any(f in outside_code(t) for f in FORBIDDEN)]
+    assert not bad, bad[:3]
+    at.button(key="rv_release").click()
+    run(at)
+
+
+def test_reviewer_stats_against_the_store_and_the_chargebacks(served, fixture_warehouse_path):
+    import sqlite3
+
+    folder, _ = served
+    at = open_page("admin", merchants=(1, 2))
+    at.selectbox(key="currency_pick").set_value("GBP")
+    run(at)
+    stats = grid(at, "cases_per_hour")
+    con = sqlite3.connect(folder / "state.sqlite")
+    try:
+        rows = con.execute("SELECT id, payment_id, merchant_id, reviewer, outcome, reverses, mode FROM review_decisions "
+                           "WHERE merchant_id = 1").fetchall()
+    finally:
+        con.close()
+    reversed_ids = {r[5] for r in rows if r[5] is not None}
+    firsts = {}
+    for r in rows:
+        if r[6] != "reversal":
+            firsts[r[3]] = firsts.get(r[3], 0) + 1
+    assert dict(zip(stats["reviewer"].to_list(), stats["decisions"].to_list())) == firsts
+    wh = duckdb.connect(str(fixture_warehouse_path), read_only=True)
+    try:
+        facts = dict((p, (cb, ts)) for p, cb, ts in wh.execute(
+            "SELECT payment_id, chargeback, paid_ts FROM payments WHERE merchant_id = 1").fetchall())
+    finally:
+        wh.close()
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    expected = {}
+    for r in rows:
+        if r[0] in reversed_ids or r[4] not in ("approve", "decline"):
+            continue
+        charged, paid = facts[r[1]]
+        truth = "fraud" if charged else "good" if paid <= now - dt.timedelta(days=90) else None
+        if truth is not None:
+            judged, agreed = expected.get(r[3], (0, 0))
+            expected[r[3]] = (judged + 1, agreed + ((r[4] == "decline") == (truth == "fraud")))
+    got = {r["reviewer"]: (r["judged"], r["agreement"]) for r in stats.iter_rows(named=True) if r["judged"]}
+    assert expected and got == {k: (j, pytest.approx(a / j)) for k, (j, a) in expected.items()}

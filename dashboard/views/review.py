@@ -77,7 +77,8 @@ if listed.height:
     more = f"Showing the first {rd.SHOWN:,} of {listed.height:,} cases; the download holds all of them."
     st.caption(more if listed.height > rd.SHOWN else f"{listed.height:,} cases.")
 else:
-    st.text("No case passes these filters." if cases else "The queue is empty.")
+    st.text("No case passes these filters." if cases or state != "waiting" else
+            "The queue is empty: no payment is waiting for review.")
 
 panels.render_bulk(who, listed)
 if listed.height:
