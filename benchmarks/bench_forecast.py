@@ -3,8 +3,10 @@
 For every merchant of the warehouse, in one process:
 - ``train``: ``demand.train_forecasts`` (reading, demand estimation, 3-origin backtests of every level,
   forecasting 90 days, reconciliation), as ``python -m models train --kind demand_forecast`` runs it;
-- ``refresh``: ``outputs.refresh`` with the saved payload (the chosen models, no backtest).
-Reported: seconds per merchant and in total, SKUs, and the process's peak resident memory.
+- ``refresh``: ``outputs.refresh`` with the saved payload (the chosen models, no backtest; the global SKU
+  model as saved, the per-series models refit on the data).
+Reported: seconds per merchant and in total, SKUs, the process's peak resident memory, and the machine's load
+average before and after (the CPU may be shared: a figure taken at a load of 5 is not one taken at 0).
 Targets: training plus backtest for all merchants <= 180 s and <= 6 GB; refresh for all <= 60 s.
 
 Usage: python benchmarks/bench_forecast.py [--warehouse bench_out/bench.duckdb] [--merchant N ...]
@@ -14,6 +16,7 @@ The warehouse is opened read-only (a plain DuckDB connection): it is never modif
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -48,7 +51,9 @@ def main() -> int:
                                   .fetchall()]
     skus = dict(con.execute("SELECT merchant_id, count(*) FROM main.products WHERE is_merchandise GROUP BY 1")
                 .fetchall())
-    payloads, train_s, refresh_s = {}, {}, {}
+    payloads, train_s, refresh_s, cpu = {}, {}, {}, {}
+    load_before = os.getloadavg()
+    cpu_start = time.process_time()
     for m in merchants:
         access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([m]))
         started = time.perf_counter()
@@ -60,16 +65,22 @@ def main() -> int:
                           zip(marks, marks[1:] + [(time.perf_counter(), "")], [t for _, t in marks], strict=True))
         print(f"merchant {m}: {skus.get(m, 0):,} SKUs, train + backtest {train_s[m]:.1f} s ({steps}); "
               f"peak {peak_gb():.2f} GB", flush=True)
+    cpu["train"], cpu_start = time.process_time() - cpu_start, time.process_time()
     for m in merchants:
         access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([m]))
         started = time.perf_counter()
         outputs.refresh(access, payloads[m])
         refresh_s[m] = time.perf_counter() - started
         print(f"merchant {m}: refresh with the saved choices {refresh_s[m]:.1f} s", flush=True)
+    cpu["refresh"] = time.process_time() - cpu_start
     con.close()
     total_skus = sum(skus.get(m, 0) for m in merchants)
     print(f"ALL: {total_skus:,} SKUs; train + 3-origin backtest {sum(train_s.values()):.1f} s (target <= 180); "
           f"refresh {sum(refresh_s.values()):.1f} s (target <= 60); peak memory {peak_gb():.2f} GB (target <= 6)")
+    # CPU seconds (all threads) hardly depend on what else runs; wall seconds on a busy machine do.
+    print(f"CPU time: train {cpu['train']:.1f} s, refresh {cpu['refresh']:.1f} s")
+    print("load average (1, 5, 15 min) before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+        *load_before, *os.getloadavg()))
     return 0
 
 

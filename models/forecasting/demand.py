@@ -124,7 +124,8 @@ def _sku_backtest(y, statics, classes):
         part = cv.filter(pl.col("pattern") == pattern)
         disp[pattern] = sku.dispersion(part["y"].to_numpy(), part[model].to_numpy())
         q = sku.quantiles(part[model].to_numpy(), disp[pattern])
-        ys.append(part["y"].to_numpy()), fs.append(part[model].to_numpy()), ks.append(np.full(part.height, disp[pattern]))
+        ys.append(part["y"].to_numpy()), fs.append(part[model].to_numpy())
+        ks.append(np.full(part.height, disp[pattern]))
         for lv, (lo, hi) in bounds.items():
             lo.append(q[f"lo_{lv}"]), hi.append(q[f"hi_{lv}"])
     y_all, f_all, k_all = np.concatenate(ys), np.concatenate(fs), np.concatenate(ks)

@@ -1,7 +1,8 @@
 """The ``demand_forecast`` kind: its saved payload, and the functions that read forecasts back.
 
 Payload: a zip of Parquet frames (forecast, skus, shares, lost; columns in ``demand``'s module doc),
-a JSON of the choices a refresh reuses, and the global SKU model's trees (XGBoost JSON) when it was chosen. Readers (no refit, no data read):
+a JSON of the choices a refresh reuses, and the global SKU model's trees (XGBoost JSON) when it was chosen.
+Readers (no refit, no data read):
 
 - ``load_forecast(payload, days=28)``: the forecast frame, first ``days`` days (1 to 90).
 - ``compute_location_demand(payload, days=28)``: the SKU x location daily demand distribution that
