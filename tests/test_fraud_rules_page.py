@@ -295,3 +295,14 @@ def test_retrain_button_queues_training_even_when_current(monkeypatch):
     at = run(at.button(key="fr_retrain").click())
     assert calls == [("fraud_score", MERCHANT, True)]
     assert any("Training queued" in s.value for s in at.success)
+
+
+def test_merchant_without_a_model_can_still_set_costs_and_rules():
+    at = open_page("admin")
+    picker = at.selectbox(key="fr_merchant")
+    without = [m for m in cache.filter_options((1, 2, 3, 4), 0)["merchants"]["merchant_id"].to_list()
+               if m not in (1, MERCHANT)]
+    at = run(picker.set_value(without[0]))
+    assert any("No fraud model" in i.value for i in at.info)
+    assert not at.metric and not any("PR-AUC" in d.value.columns for d in at.dataframe)
+    assert any(b.label.startswith("Save the costs") for b in at.button)
