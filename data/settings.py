@@ -148,6 +148,13 @@ SETTINGS: tuple[Setting, ...] = (
         "(for instances where a scheduled job trains, or a test that must not train).",
     ),
     Setting(
+        "chargeback_window_days",
+        "RETAIL_PULSE_CHARGEBACK_WINDOW_DAYS",
+        "90",
+        "Days after a payment before it counts as legitimate for the fraud model (a chargeback can arrive "
+        "until then); younger payments without a chargeback are not trained or evaluated on (1 to 730).",
+    ),
+    Setting(
         "import_max_mb",
         "RETAIL_PULSE_IMPORT_MAX_MB",
         "256",

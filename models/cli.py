@@ -1,4 +1,4 @@
-"""`python -m models train | list`: train models outside the dashboard, with progress, and list them.
+"""`python -m models train | list | score`: train models outside the dashboard, list them, score payments.
 
 The dashboard trains missing or stale models itself in the background; this command is for
 cron, first set-up and retraining by hand. It opens the warehouse like the dashboard does, so it
@@ -17,7 +17,7 @@ from rich.table import Table as RichTable
 
 from data import settings
 
-app = typer.Typer(help="Retail Pulse models: train, list.", no_args_is_help=True, add_completion=False,
+app = typer.Typer(help="Retail Pulse models: train, list, score.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -113,3 +113,54 @@ def list_models(warehouse: WarehouseOpt = None) -> None:
             except ModelFileError as exc:
                 table.add_row(key, str(merchant_id), "-", "-", escape(f"refused: {exc}"))
     console.print(table)
+
+
+def _since(text: Optional[str]):
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        _fail(f"--since {text!r}: not a date or time; write it as 2026-03-01 or 2026-03-01T14:00")
+
+
+@app.command()
+def score(
+    merchant: Annotated[Optional[list[int]], typer.Option("--merchant", "-m", help="Merchant id (repeatable); "
+                        "default: every merchant.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Score payments made from this date or time "
+                     "(ISO, e.g. 2026-03-01); default: the last 7 days of payments.", show_default=False)] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Score payments with each merchant's saved fraud model and put the flagged ones in the review queue.
+
+    A payment already in the queue is left as it is, so running this again enqueues nothing new.
+    """
+    from data.store import Principal, open_store
+    from data.store.errors import StoreUnavailable
+    from models.artifacts import ModelFileError, ModelStore, models_dir_for
+    from models.fraud.commands import score_merchant
+
+    start = _since(since)
+    eng = _open(warehouse)
+    models = ModelStore(models_dir_for(eng.path))
+    try:
+        store = open_store(warehouse=eng.path)
+    except StoreUnavailable as exc:
+        _fail(str(exc))
+    job = Principal.staff("scoring-job")
+    failures = 0
+    for merchant_id in _merchants(eng, merchant):
+        label = f"fraud_score / merchant {merchant_id}"
+        try:
+            result = score_merchant(eng.backend, models, store, job, merchant_id, since=start,
+                                    progress=lambda text, label=label: console.print(f"  {label}: {escape(text)}"))
+        except (ModelFileError, ValueError) as exc:
+            failures += 1
+            err.print(f"[bold red]failed:[/] {escape(label)}: {escape(str(exc))}")
+            continue
+        console.print(f"[green]scored[/] {escape(label)}: {result.scored:,} payments, {result.flagged:,} flagged "
+                      f"at score >= {result.threshold:.3f}, {result.added:,} newly queued")
+    raise typer.Exit(1 if failures else 0)

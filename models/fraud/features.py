@@ -1,0 +1,149 @@
+"""Features of each payment at the time it was made, built through ``data.access`` (DuckDB or Spark).
+
+Every feature is a window over the merchant's payments ordered by ``paid_ts`` and partitioned by one identity
+(card, device, /24 network, email domain, customer): a range window ending at the payment, from which the rows
+at the payment's own instant are taken away, so only rows strictly before the payment count. Nothing after a
+payment can change its features (tests/test_fraud_model.py shifts later rows and checks). The one exception is
+written in its description: distinct cards on a device count the payment's own card too (it is known at that
+moment, and a new card on a busy device is the signal).
+
+Declined attempts are payments rows (status ``declined``): they count in every velocity and burst feature.
+Whether they are themselves scored is ``scoring``'s choice (they are, but never enter the review queue).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+
+from data.access import DataAccess
+
+IDENTITY_COLUMNS = ("merchant_id", "payment_id", "order_id", "customer_id", "paid_ts", "amount", "status",
+                    "auth_result", "card_fingerprint", "device_id", "ip_prefix", "email_domain", "card_country",
+                    "billing_country", "ip_country", "shipping_country")
+
+# Identity -> (column, words for a reason sentence)
+KEYS = {"card": ("card_fingerprint", "this card"), "device": ("device_id", "this device"),
+        "ip": ("ip_prefix", "this network (/24)"), "email": ("email_domain", "this email domain"),
+        "customer": ("customer_id", "this customer")}
+WINDOWS = {"10m": (ibis.interval(minutes=10), "10 minutes"), "1h": (ibis.interval(hours=1), "hour"),
+           "24h": (ibis.interval(hours=24), "24 hours")}
+
+
+def _velocity_words() -> dict[str, str]:
+    out = {}
+    for key, (_, who) in KEYS.items():
+        for win, (_, span) in WINDOWS.items():
+            out[f"{key}_payments_{win}"] = f"Payment attempts from {who} in the {span} before (count)"
+    return out
+
+
+FEATURES: dict[str, str] = {
+    **_velocity_words(),
+    "amount": "Amount of the payment (merchant currency)",
+    "amount_vs_customer_mean": "Amount divided by the customer's mean earlier payment (1 when no history)",
+    "customer_prior_payments": "Earlier payment attempts by this customer (count, all time)",
+    "first_purchase": "1 when the customer (or guest) has no earlier payment, else 0",
+    "is_guest": "1 for a guest checkout (no customer account), else 0",
+    "hour_of_day": "Hour of the day the payment was made (0-23, merchant local time)",
+    "account_age_days": "Days since the customer's account was opened (0 for guests)",
+    "card_ip_mismatch": "1 when the card's issuing country differs from the IP's country",
+    "card_billing_mismatch": "1 when the card's issuing country differs from the billing country",
+    "ip_shipping_mismatch": "1 when the IP's country differs from the shipping country",
+    "billing_shipping_mismatch": "1 when the billing country differs from the shipping country",
+    "cards_per_device_1h": "Distinct cards used on this device in the hour up to this payment (count)",
+    "cards_per_device_24h": "Distinct cards used on this device in the 24 hours up to this payment (count)",
+    "device_decline_share_1h": "Share of this device's attempts in the hour before that were declined (0-1)",
+    "card_decline_share_1h": "Share of this card's attempts in the hour before that were declined (0-1)",
+    "device_declines_1h": "Declined attempts from this device in the hour before (count)",
+    "card_prior_payments": "Earlier payment attempts with this card (count, all time)",
+    "device_prior_payments": "Earlier payment attempts from this device (count, all time)",
+    "email_domain_payments_30d": "Payments from this email domain in the 30 days before (count; throwaway "
+                                 "domains are rare)",
+}
+
+
+def _before(value: ir.Value, key: ir.Column, order: ir.Column, preceding) -> ir.Value:
+    """``value`` aggregated over the key's rows in (paid_ts - preceding, paid_ts), the payment's instant excluded."""
+    upto = ibis.range_window(preceding=preceding, following=0, group_by=key, order_by=order)
+    same = ibis.range_window(preceding=0, following=0, group_by=key, order_by=order)
+    return value.over(upto) - value.over(same)
+
+
+def _mismatch(a: ir.StringColumn, b: ir.StringColumn) -> ir.IntegerValue:
+    return (a.notnull() & b.notnull() & (a != b)).cast("int32")
+
+
+def build_features(access: DataAccess, *, since: dt.datetime | None = None,
+                   until: dt.datetime | None = None) -> ir.Table:
+    """The ibis expression behind ``compute_features`` (rows before ``since`` are read for their windows)."""
+    t = access.table("payments")
+    if until is not None:
+        t = t.filter(t.paid_ts <= ibis.literal(until, type="timestamp"))
+    # No row is dropped before the windows: card, device and customer histories look back for ever.
+    declined = (t.status == "declined").cast("int64")
+    cols: dict[str, ir.Value] = {}
+    for key, (column, _) in KEYS.items():
+        k = t[column]
+        for win, (span, _) in WINDOWS.items():
+            n = _before(t.payment_id.count(), k, t.paid_ts, span)
+            cols[f"{key}_payments_{win}"] = ibis.ifelse(k.isnull(), 0, n)
+    dev, card = t.device_id, t.card_fingerprint
+    dev_n = _before(t.payment_id.count(), dev, t.paid_ts, WINDOWS["1h"][0])
+    dev_d = _before(declined.sum(), dev, t.paid_ts, WINDOWS["1h"][0])
+    card_n = _before(t.payment_id.count(), card, t.paid_ts, WINDOWS["1h"][0])
+    card_d = _before(declined.sum(), card, t.paid_ts, WINDOWS["1h"][0])
+    for name, column, span in (("card_prior_payments", "card_fingerprint", None),
+                               ("device_prior_payments", "device_id", None),
+                               ("email_domain_payments_30d", "email_domain", ibis.interval(days=30))):
+        k = t[column]
+        cols[name] = ibis.ifelse(k.isnull(), 0, _before(t.payment_id.count(), k, t.paid_ts, span))
+    cols["device_declines_1h"] = ibis.ifelse(dev.isnull(), 0, dev_d)
+    cols["device_decline_share_1h"] = ibis.ifelse(dev.isnull() | (dev_n == 0), 0.0, dev_d / dev_n)
+    cols["card_decline_share_1h"] = ibis.ifelse(card.isnull() | (card_n == 0), 0.0, card_d / card_n)
+    for win in ("1h", "24h"):
+        upto = ibis.range_window(preceding=WINDOWS[win][0], following=0, group_by=dev, order_by=t.paid_ts)
+        cols[f"cards_per_device_{win}"] = ibis.ifelse(dev.isnull(), 0, card.nunique().over(upto))
+    # The customer's own history: every earlier attempt of the account (guests have none).
+    cust = t.customer_id
+    history = ibis.range_window(preceding=None, following=0, group_by=cust, order_by=t.paid_ts)
+    same = ibis.range_window(preceding=0, following=0, group_by=cust, order_by=t.paid_ts)
+    prior_n = t.payment_id.count().over(history) - t.payment_id.count().over(same)
+    prior_sum = t.amount.sum().over(history) - t.amount.sum().over(same)
+    prior_n = ibis.ifelse(cust.isnull(), 0, prior_n)
+    cols["customer_prior_payments"] = prior_n
+    cols["first_purchase"] = (prior_n == 0).cast("int32")
+    cols["is_guest"] = cust.isnull().cast("int32")
+    cols["amount_vs_customer_mean"] = ibis.ifelse(
+        prior_n > 0, t.amount.cast("float64") / (prior_sum.cast("float64") / prior_n).nullif(0.0), 1.0)
+    cols["hour_of_day"] = t.paid_ts.hour()
+    cols["card_ip_mismatch"] = _mismatch(t.card_country, t.ip_country)
+    cols["card_billing_mismatch"] = _mismatch(t.card_country, t.billing_country)
+    cols["ip_shipping_mismatch"] = _mismatch(t.ip_country, t.shipping_country)
+    cols["billing_shipping_mismatch"] = _mismatch(t.billing_country, t.shipping_country)
+    out = t.select(*[t[c] for c in IDENTITY_COLUMNS], **cols,
+                   account_age_days_=t.account_age_days.fill_null(0))
+    if since is not None:
+        out = out.filter(out.paid_ts >= ibis.literal(since, type="timestamp"))
+    return out
+
+
+FEATURE_NAMES = tuple(FEATURES)
+
+
+def compute_features(access: DataAccess, *, since: dt.datetime | None = None,
+                     until: dt.datetime | None = None) -> pl.DataFrame:
+    """One row per payment in scope with paid_ts in [since, until]: IDENTITY_COLUMNS then FEATURES (floats),
+    sorted by paid_ts then payment_id. Windows see only earlier rows (see the module doc)."""
+    if since is not None and until is not None and since > until:
+        raise ValueError(f"since ({since}) is after until ({until})")
+    frame = access.to_polars(build_features(access, since=since, until=until))
+    frame = frame.rename({"account_age_days_": "account_age_days"})
+    return frame.select(
+        *[pl.col(c) for c in IDENTITY_COLUMNS if c != "amount"],
+        pl.col("amount").cast(pl.Float64),
+        *[pl.col(c).cast(pl.Float64).fill_null(0.0).alias(c) for c in FEATURE_NAMES if c != "amount"],
+    ).select(*IDENTITY_COLUMNS, *[c for c in FEATURE_NAMES if c != "amount"]).sort("paid_ts", "payment_id")
