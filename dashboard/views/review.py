@@ -29,7 +29,8 @@ try:
 except StoreError as exc:
     st.error(f"The operational store is unavailable, so the review queue cannot be shown: {markdown_text(str(exc))}")
     st.stop()
-top.caption(f"Data version {ctx.data_version} · times in UTC · amounts in {group.currency}")
+top.caption(f"Data version {ctx.data_version} · times in UTC · amounts in {group.currency}. The sidebar's period and "
+            "filters do not apply here: the filters below do.")
 actions.render_message()
 
 claimed = st.session_state.get(actions.CLAIM)
@@ -72,6 +73,8 @@ st.subheader("Queue")
 columns = ["time_left", "amount", "score", "top_reason", "flagged_by", "state_text", "payment_id", "case_id"]
 if len(merchant_ids) > 1:
     columns.insert(0, "merchant")
+if not any(listed.head(rd.SHOWN)["top_reason"].to_list()):
+    columns.remove("top_reason")  # no model reasons (no fraud model yet, or every case came from a rule)
 if listed.height:
     panels.grid(listed.head(rd.SHOWN).select(columns), "rv_queue", group.currency)
     more = f"Showing the first {rd.SHOWN:,} of {listed.height:,} cases; the download holds all of them."
