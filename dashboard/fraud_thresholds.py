@@ -40,13 +40,25 @@ def _training_scores(payload: bytes) -> np.ndarray:
     return np.asarray(load_training_scores(payload), dtype=float)
 
 
+def _model_threshold(payload: bytes) -> float:
+    from models.fraud.outputs import load_threshold
+
+    return float(load_threshold(payload))
+
+
 models_ui.register_reader("fraud_validation", _validation)
 models_ui.register_reader("fraud_training_scores", _training_scores)
+models_ui.register_reader("fraud_model_threshold", _model_threshold)
 
 
 def validation(saved: SavedModel) -> pl.DataFrame:
     """The model's held-out matured payments: merchant_id, payment_id, paid_ts, amount, label, score, probability."""
     return models_ui.read_payload(saved, "fraud_validation")
+
+
+def model_threshold(saved: SavedModel) -> float:
+    """The threshold the model chose at training (the queue's fallback until the merchant saves one)."""
+    return models_ui.read_payload(saved, "fraud_model_threshold")
 
 
 def training_scores(saved: SavedModel) -> np.ndarray:
@@ -57,7 +69,7 @@ def training_scores(saved: SavedModel) -> np.ndarray:
 def _history(merchant_id: int, model_version: str, data_version: int, _saved: SavedModel) -> pl.DataFrame:
     from models.fraud.features import compute_features
 
-    labelled = validation(_saved).select("payment_id", "label", "score")
+    labelled = validation(_saved).select("payment_id", pl.col("label").cast(pl.Int8), "score")
     if not labelled.height:
         return labelled
     window = validation(_saved)["paid_ts"]
@@ -95,17 +107,25 @@ def _meta(kind: str, merchant_id: int, version: str) -> dict | None:
 
 
 def versions(merchant_id: int) -> pl.DataFrame:
-    """One row a saved version, newest first: version, trained, data version, PR-AUC, Brier score, usable."""
+    """One row a saved version, newest first: version, when trained, data version, its held-out metrics
+    (``models.fraud.train.evaluate``: PR-AUC, Brier score and the base rate's, precision and recall at the model's
+    own threshold) and whether it is usable (a refused file is listed, never loaded)."""
     rows = []
     for version in reversed(models_ui.model_store().versions(KIND, merchant_id)):
-        meta = _meta(KIND, merchant_id, version)
-        metrics = (meta or {}).get("metrics", {}) or {}
-        rows.append({"Version": version, "Trained": str((meta or {}).get("saved_at", "")),
-                     "Data version": (meta or {}).get("data_version"),
-                     "PR-AUC": _float(metrics.get("pr_auc")), "Brier score": _float(metrics.get("brier")),
-                     "Usable": "yes" if meta is not None else "no: refused (changed on disk or foreign)"})
-    return pl.DataFrame(rows, schema={"Version": pl.Utf8, "Trained": pl.Utf8, "Data version": pl.Int64,
-                                      "PR-AUC": pl.Float64, "Brier score": pl.Float64, "Usable": pl.Utf8})
+        meta = _meta(KIND, merchant_id, version) or {}
+        metrics = meta.get("metrics", {}) or {}
+        rows.append({"Version": version, "Trained": str(meta.get("trained_at") or meta.get("saved_at") or ""),
+                     "Data version": meta.get("data_version"),
+                     **{label: _float(metrics.get(key)) for key, label in METRICS.items()},
+                     "Usable": "yes" if meta else "no: refused (changed on disk or not from this installation)"})
+    schema = {"Version": pl.Utf8, "Trained": pl.Utf8, "Data version": pl.Int64,
+              **{label: pl.Float64 for label in METRICS.values()}, "Usable": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema)
+
+
+METRICS = {"pr_auc": "PR-AUC", "brier": "Brier score", "brier_base_rate": "Brier score of the base rate",
+           "precision": "Precision at its threshold", "recall": "Recall at its threshold",
+           "validation_payments": "Held-out payments", "validation_chargebacks": "Held-out chargebacks"}
 
 
 def _float(value) -> float | None:

@@ -134,10 +134,10 @@ def test_settings_saved_and_audited(settings):
 
     store, fs = settings
     who = Principal.merchants("nina", [2])
-    assert threshold_for(store, 2) is None
+    assert threshold_for(store, 2) is None and threshold_for(store, 2, default=0.7) == 0.7
     fs.save_costs(who, 2, chargeback_fee=15, margin_lost=0.25, review_cost=3.5, request_id="c1")
     fs.save_threshold(who, 2, 0.42, source="lowest cost", request_id="t1")
-    assert threshold_for(store, 2) == pytest.approx(0.42)
+    assert threshold_for(store, 2) == pytest.approx(0.42) == threshold_for(store, 2, default=0.7)
     current = fs.get(who, 2)
     assert current["costs"] == {"chargeback_fee": 15.0, "margin_lost": 0.25, "review_cost": 3.5}
     entries = [e for e in store.audit.entries(Principal.staff("auditor"), merchant_ids=[2])

@@ -116,8 +116,9 @@ else:
             fraud_panels._done(f"Threshold {threshold:.3f} saved: the review queue uses it from now on.")
 if body["threshold"] is not None:
     st.caption(f"Saved threshold: {body['threshold']:.3f} ({body['threshold_source']}).")
-else:
-    st.caption("No threshold saved yet: the review queue uses the model's own until you save one.")
+elif saved is not None:
+    st.caption(f"No threshold saved yet: the review queue uses the model's own, {data.model_threshold(saved):.3f}, "
+               "until you save one.")
 
 st.subheader("Rules and lists")
 st.caption("A rule or list is backtested on past payments with known outcomes before it can be switched on; "

@@ -207,9 +207,11 @@ class FraudSettings:
                             lambda b: {**b, "rules": [r for r in b["rules"] if r["id"] != rule_id]})
 
 
-def threshold_for(store, merchant_id: int) -> float | None:
-    """The merchant's saved review threshold (payments scoring at or above it go to review), or None if never set."""
-    return FraudSettings(store).get(Principal.staff(READER), int(merchant_id))["threshold"]
+def threshold_for(store, merchant_id: int, default: float | None = None) -> float | None:
+    """The merchant's saved review threshold (payments scoring at or above it go to review), else ``default``
+    (the scoring model's own, ``models.fraud.outputs.load_threshold``, is the natural one)."""
+    saved = FraudSettings(store).get(Principal.staff(READER), int(merchant_id))["threshold"]
+    return default if saved is None else saved
 
 
 def enabled_rules(store, merchant_id: int) -> list[dict]:
