@@ -66,8 +66,9 @@ FEATURES: dict[str, str] = {
 }
 
 
-def _before(value: ir.Value, key: ir.Column, order: ir.Column, preceding) -> ir.Value:
-    """``value`` aggregated over the key's rows in (paid_ts - preceding, paid_ts), the payment's instant excluded."""
+def _before(value: ir.Value, key: list[ir.Column], order: ir.Column, preceding) -> ir.Value:
+    """``value`` aggregated over the key's rows in [paid_ts - preceding, paid_ts), the payment's instant
+    excluded (``preceding`` None: all earlier rows)."""
     upto = ibis.range_window(preceding=preceding, following=0, group_by=key, order_by=order)
     same = ibis.range_window(preceding=0, following=0, group_by=key, order_by=order)
     return value.over(upto) - value.over(same)
@@ -86,31 +87,35 @@ def build_features(access: DataAccess, *, since: dt.datetime | None = None,
     # No row is dropped before the windows: card, device and customer histories look back for ever.
     declined = (t.status == "declined").cast("int64")
     cols: dict[str, ir.Value] = {}
+    # Every window is per merchant as well: a card seen at another merchant is not this merchant's history, and
+    # a scoped read gives the same features as an unscoped one.
+    m = t.merchant_id
     for key, (column, _) in KEYS.items():
         k = t[column]
         for win, (span, _) in WINDOWS.items():
-            n = _before(t.payment_id.count(), k, t.paid_ts, span)
+            n = _before(t.payment_id.count(), [m, k], t.paid_ts, span)
             cols[f"{key}_payments_{win}"] = ibis.ifelse(k.isnull(), 0, n)
     dev, card = t.device_id, t.card_fingerprint
-    dev_n = _before(t.payment_id.count(), dev, t.paid_ts, WINDOWS["1h"][0])
-    dev_d = _before(declined.sum(), dev, t.paid_ts, WINDOWS["1h"][0])
-    card_n = _before(t.payment_id.count(), card, t.paid_ts, WINDOWS["1h"][0])
-    card_d = _before(declined.sum(), card, t.paid_ts, WINDOWS["1h"][0])
+    hour = WINDOWS["1h"][0]
+    dev_n = _before(t.payment_id.count(), [m, dev], t.paid_ts, hour)
+    dev_d = _before(declined.sum(), [m, dev], t.paid_ts, hour)
+    card_n = _before(t.payment_id.count(), [m, card], t.paid_ts, hour)
+    card_d = _before(declined.sum(), [m, card], t.paid_ts, hour)
     for name, column, span in (("card_prior_payments", "card_fingerprint", None),
                                ("device_prior_payments", "device_id", None),
                                ("email_domain_payments_30d", "email_domain", ibis.interval(days=30))):
         k = t[column]
-        cols[name] = ibis.ifelse(k.isnull(), 0, _before(t.payment_id.count(), k, t.paid_ts, span))
+        cols[name] = ibis.ifelse(k.isnull(), 0, _before(t.payment_id.count(), [m, k], t.paid_ts, span))
     cols["device_declines_1h"] = ibis.ifelse(dev.isnull(), 0, dev_d)
     cols["device_decline_share_1h"] = ibis.ifelse(dev.isnull() | (dev_n == 0), 0.0, dev_d / dev_n)
     cols["card_decline_share_1h"] = ibis.ifelse(card.isnull() | (card_n == 0), 0.0, card_d / card_n)
     for win in ("1h", "24h"):
-        upto = ibis.range_window(preceding=WINDOWS[win][0], following=0, group_by=dev, order_by=t.paid_ts)
+        upto = ibis.range_window(preceding=WINDOWS[win][0], following=0, group_by=[m, dev], order_by=t.paid_ts)
         cols[f"cards_per_device_{win}"] = ibis.ifelse(dev.isnull(), 0, card.nunique().over(upto))
     # The customer's own history: every earlier attempt of the account (guests have none).
     cust = t.customer_id
-    history = ibis.range_window(preceding=None, following=0, group_by=cust, order_by=t.paid_ts)
-    same = ibis.range_window(preceding=0, following=0, group_by=cust, order_by=t.paid_ts)
+    history = ibis.range_window(preceding=None, following=0, group_by=[m, cust], order_by=t.paid_ts)
+    same = ibis.range_window(preceding=0, following=0, group_by=[m, cust], order_by=t.paid_ts)
     prior_n = t.payment_id.count().over(history) - t.payment_id.count().over(same)
     prior_sum = t.amount.sum().over(history) - t.amount.sum().over(same)
     prior_n = ibis.ifelse(cust.isnull(), 0, prior_n)
