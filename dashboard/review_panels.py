@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 import streamlit as st
 
-from dashboard import cache, downloads, tables
+from dashboard import cache, downloads, models_ui, review_scoring, tables
 from dashboard import review_actions as actions
 from dashboard import review_data as rd
+from dashboard.plain_text import markdown_text
+from data.store.errors import StoreError
 from data.store.principal import Principal as StorePrincipal
 from data.store.review_reads import ReviewCase
 from data.store.review_vocabulary import BULK_MAX_CASES, NOTE_MAX_CHARS, OUTCOMES, REASONS, REVERSAL_REASONS
@@ -109,6 +111,24 @@ def _render_reversal(who: StorePrincipal, history: pl.DataFrame) -> None:
         st.button("Record the reversal", key="rv_reverse", on_click=actions.reverse,
                   args=(who, current["decision_id"], "rv_rev_outcome", "rv_rev_reason", "rv_rev_note"),
                   icon=":material/swap_horiz:")
+
+
+def render_scoring(merchant_ids: Sequence[int], names: Mapping[int, str], data_version: int) -> None:
+    """Score what arrived since the last model or data version and enqueue the flagged payments; say which
+    merchants have no fraud model yet (their queue holds only what the command line or a rule put there)."""
+    try:
+        review_scoring.enqueue_new(merchant_ids, data_version)
+    except (StoreError, ValueError, OSError) as exc:  # a refused model file is a ModelFileError (ValueError)
+        st.warning(f"New payments were not scored: {markdown_text(str(exc))}")
+    missing = [m for m in merchant_ids if review_scoring.saved_model(m, data_version) is None]
+    for m in merchant_ids:
+        if models_ui.training_in_app():
+            models_ui.render_training_status(review_scoring.KIND, m, review_scoring.saved_model(m, data_version))
+    if missing:
+        how = ("It is being trained in the background." if models_ui.training_in_app() else
+               "Train one with `python -m models train --kind fraud_score` on the server.")
+        st.info(f"No fraud model yet for {', '.join(markdown_text(names.get(m, m)) for m in missing)}: new payments "
+                f"are not scored here and cases show no reasons. {how}")
 
 
 def render_bulk(who: StorePrincipal, listed: pl.DataFrame) -> None:

@@ -28,6 +28,7 @@ from dashboard import review_data as rd
 from dashboard import tables
 from dashboard.auth.accounts import Principal
 from dashboard.navigation import ROLES, may_open
+from tests.fraud_support import fraud_models  # noqa: F401
 from tests.test_hostile_names import FORBIDDEN, NOT_MARKDOWN, outside_code, proto_texts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,8 @@ PRINCIPALS = {
 
 @pytest.fixture(scope="module")
 def environment():
-    names = ("RETAIL_PULSE_WAREHOUSE", "RETAIL_PULSE_STATE_URL", "RETAIL_PULSE_CREDENTIALS")
+    names = ("RETAIL_PULSE_WAREHOUSE", "RETAIL_PULSE_STATE_URL", "RETAIL_PULSE_CREDENTIALS", "RETAIL_PULSE_MODELS_DIR",
+             "RETAIL_PULSE_MODEL_KEY")
     before = {k: os.environ.get(k) for k in names}
     yield
     for key, value in before.items():
@@ -542,3 +544,61 @@ def test_reviewer_stats_against_the_store_and_the_chargebacks(served, fixture_wa
             expected[r[3]] = (judged + 1, agreed + ((r[4] == "decline") == (truth == "fraud")))
     got = {r["reviewer"]: (r["judged"], r["agreement"]) for r in stats.iter_rows(named=True) if r["judged"]}
     assert expected and got == {k: (j, pytest.approx(a / j)) for k, (j, a) in expected.items()}
+
+
+# ---------------------------------------------------------------------------------------------- with the fraud model
+
+
+@pytest.fixture(scope="module")
+def served_model(environment, fixture_warehouse_path, fraud_models, tmp_path_factory) -> Path:
+    """A fresh copy and an empty store, with merchant 1's fraud model: the page scores and enqueues by itself."""
+    folder = tmp_path_factory.mktemp("review_model")
+    path = folder / "served.duckdb"
+    shutil.copy(fixture_warehouse_path, path)
+    os.environ.update({"RETAIL_PULSE_WAREHOUSE": str(path),
+                       "RETAIL_PULSE_STATE_URL": f"sqlite:///{folder / 'state.sqlite'}", **fraud_models})
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return folder
+
+
+def test_the_page_scores_new_payments_and_shows_the_models_reasons(served_model, fixture_warehouse_path,
+                                                                   fraud_models):
+    """Opening the page scores merchant 1's last 7 days with its model and queues what passes the model's
+    threshold; the queue and the case show the model's reasons. Checked against the scoring functions called
+    here on the fixture file with the saved model; a second view queues nothing new."""
+    import ibis
+
+    from data.access import DataAccess, Scope
+    from models.artifacts import ModelStore
+    from models.fraud import outputs
+    from models.fraud.scoring import flagged_payments, score_payments
+
+    saved = ModelStore(fraud_models["RETAIL_PULSE_MODELS_DIR"],
+                       key=fraud_models["RETAIL_PULSE_MODEL_KEY"].encode()).load("fraud_score", 1)
+    con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
+    try:
+        access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([1]))
+        newest = con.execute("SELECT max(paid_ts) FROM payments WHERE merchant_id = 1").fetchone()[0]
+        scored = score_payments(access, saved.payload, since=newest - dt.timedelta(days=7))
+    finally:
+        con.close()
+    flagged = flagged_payments(scored, outputs.load_threshold(saved.payload))
+    assert flagged.height > 0
+    at = open_page("fraud_reviewer", merchants=(1,))
+    shown = queue(at)
+    assert sorted(shown["payment_id"].to_list()) == sorted(flagged["payment_id"].to_list())
+    words = dict(zip(flagged["payment_id"].to_list(), flagged["reasons"].to_list()))
+    assert shown["top_reason"].to_list() == [words[p][0] for p in shown["payment_id"].to_list()]
+    assert shown["score"].to_list() == pytest.approx(
+        [flagged.filter(pl.col("payment_id") == p)["score"][0] for p in shown["payment_id"].to_list()])
+    at.button(key="rv_claim_next").click()
+    run(at)
+    held = at.session_state[rd_claim()].case.payment_id
+    assert [t.value for t in at.text if t.value.startswith("• ")] == [f"• {w}" for w in words[held]]
+    at.button(key="rv_release").click()
+    run(at)
+    again = open_page("admin", merchants=(1,))
+    assert queue(again).height == flagged.height  # scored once per model and data version; queued once anyway
+    other = open_page("fraud_reviewer", merchants=(2,))
+    assert any("No fraud model yet for" in i.value for i in other.info)

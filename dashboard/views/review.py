@@ -24,11 +24,11 @@ names = dict(zip(group.merchant_ids, group.names))
 who = rd.review_principal(ctx.principal, merchant_ids)
 try:
     reviews = cache.store().reviews
-    review_scoring.enqueue_new(who, merchant_ids, ctx.data_version)
     now = cache.store().now()
 except StoreError as exc:
     st.error(f"The operational store is unavailable, so the review queue cannot be shown: {markdown_text(str(exc))}")
     st.stop()
+panels.render_scoring(merchant_ids, names, ctx.data_version)
 top.caption(f"Data version {ctx.data_version} · times in UTC · amounts in {group.currency}. The sidebar's period and "
             "filters do not apply here: the filters below do.")
 actions.render_message()
