@@ -310,3 +310,54 @@ def test_merchant_without_a_model_can_still_set_costs_and_rules():
     assert any("No fraud model" in i.value for i in at.info)
     assert not at.metric and not any("PR-AUC" in d.value.columns for d in at.dataframe)
     assert any(b.label.startswith("Save the costs") for b in at.button)
+
+
+# ---------------------------------------------------------------------------------------------- the real model
+
+
+@pytest.fixture(scope="module")
+def real_models(served):
+    """The fraud model trained for MERCHANT on the served warehouse, in a models folder of its own."""
+    pytest.importorskip("models.fraud.outputs")
+    from models import registry
+
+    root = served / "real-models"
+    store = ModelStore(root, key=KEY.encode())
+    registry.load_families()
+    # The dashboard's engine holds the file: train through it, as its background worker does.
+    saved = registry.train("fraud_score", cache.engine().backend, MERCHANT, cache.current_data_version(), store)
+    return root, saved
+
+
+def test_real_model_figures_backtest_and_drift(real_models, monkeypatch):
+    from analytics.fraud_costs import compute_drift
+    from models.fraud.features import compute_features
+    from models.fraud.outputs import load_training_scores, load_validation
+    from models.fraud.scoring import score_payments
+
+    root, saved = real_models
+    monkeypatch.setenv("RETAIL_PULSE_MODELS_DIR", str(root))
+    st.cache_resource.clear()
+    at = open_page("merchant")
+    validation = load_validation(saved.payload)
+    chosen = choose_threshold(compute_cost_curve(validation, DEFAULT))
+    assert metric(at, "Review cases a day") == f"{cases_per_day(validation, chosen):,.1f}"
+
+    at.text_input(key="fr_rule_name").set_value("busy devices")
+    at.selectbox(key="fr_rule_feature").set_value("cards_per_device_1h")
+    at.selectbox(key="fr_rule_cmp").set_value(">=")
+    at.text_input(key="fr_rule_value").set_value("2")
+    at = submit(at, "Save the rule")
+    at = run(at.button(key="fr_backtest").click())
+
+    access = cache.access((MERCHANT,))  # the dashboard holds the file; the oracle reads through its engine
+    features = compute_features(access, since=validation["paid_ts"].min(), until=validation["paid_ts"].max())
+    end = dt.datetime.combine(at.session_state["rp_page_context"].as_of, dt.time.max)
+    recent = score_payments(access, saved.payload, since=end - dt.timedelta(days=7), until=end)
+    hit = features.join(validation.select("payment_id", "label"), on="payment_id").filter(
+        pl.col("cards_per_device_1h") >= 2)
+    assert hit.height and recent.height  # the comparison is not between two empty sets
+    table = next(d.value for d in at.dataframe if "Frauds caught" in d.value.columns).iloc[-1]
+    assert (table["Frauds caught"], table["Good orders stopped"]) == (hit["label"].sum(), (~hit["label"]).sum())
+    drift = compute_drift(load_training_scores(saved.payload), recent["score"].to_numpy())
+    assert drift.words in [t.value for t in at.text]
