@@ -245,8 +245,10 @@ def test_headings_are_words_and_no_null(served):
         assert not tables.snake_case_labels(labels), labels
         cells = {str(v) for col in columns for v in frame.value[col].tolist() if isinstance(v, str)}
         assert not {"null", "None", "nan", "NaT"} & cells
-    shown = " ".join(markdown_texts(at)) + texts(at)
-    assert "null" not in shown and " None" not in shown and not tables.snake_case_labels([shown])
+    shown = " ".join(outside_code(t) for t in markdown_texts(at)) + " " + texts(at)  # commands in code spans aside
+    assert "null" not in shown and " None" not in shown
+    assert not tables.SNAKE.findall(shown), [shown[max(0, m.start() - 40): m.end() + 40]
+                                             for m in tables.SNAKE.finditer(shown)]
 
 
 # ---------------------------------------------------------------------------------------------- claim, decide, next
