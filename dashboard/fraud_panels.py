@@ -149,7 +149,8 @@ def _render_new_list(settings, who, merchant) -> None:
 
 
 def render_feedback(merchant: int, saved: SavedModel | None, data_version: int, as_of, threshold: float | None) -> None:
-    st.caption("Reviewer decisions and chargebacks that arrive become labels the next time the model is trained.")
+    st.caption("Chargebacks that have arrived since the last training become labels the next time the model is "
+               "trained.")
     if st.button("Retrain now", key="fr_retrain", help="Queues training on the newest data even if the model is "
                  "current; the page keeps the current model until the new one is saved."):
         if models_ui.training_in_app():
