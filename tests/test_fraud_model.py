@@ -81,7 +81,7 @@ def _sql_counts(con, payment_ids: list[int]) -> pl.DataFrame:
       (p.ip_country IS NOT NULL AND p.shipping_country IS NOT NULL AND p.ip_country <> p.shipping_country)::INT
          AS ip_shipping_mismatch
     FROM p ORDER BY p.payment_id"""
-    return con.execute(sql, {"ids": payment_ids}).pl()
+    return pl.from_arrow(con.sql(sql, params={"ids": payment_ids}).to_arrow_table())
 
 
 def test_features_equal_plain_sql_for_busy_and_ordinary_payments(con, features):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -88,22 +89,43 @@ def load_training_scores(payload: bytes) -> np.ndarray:
     return pl.read_parquet(io.BytesIO(_read(payload, "training_scores.parquet")))["score"].to_numpy()
 
 
-def train_on(access: DataAccess, progress: Progress | None = None, *, window_days: int | None = None
-             ) -> tuple[bytes, dict, dict, tuple[str, str], int, pl.DataFrame]:
-    """Fit on every payment in scope: (payload, params, metrics, window, training rows, validation frame)."""
+def train_on(access: DataAccess, progress: Progress | None = None, *, window_days: int | None = None) -> Trained:
+    """Fit on every payment in scope (see ``train``'s module doc for labels, split and blend)."""
     report = progress or (lambda f, t: None)
-    window_days = train.chargeback_window_days() if window_days is None else window_days
     report(0.05, "Computing payment features")
     features = compute_features(access)
     if features.height == 0:
         raise train.NotEnoughLabels("no payments in scope to train on")
     t = access.table("payments")
     chargebacks = access.to_polars(t.select("payment_id", "chargeback", "chargeback_date"))
+    return train_from_features(features, chargebacks, report, window_days=window_days)
+
+
+@dataclass(frozen=True)
+class Trained:
+    payload: bytes
+    params: dict
+    metrics: dict
+    window: tuple[str, str]
+    rows: int
+    train: pl.DataFrame  # the three time slices, labelled (for peers and tests)
+    calibration: pl.DataFrame
+    validation: pl.DataFrame  # with score and probability
+
+
+def train_from_features(features: pl.DataFrame, chargebacks: pl.DataFrame, progress: Progress | None = None, *,
+                        window_days: int | None = None) -> Trained:
+    report = progress or (lambda f, t: None)
+    window_days = train.chargeback_window_days() if window_days is None else window_days
     labelled = train.label_matured(features, chargebacks, window_days=window_days)
     fit_rows, cal_rows, val_rows = train.split_by_time(labelled)
+    if cal_rows.height == 0 or val_rows.height == 0:
+        raise train.NotEnoughLabels(f"{labelled.height:,} matured payments: too few to train, calibrate and "
+                                    f"validate on (payments mature {window_days} days after they are made: "
+                                    "RETAIL_PULSE_CHARGEBACK_WINDOW_DAYS)")
     report(0.4, f"Training on {fit_rows.height:,} matured payments")
     model = train.fit_model(fit_rows, cal_rows, features.filter(
-        (pl.col("status") != "declined") & (pl.col("paid_ts") < (cal_rows["paid_ts"].min()))))
+        (pl.col("status") != "declined") & (pl.col("paid_ts") < cal_rows["paid_ts"].min())))
     report(0.8, "Validating on the latest matured payments")
     parts = train.predict(model, train.matrix(val_rows))
     validation = val_rows.with_columns(score=pl.Series(parts["score"]), probability=pl.Series(parts["probability"]))
@@ -112,12 +134,13 @@ def train_on(access: DataAccess, progress: Progress | None = None, *, window_day
               "anomaly_weight": train.ANOMALY_WEIGHT, "anomaly_power": train.ANOMALY_POWER,
               "trees": train.XGB_PARAMS["n_estimators"], "depth": train.XGB_PARAMS["max_depth"]}
     window = (str(fit_rows["paid_ts"].min().date()), str(cal_rows["paid_ts"].max().date()))
-    payload = to_payload(model, validation, params, metrics)
-    return payload, params, metrics, window, fit_rows.height + cal_rows.height, validation
+    return Trained(to_payload(model, validation, params, metrics), params, metrics, window,
+                   fit_rows.height + cal_rows.height, fit_rows, cal_rows, validation)
 
 
 def fit(access: DataAccess, progress: Progress) -> Fitted:
-    payload, params, metrics, window, rows, _ = train_on(access, progress)
+    trained = train_on(access, progress)
+    params = trained.params
     notes = ("Declined attempts feed the velocity and burst features but are not trained on, and never enter "
              "the review queue: they carry no chargeback.",
              f"Payments younger than {params['chargeback_window_days']} days without a chargeback are left out: "
@@ -126,7 +149,8 @@ def fit(access: DataAccess, progress: Progress) -> Fitted:
              "classifier knows fraud that chargebacks taught it; the Isolation Forest (no labels) lifts only "
              "the rarest few payments in a thousand into the review band, so a new pattern is seen before its "
              "chargebacks arrive, and it never lowers a high probability.")
-    return Fitted(payload=payload, params=params, window=window, metrics=metrics, rows=rows, notes=notes)
+    return Fitted(payload=trained.payload, params=params, window=trained.window, metrics=trained.metrics,
+                  rows=trained.rows, notes=notes)
 
 
 KIND = register(ModelKind(
