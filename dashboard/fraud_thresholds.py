@@ -88,13 +88,15 @@ def _recent(merchant_id: int, model_version: str, data_version: int, until: dt.d
     from models.fraud.scoring import score_payments
 
     end = dt.datetime.combine(until, dt.time.max)
+    # Scores only (no reason is above 2), and only payments that went through: training scored no declined attempt.
     scored = score_payments(cache.access((merchant_id,)), _saved.payload,
-                            since=end - dt.timedelta(days=RECENT_DAYS), until=end)
-    return scored["score"].cast(pl.Float64).to_numpy()
+                            since=end - dt.timedelta(days=RECENT_DAYS), until=end, reasons_from=2.0)
+    return scored.filter(pl.col("status") != "declined")["score"].cast(pl.Float64).to_numpy()
 
 
 def recent_scores(saved: SavedModel, data_version: int, until: dt.date) -> np.ndarray:
-    """Scores of the payments of the last RECENT_DAYS days up to ``until`` (the drift panel's "this week")."""
+    """Scores of the payments (not declined attempts) of the last RECENT_DAYS days up to ``until`` (the drift
+    panel's "this week")."""
     return _recent(saved.merchant_id, saved.version, data_version, until, saved)
 
 
