@@ -12,6 +12,9 @@ Distinct counts do not add up across days, so they get rollups that keep them ex
 - ``rollup_customer_dims``: the same per filter dimension and value, one row per customer and day (so
   several values of one dimension count a customer once: count distinct over these few rows), with the
   customer's first buying day ever for new customers under a filter.
+- ``rollup_order_categories``: sale orders per cell and *set* of categories (a BIGINT mask over the
+  merchant's numbering in ``rollup_category_bits``), so several selected categories count each order once
+  (its mask shares a bit with the selection's). 63 categories per merchant fit; see the insert's comment.
 - sessions: a session whose events all fall on one day and one channel is counted in
   ``rollup_sessions_daily``; the few others (past midnight, both channels) are listed per day and
   channel in ``rollup_session_days`` and counted distinct at query time.
@@ -67,6 +70,34 @@ _INSERTS: dict[str, str] = {
                o.payment_method, count(*), count(*) FILTER (WHERE o.status <> 'cancelled'),
                count(*) FILTER (WHERE o.status = 'cancelled')
         FROM main.orders o WHERE o.order_type = 'sale' AND {where}
+        GROUP BY ALL ORDER BY 1, 2""",
+    # Categories numbered per merchant in name order; a BIGINT mask holds 63 of them (bits 0-62, the sign bit
+    # left alone). A merchant's 64th category on gets no flag: masks leave it out, and a filter naming it falls
+    # back to the base tables (analytics/rollup_reads.py), exact but slower.
+    "rollup_category_bits": """
+        WITH c AS (SELECT DISTINCT o.merchant_id, o.category FROM main.products o
+                   WHERE o.category IS NOT NULL AND {where}),
+        n AS (SELECT merchant_id, category,
+                     CAST(row_number() OVER (PARTITION BY merchant_id ORDER BY category) - 1 AS INTEGER) AS bit
+              FROM c)
+        SELECT merchant_id, category, bit, CASE WHEN bit < 63 THEN CAST(1 AS BIGINT) << bit END FROM n
+        ORDER BY 1, 3""",
+    # One mask per sale order (OR of its lines' category flags), then orders counted per cell and mask: several
+    # selected categories match an order once, whatever lines of them it holds. Reads rollup_category_bits,
+    # refreshed just before it (TABLES order).
+    "rollup_order_categories": """
+        WITH m AS (
+            SELECT o.order_id, bit_or(b.flag) AS mask
+            FROM main.order_lines o
+            JOIN main.products p ON o.product_id = p.product_id
+            JOIN main.rollup_category_bits b ON b.merchant_id = p.merchant_id AND b.category = p.category
+            WHERE b.flag IS NOT NULL AND {where}
+            GROUP BY o.order_id)
+        SELECT o.merchant_id, CAST(o.order_ts AS DATE) AS day, o.store_id, o.shipping_region, o.channel,
+               o.payment_method, m.mask, count(*), count(*) FILTER (WHERE o.status <> 'cancelled'),
+               count(*) FILTER (WHERE o.status = 'cancelled')
+        FROM main.orders o JOIN m ON o.order_id = m.order_id
+        WHERE o.order_type = 'sale' AND {where}
         GROUP BY ALL ORDER BY 1, 2""",
     "rollup_customer_days": """
         WITH d AS (
@@ -147,7 +178,7 @@ def refresh(con: duckdb.DuckDBPyConnection, merchant_ids: Iterable[int] | None =
         for name in tables:
             select = _INSERTS[name]
             sql = select.format(where=where)
-            con.execute(f"INSERT INTO main.{name} {sql}", params if "{where}" in select else [])
+            con.execute(f"INSERT INTO main.{name} {sql}", params * select.count("{where}"))
     finally:
         if spans:
             con.execute("DROP TABLE IF EXISTS _rollup_spans")

@@ -15,7 +15,7 @@ import duckdb
 from data import rollups
 from data.tables import ALL_TABLES, OBSERVED, OBSERVED_BY_NAME, PAYMENT_SIGNALS, ROLLUPS, TRUTH, Table
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 ENFORCED_KEYS = frozenset({"merchants", "stores", "customers", "products", "promotions", "imports"})
 
@@ -81,9 +81,21 @@ def _add_payment_signals_v4(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(_comment(f"COLUMN {table.qualified}.{col.name}", col.doc))
 
 
+def _add_order_categories_v5(con: duckdb.DuckDBPyConnection) -> None:
+    """Orders per set of categories (rollup_category_bits, rollup_order_categories), built from the data there."""
+    names = ("rollup_category_bits", "rollup_order_categories")
+    for table in (t for t in ROLLUPS if t.name in names):  # a warehouse made at step 1 already has them (empty)
+        con.execute(table_ddl(table))
+        con.execute(_comment(f"TABLE {table.qualified}", table.doc))
+        for col in table.columns:
+            con.execute(_comment(f"COLUMN {table.qualified}.{col.name}", col.doc))
+    rollups.refresh(con, tables=names)
+
+
 # Step n upgrades a warehouse from version n-1 to n. Append new steps; never edit old ones.
 MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {
-    1: _create_v1, 2: _add_rollups_v2, 3: _add_customer_dims_v3, 4: _add_payment_signals_v4}
+    1: _create_v1, 2: _add_rollups_v2, 3: _add_customer_dims_v3, 4: _add_payment_signals_v4,
+    5: _add_order_categories_v5}
 
 
 def read_version(con: duckdb.DuckDBPyConnection) -> int | None:

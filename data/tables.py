@@ -233,6 +233,23 @@ ROLLUPS: tuple[Table, ...] = (
         C("orders", "BIGINT", "Non-cancelled sale orders.", False),
         C("cancelled_orders", "BIGINT", "Cancelled sale orders.", False),
     ), ("merchant_id", "day", "store_id", "shipping_region", "channel", "payment_method")),
+    Table("rollup_category_bits", "Rollup: each merchant's product categories numbered for "
+          "rollup_order_categories (schema 5); renumbered with it at every load of the merchant.", (
+        MID, C("category", "VARCHAR", "products.category (non-null) of the merchant's catalogue.", False),
+        C("bit", "INTEGER", "0-based number of the category within the merchant, in name order.", False),
+        C("flag", "BIGINT", "2^bit, the category's bit in category_mask; null from the 64th category on (bit "
+          "63 and up): such categories are not in any mask, and filters naming them read the base tables."),
+    ), ("merchant_id", "category")),
+    Table("rollup_order_categories", "Rollup: sale orders per day, order attributes and set of categories they "
+          "hold lines of (schema 5). Several categories select the orders whose mask shares a bit with theirs, "
+          "each order once.", (
+        MID, DAY, *ORDER_CELL,
+        C("category_mask", "BIGINT", "Bitwise OR of rollup_category_bits.flag of the categories of the order's "
+          "lines (any product); orders with none of the numbered categories have no row.", False),
+        C("sale_orders", "BIGINT", "Sale orders, any status.", False),
+        C("orders", "BIGINT", "Non-cancelled sale orders.", False),
+        C("cancelled_orders", "BIGINT", "Cancelled sale orders.", False),
+    ), ("merchant_id", "day", "store_id", "shipping_region", "channel", "payment_method", "category_mask")),
     Table("rollup_customer_days", "Rollup: known customers buying on a day, by the day they last bought before. "
           "A period's distinct customers are the rows of its days whose previous_day is before it (or null).", (
         MID, DAY,
