@@ -174,8 +174,16 @@ def histories(merchant_id: int, payment_id: int, data_version: int) -> tuple[pl.
     return fraud_links.compute_histories(cache.access((merchant_id,)), payment(merchant_id, payment_id, data_version))
 
 
+def chargeback_window_days() -> int:
+    """The fraud model's setting (RETAIL_PULSE_CHARGEBACK_WINDOW_DAYS): after it, no chargeback means good."""
+    from models.fraud.train import chargeback_window_days as setting
+
+    return setting()
+
+
 def agreement(merchant_ids: tuple[int, ...], decisions: pl.DataFrame, as_of: dt.datetime) -> pl.DataFrame:
-    return fraud_links.compute_chargeback_agreement(cache.access(merchant_ids), decisions, as_of=as_of)
+    return fraud_links.compute_chargeback_agreement(cache.access(merchant_ids), decisions, as_of=as_of,
+                                                    window_days=chargeback_window_days())
 
 
 def payment_facts(row: Mapping, currency: str) -> list[tuple[str, str]]:

@@ -175,7 +175,8 @@ def render_stats(who: StorePrincipal, merchant_ids: tuple[int, ...], now: dt.dat
             st.text("No decisions yet.")
             return
         st.caption(f"Speed over the last {STATS_DAYS} days; agreement over every decision, against the chargebacks "
-                   "that arrived later (a payment counts as good once 90 days passed without one).")
+                   "that arrived later (a payment counts as good once "
+                   f"{rd.chargeback_window_days()} days passed without one).")
         grid(table, "rv_stats")
 
 

@@ -604,3 +604,25 @@ def test_the_page_scores_new_payments_and_shows_the_models_reasons(served_model,
     assert queue(again).height == flagged.height  # scored once per model and data version; queued once anyway
     other = open_page("fraud_reviewer", merchants=(2,))
     assert any("No fraud model yet for" in i.value for i in other.info)
+
+
+# ---------------------------------------------------------------------------------------------- pure parts
+
+
+def test_time_left_and_flags_in_words():
+    assert rd.time_left_words(dt.timedelta(hours=3, minutes=20, seconds=59)) == "3 h 20 min"
+    assert rd.time_left_words(dt.timedelta(minutes=45)) == "45 min"
+    assert rd.time_left_words(dt.timedelta(seconds=30)) == "0 min"
+    assert rd.time_left_words(dt.timedelta(days=2, hours=5, minutes=9)) == "2 d 5 h"
+    assert rd.time_left_words(-dt.timedelta(hours=2, minutes=5)) == "overdue by 2 h 5 min"
+    assert rd.flag_words("score") == "Score over the threshold"
+    assert rd.flag_words("cards_per_device") == "Rule: cards per device"
+
+
+def test_exports_make_formulas_inert_and_use_words():
+    frame = pl.DataFrame({"decision_id": [1], "case_id": [2], "payment_id": [3],
+                          "decided_at": [dt.datetime(2026, 1, 2, 3, 4)], "reviewer": ["@ana"],
+                          "outcome_text": ["Declined"], "reason_text": ["Stolen card"], "note": ['=HYPERLINK("x")']})
+    csv = pl.read_csv(io.BytesIO(rd.lazy(lambda: frame, rd.DECISION_EXPORT)()))
+    assert csv.columns == list(rd.DECISION_EXPORT.values())
+    assert csv["Note"].to_list() == ["'=HYPERLINK(\"x\")"] and csv["Reviewer"].to_list() == ["'@ana"]
