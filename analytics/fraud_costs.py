@@ -25,6 +25,7 @@ import polars as pl
 
 PSI_SMALL, PSI_LARGE = 0.10, 0.25  # the usual reading of a population stability index
 KS_ALPHA = 0.01
+MIN_RECENT = 50  # fewer recent scores than this say little about drift
 DRIFT_BINS = 10
 
 
@@ -141,12 +142,17 @@ class Drift:
 
     @property
     def drifted(self) -> bool:
+        if self.recent < MIN_RECENT:
+            return False
         return self.psi >= PSI_LARGE or (self.ks_p_value < KS_ALPHA and self.psi >= PSI_SMALL)
 
     @property
     def words(self) -> str:
         if self.recent == 0:
             return "No payments were scored this week, so drift cannot be judged."
+        if self.recent < MIN_RECENT:
+            return (f"Only {self.recent:,} payments were scored this week: too few to judge drift "
+                    f"(stability index {self.psi:.2f}).")
         if self.drifted:
             return (f"The scores drifted: this week's distribution differs from the training one (stability index "
                     f"{self.psi:.2f}, at or above {PSI_SMALL:.2f} is a shift). Retrain, and check the threshold.")

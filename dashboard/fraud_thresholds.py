@@ -154,6 +154,10 @@ def build_cost_figure(curve: pl.DataFrame, point: dict, currency: str) -> go.Fig
         fig.add_scatter(x=data["threshold"].to_list(), y=data[column].to_list(), name=name, mode="lines",
                         line=dict(width=3 if column == "expected_cost" else 1.5))
     fig.add_vline(x=point["threshold"], line_dash="dash", annotation_text="chosen")
+    # Reviewing nearly everything costs far more than anything else: cut the axis above letting every fraud
+    # through (or the chosen cost), so the costs near the useful thresholds stay readable.
+    nothing = float(curve.sort("threshold")["expected_cost"][-1])
+    fig.update_yaxes(range=[0, 1.5 * max(nothing, point["expected_cost"], 1e-9)])
     return fig
 
 

@@ -132,3 +132,10 @@ def test_drift_against_scipy_and_by_hand():
     e = np.histogram(train, edges)[0] / train.size
     a = np.clip(np.histogram(recent, edges)[0] / recent.size, 1e-4, None)
     assert drift.psi == pytest.approx(float(np.sum((a - e) * np.log(a / e))), rel=1e-6)
+
+
+def test_too_few_recent_scores_are_not_called_drift():
+    rng = np.random.default_rng(4)
+    few = compute_drift(rng.beta(2, 8, 5000), rng.beta(8, 2, 20))
+    assert few.psi > 1 and not few.drifted and "too few" in few.words
+    assert compute_drift(rng.beta(2, 8, 100), np.array([])).words.startswith("No payments")

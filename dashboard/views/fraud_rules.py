@@ -41,6 +41,8 @@ try:
 except StoreError as exc:
     st.error(f"The operational store is unavailable, so the fraud settings cannot be shown: {markdown_text(str(exc))}")
     st.stop()
+st.caption("The sidebar's period and filters do not apply here: costs, threshold and rules hold for all of a "
+           "merchant's payments.")
 fraud_panels.render_message()
 
 st.subheader("What fraud costs you")
@@ -82,7 +84,7 @@ else:
     curve = compute_cost_curve(held_out, FraudCosts(**costs))
     best = choose_threshold(curve)
     saved_source = body["threshold_source"] or SOURCES[0]
-    mode = st.radio("Threshold", SOURCES, index=SOURCES.index(saved_source), horizontal=True, key="fr_mode",
+    mode = st.radio("How the threshold is chosen", SOURCES, index=SOURCES.index(saved_source), horizontal=True, key="fr_mode",
                     format_func={"lowest cost": "At the lowest expected cost", "by hand": "Set by hand"}.get)
     if mode == "by hand":
         start = body["threshold"] if body["threshold"] is not None else min(best, 1.0)
