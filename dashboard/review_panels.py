@@ -40,8 +40,8 @@ def render_case(who: StorePrincipal, case: ReviewCase, data_version: int, reason
         facts = rd.payment_facts(row, case.currency)
         grid(pl.DataFrame({"about": [k for k, _ in facts], "detail": [v for _, v in facts]}), "rv_facts")
     st.caption("Why it was flagged")
-    for reason in reasons or ["No reasons from the model for this payment (flagged by a rule, or scored by an "
-                              "older model)."]:
+    for reason in reasons or ["The model gives no reasons for this payment (no fraud model yet, a low score, "
+                              "or it was flagged by a rule)."]:
         st.text(f"• {reason}")
     if row is not None:
         _render_links(case, row, data_version)

@@ -33,7 +33,7 @@ def saved_model(merchant_id: int, data_version: int):
     return saved
 
 
-@st.cache_resource(show_spinner="Scoring new payments...", max_entries=64, ttl=cache.TTL_SECONDS)
+@st.cache_resource(show_spinner="Scoring new payments...", max_entries=64)
 def _scored_once(merchant_id: int, model_version: str, data_version: int):
     from models.fraud.commands import score_merchant
 
