@@ -30,7 +30,7 @@ def _rid() -> str:
     return uuid.uuid4().hex
 
 
-def _done(text: str) -> None:
+def done(text: str) -> None:
     st.session_state[MESSAGE] = text
     st.rerun()
 
@@ -89,17 +89,17 @@ def render_rules(settings: FraudSettings, who, merchant: int, body: dict, saved:
             else:
                 settings.record_backtest(who, merchant, pick, version=entry["version"], request_id=_rid(),
                                          result={**result, "model_version": saved.version})
-                _done(f"Backtested: {backtest_words(result, rule.action, currency)}")
+                done(f"Backtested: {backtest_words(result, rule.action, currency)}")
         if b.button("Switch off" if entry["enabled"] else "Switch on", key="fr_switch"):
             try:
                 settings.switch(who, merchant, pick, on=not entry["enabled"], request_id=_rid())
             except StoreError as exc:
                 st.error(markdown_text(str(exc)))
             else:
-                _done("Switched off." if entry["enabled"] else "Switched on: new payments are checked by it.")
+                done("Switched off." if entry["enabled"] else "Switched on: new payments are checked by it.")
         if c.button("Remove", key="fr_remove"):
             settings.remove(who, merchant, pick, request_id=_rid())
-            _done("Removed.")
+            done("Removed.")
     else:
         st.caption("No rule or list yet.")
     _render_new_rule(settings, who, merchant, features, rules)
@@ -125,7 +125,7 @@ def _render_new_rule(settings, who, merchant, features, rules) -> None:
                 st.error(markdown_text(str(exc)))
             else:
                 settings.save_rule(who, merchant, rule, request_id=_rid(), rule_id=replaces)
-                _done("Rule saved. Backtest it before switching it on.")
+                done("Rule saved. Backtest it before switching it on.")
 
 
 def _render_new_list(settings, who, merchant) -> None:
@@ -145,7 +145,7 @@ def _render_new_list(settings, who, merchant) -> None:
                 st.error(markdown_text(str(exc)))
             else:
                 settings.save_rule(who, merchant, rule, request_id=_rid())
-                _done(f"List saved with {len(rule.entries):,} entries. Backtest it before switching it on.")
+                done(f"List saved with {len(rule.entries):,} entries. Backtest it before switching it on.")
 
 
 def render_feedback(merchant: int, saved: SavedModel | None, data_version: int, as_of, threshold: float | None) -> None:

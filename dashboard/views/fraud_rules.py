@@ -115,7 +115,7 @@ else:
         except StoreError as exc:
             st.error(markdown_text(str(exc)))
         else:
-            fraud_panels._done(f"Threshold {threshold:.3f} saved: the review queue uses it from now on.")
+            fraud_panels.done(f"Threshold {threshold:.3f} saved: the review queue uses it from now on.")
 if body["threshold"] is not None:
     st.caption(f"Saved threshold: {body['threshold']:.3f} ({body['threshold_source']}).")
 elif saved is not None:
