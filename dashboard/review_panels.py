@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 import streamlit as st
 
-from dashboard import cache, downloads, models_ui, review_scoring, tables
+from dashboard import cache, downloads, models_ui, review_scoring, tables, widgets
 from dashboard import review_actions as actions
 from dashboard import review_data as rd
 from dashboard.plain_text import markdown_text
@@ -71,6 +71,9 @@ def _render_links(case: ReviewCase, row: Mapping, data_version: int) -> None:
     if common:
         st.text(f"The email domain {row['email_domain']} is shared by too many payments to link on.")
     if linked.height:
+        from dashboard.review_chart import build_linked_figure
+
+        widgets.render_figure(build_linked_figure(linked, float(row["amount"]), case.currency), "rv_linked_chart")
         grid(linked.select("paid_ts", "payment_id", "customer_id", "amount", "status", "linked_by", "hours_apart",
                             "chargeback"), "rv_linked", case.currency)
     else:

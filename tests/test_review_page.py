@@ -306,6 +306,11 @@ def test_claim_decide_and_the_next_case_loads(served, fixture_warehouse_path):
     assert set(owners.values()) <= {2}
     assert by_card and by_card <= set(linked["payment_id"].to_list())  # every payment with the same card is listed
     assert set(linked["payment_id"].to_list()) == everything if len(everything) <= 200 else linked.height == 200
+    import json
+
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)  # the small picture: the same payments, and this one
+    points = sorted(y for trace in chart["data"] for y in trace["y"])
+    assert points == pytest.approx(sorted([float(a) for a in linked["amount"].to_list()] + [facts_amount(facts)]))
     assert all(("card" in w) == (p in by_card) for p, w in zip(linked["payment_id"].to_list(),
                                                                linked["linked_by"].to_list()))
 
@@ -354,6 +359,11 @@ def test_claim_decide_and_the_next_case_loads(served, fixture_warehouse_path):
         "Declined", f"Approved (reverses decision {decided[0].id})"]
     assert [e.action for e in audit_of(folder, 2) if e.entity_id == str(held.case.id)] == [
         "decide:decline", "reverse:approve"]
+
+
+def facts_amount(facts: pl.DataFrame) -> float:
+    amount = facts.filter(pl.col("about") == "Amount")["detail"][0]
+    return float(amount.split(" ", 1)[1].replace(",", ""))
 
 
 def rd_claim() -> str:
