@@ -104,7 +104,9 @@ def _render_decision_form(who: StorePrincipal, case: ReviewCase) -> None:
 
 def _render_reversal(who: StorePrincipal, history: pl.DataFrame) -> None:
     current = history.row(history.height - 1, named=True)
-    with st.expander(f"Reverse this decision ({current['outcome_text'].lower()} by {current['reviewer']})",
+    # An expander label is markdown; a user name may hold "@" (an e-mail autolink): a code span keeps it text.
+    with st.expander(f"Reverse this decision ({current['outcome_text'].lower()} by "
+                     f"{markdown_text(current['reviewer'])})",
                      icon=":material/history:"):
         choices = [o for o in OUTCOMES if o != current["outcome"]]
         outcome = st.radio("New decision", choices, key="rv_rev_outcome", horizontal=True,
