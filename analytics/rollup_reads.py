@@ -5,12 +5,14 @@ method, product category), so the line sums answer every filter. Counts that do 
 of their own, and the base tables (``analytics.facts``) answer where no rollup is exact:
 
 - orders: ``rollup_orders_daily``; with one category selected, the category's order counts in
-  ``rollup_sales_daily``; with several, the base tables (an order holding lines of two selected
-  categories must count once);
+  ``rollup_sales_daily``; with several, ``rollup_order_categories``: each order once, in the row of the set
+  of categories it holds lines of (a bit mask; an order matches when its mask shares a bit with the
+  selection's). A merchant numbers 63 categories in masks; a selection naming a later one (for any merchant
+  in scope) reads the base tables instead, exact but slower;
 - distinct and new customers: ``rollup_customer_days`` without dimension filters (see data/rollups.py
   for why that is exact); with one dimension filtered (any number of its values), ``rollup_customer_dims``;
-  with several, the base orders, and each customer's first order from ``rollup_customer_firsts``
-  instead of a pass over the whole history;
+  with several (categories and another filter, say), the base orders, and each customer's first order
+  from ``rollup_customer_firsts`` instead of a pass over the whole history;
 - what comes from the base tables is read once for a page's period and its comparisons (``measure_tables``,
   ``by_days``), with the order lines read only within the order-id ranges of those periods' orders
   (``sale_orders_on``);
@@ -24,6 +26,7 @@ every filter option of the fixture warehouse, also after an import and a staged-
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import ibis
 import ibis.expr.types as ir
@@ -80,9 +83,44 @@ def _customer_dims(access: DataAccess, f: Filters, *, dated: bool = True) -> ir.
     return t.filter(_dated(t, f.start, f.end)) if dated else t
 
 
-def reads_base(f: Filters) -> bool:
-    """Some measure of ``f`` comes from the order tables (several dimension filters, or several categories)."""
-    return _dimension_values(f)[0] is None and has_dimensions(f) or len(f.categories) > 1
+Selection = Callable[[ir.Table], ir.BooleanColumn]
+
+
+def category_selection(access: DataAccess, categories: tuple[str, ...]) -> Selection | None:
+    """The condition on ``rollup_order_categories`` selecting orders holding a line of any of ``categories``
+    (numbered per merchant: one mask per merchant in scope); None when one of them has no bit for some merchant
+    in scope (its 64th category on): then only the base tables answer. One small query of
+    ``rollup_category_bits``."""
+    b = facts.table(access, "rollup_category_bits")
+    got = access.to_polars(b.filter(access.isin(b.category, list(categories))).select("merchant_id", "flag"))
+    if got["flag"].null_count():
+        return None
+    masks: dict[int, int] = {}
+    for merchant, flag in got.iter_rows():
+        masks[int(merchant)] = masks.get(int(merchant), 0) | int(flag)
+    merchants_by_mask: dict[int, list[int]] = {}
+    for merchant, mask in sorted(masks.items()):
+        merchants_by_mask.setdefault(mask, []).append(merchant)
+    if not merchants_by_mask:  # no merchant in scope has any of them
+        return lambda t: ibis.literal(False)
+    # Merchants sharing a mask (the same categories numbered alike) share one condition.
+    return lambda t: ibis.or_(*[t.merchant_id.isin(ms) & ((t.category_mask & ibis.literal(mask, type="int64")) != 0)
+                                for mask, ms in merchants_by_mask.items()])
+
+
+_UNSET: Selection = lambda t: ibis.literal(False)  # noqa: E731  (marker: not computed yet)
+
+
+def customers_read_base(f: Filters) -> bool:
+    """Distinct customers of ``f`` come from the order tables: several dimensions are filtered (say, categories
+    and a channel), which no rollup keeps exact."""
+    return _dimension_values(f)[0] is None and has_dimensions(f)
+
+
+def reads_base(access: DataAccess, f: Filters) -> bool:
+    """Some measure of ``f`` comes from the order tables: customers under several dimension filters, or orders
+    under several categories of which one is past a merchant's 63 numbered ones."""
+    return customers_read_base(f) or (len(f.categories) > 1 and category_selection(access, f.categories) is None)
 
 
 def sales(access: DataAccess, f: Filters) -> ir.Table:
@@ -94,14 +132,23 @@ def sales(access: DataAccess, f: Filters) -> ir.Table:
     return t.filter(*conds)
 
 
-def order_cells(access: DataAccess, f: Filters) -> ir.Table | None:
-    """Rollup rows whose order counts add up to the filters' sale orders; None when none can (several categories)."""
+def order_cells(access: DataAccess, f: Filters, selection: Selection | None = _UNSET, *,
+                dated: bool = True) -> ir.Table | None:
+    """Rollup rows whose order counts add up to the filters' sale orders; None when none can (several categories,
+    one past a merchant's numbered ones). ``selection``: ``category_selection`` of several categories, when the
+    caller has it already."""
     if not f.categories:
         t = facts.table(access, "rollup_orders_daily")
-        return t.filter(*_cell(access, t, f))
+        return t.filter(*_cell(access, t, f, dated=dated))
     if len(f.categories) == 1:
-        return sales(access, f)
-    return None
+        t = facts.table(access, "rollup_sales_daily")
+        return t.filter(*_cell(access, t, f, dated=dated), access.isin(t.category, f.categories))
+    if selection is _UNSET:
+        selection = category_selection(access, f.categories)
+    if selection is None:
+        return None
+    t = facts.table(access, "rollup_order_categories")
+    return t.filter(*_cell(access, t, f, dated=dated), selection(t))
 
 
 def line_measures(access: DataAccess, f: Filters) -> ir.Table:
@@ -169,12 +216,12 @@ def measure_table(access: DataAccess, f: Filters) -> ir.Table:
             .cross_join(customer_measures(access, f)).cross_join(session_measures(access, f)))
 
 
-def by_day(access: DataAccess, f: Filters) -> ir.Table:
+def by_day(access: DataAccess, f: Filters, selection: Selection | None = _UNSET) -> ir.Table:
     """Revenue (money) and orders (count) per day with activity: columns day (date), revenue, orders."""
     s = sales(access, f)
     # "date" (nullable) like the base series' order_ts.date(), so the parts union whichever path each takes
     lines = s.group_by(day=s.day.cast("date")).aggregate(revenue=s.revenue.sum())
-    cells = order_cells(access, f)
+    cells = order_cells(access, f, selection)
     if cells is not None:
         orders = cells.group_by(day=cells.day.cast("date")).aggregate(orders=cells.orders.sum().cast("int64"))
     else:
@@ -194,9 +241,10 @@ def by_days(access: DataAccess, periods: dict[str, Filters]) -> ir.Table:
     f = next(iter(periods.values()))
     if len({same_but_period(x) for x in periods.values()}) != 1:
         raise ValueError("by_days takes periods with the same other filters")
-    if order_cells(access, f) is not None:
-        return ibis.union(*[by_day(access, x).mutate(period=ibis.literal(label)) for label, x in periods.items()],
-                          distinct=False)
+    selection = category_selection(access, f.categories) if len(f.categories) > 1 else None
+    if order_cells(access, f, selection) is not None:
+        return ibis.union(*[by_day(access, x, selection).mutate(period=ibis.literal(label))
+                            for label, x in periods.items()], distinct=False)
     lines = []
     for label, x in periods.items():
         s = sales(access, x)
@@ -284,8 +332,8 @@ def measure_tables(access: DataAccess, periods: dict[str, Filters]) -> ir.Table:
 
     One scan per rollup labels each row with the periods holding its day. A union of ``measure_table`` per period
     costs more at 10M orders: each part compiles separately (~40 ms each) and DuckDB materialises the scoped
-    tables the parts share. Measures no rollup answers exactly (``reads_base``: order counts under several
-    categories, customers under several filter dimensions) come from one labelled scan of the orders for all
+    tables the parts share. Measures no rollup answers exactly (``reads_base``: customers under several filter
+    dimensions, order counts under several categories past a merchant's numbered ones) come from one labelled scan of the orders for all
     the periods, not one query per period.
     """
     f = next(iter(periods.values()))
@@ -304,15 +352,15 @@ def measure_tables(access: DataAccess, periods: dict[str, Filters]) -> ir.Table:
     s = labelled(s, *_cell(access, s, f, dated=False), *([access.isin(s.category, f.categories)] if f.categories else []))
     lines = s.group_by("period").aggregate(revenue=s.revenue.sum(), sales=s.sales.sum(), units=s.units.sum(),
                                            costed_revenue=s.costed_revenue.sum(), cogs=s.cogs.sum())
-    base = _base_orders_labelled(access, f, periods, p) if reads_base(f) else None
-    if len(f.categories) > 1:  # an order holding lines of two selected categories counts once: the orders
+    selection = category_selection(access, f.categories) if len(f.categories) > 1 else None
+    cells = order_cells(access, f, selection, dated=False)
+    base = _base_orders_labelled(access, f, periods, p) if cells is None or customers_read_base(f) else None
+    if cells is None:  # several categories, one past a merchant's numbered ones: each order once, from the orders
         placed = base.status != facts.CANCELLED
         orders = base.group_by("period").aggregate(sale_orders=base.count(), orders=base.count(where=placed),
                                                    cancelled_orders=base.count(where=~placed))
     else:
-        o = s if f.categories else facts.table(access, "rollup_orders_daily")  # one category at most here
-        if not f.categories:
-            o = labelled(o, *_cell(access, o, f, dated=False))
+        o = s if len(f.categories) == 1 else labelled(cells)  # one category: the lines' rollup, already labelled
         orders = o.group_by("period").aggregate(**{m: _count(o[m]) for m in ORDER_COUNTS})
     d = _customer_dims(access, f, dated=False)
     if d is None and has_dimensions(f):  # several dimensions: the buyers of the orders
