@@ -5,9 +5,11 @@ as data arrives (enqueueing the flagged ones).
   ``fraud_score`` model scores its latest payments (``models.fraud.commands.score_merchant``, what
   ``python -m models score`` runs) and the flagged ones enter the queue; the store keeps a payment queued once,
   so a second server or a command-line run over the same payments adds nothing.
-- ``reasons``: the model's sentences for queued payments. Payments are scored by calendar week (Monday to
-  Sunday) of their payment time, cached per (merchant, model version, data version, week) and shared by
-  sessions: a queue of 100 cases over a few days costs one or two scoring calls, then nothing.
+- ``reasons``: the model's sentences for queued payments. The merchant's payments are scored in one call from
+  the Monday of the week of the earliest payment asked about, cached per (merchant, model version, data
+  version, that Monday) and shared by sessions: the features read the history once whatever the window, so
+  one call serves the whole queue page, and a new call is needed only when the earliest case moves to
+  another week or a new model or data version arrives.
 
 Until a model is saved for a merchant there are no reasons and nothing is scored here; cases entered by
 ``python -m models score`` or by a rule are reviewed all the same.
@@ -56,14 +58,14 @@ def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=64)
-def _week_reasons(merchant_id: int, model_version: str, data_version: int, monday: dt.date,
+@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=32)
+def _reasons_from(merchant_id: int, model_version: str, data_version: int, monday: dt.date,
                   _payload: bytes) -> dict[int, tuple[str, ...]]:
+    """Reasons of every payment from ``monday`` on that the model gives reasons for (score at least 5%).
+    One call: the features read the merchant's history once, whatever the window's length."""
     from models.fraud.scoring import score_payments
 
-    since = dt.datetime.combine(monday, dt.time())
-    until = since + dt.timedelta(days=7) - dt.timedelta(microseconds=1)
-    scored = score_payments(cache.access((merchant_id,)), _payload, since=since, until=until)
+    scored = score_payments(cache.access((merchant_id,)), _payload, since=dt.datetime.combine(monday, dt.time()))
     return {int(p): tuple(r) for p, r in zip(scored["payment_id"].to_list(), scored["reasons"].to_list()) if r}
 
 
@@ -84,8 +86,7 @@ def reasons(merchant_id: int, payment_ids: Iterable[int], data_version: int) -> 
     if saved is None:
         return {}
     days = _paid_days(merchant_id, ids, data_version)
-    out: dict[int, list[str]] = {}
-    for monday in sorted({_monday(d) for d in days.values()}):
-        said = _week_reasons(merchant_id, saved.version, data_version, monday, saved.payload)
-        out.update({p: list(said[p]) for p in ids if p in said})
-    return out
+    if not days:
+        return {}
+    said = _reasons_from(merchant_id, saved.version, data_version, _monday(min(days.values())), saved.payload)
+    return {p: list(said[p]) for p in ids if p in said}

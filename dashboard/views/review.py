@@ -59,15 +59,20 @@ with st.container(border=True):
 filters = rd.QueueFilters(state, float(min_amount), min_score / 100)
 cases = reviews.queue(who, states=rd.store_states(state), merchant_ids=merchant_ids, limit=rd.FETCH)
 first = [c for c in cases if c.amount >= filters.min_amount and c.score >= filters.min_score][:rd.SHOWN]
-reasons = {}
+viewed = None
+if held is None and st.session_state.get(actions.VIEW) is not None:
+    try:
+        viewed = reviews.case(who, st.session_state[actions.VIEW])
+    except StoreError:  # gone from scope (another merchant chosen) or never there
+        st.session_state.pop(actions.VIEW, None)
+reasons = {}  # one scoring call per merchant serves the queue page and the case shown
 for m in merchant_ids:
-    reasons.update(review_scoring.reasons(m, [c.payment_id for c in first if c.merchant_id == m], ctx.data_version))
+    wanted = [c.payment_id for c in (*first, held, viewed) if c is not None and c.merchant_id == m]
+    reasons.update(review_scoring.reasons(m, wanted, ctx.data_version))
 listed = rd.build_queue_frame(cases, now, names, reasons, filters)
 
 if held is not None:
-    panels.render_case(who, held, ctx.data_version, reasons.get(held.payment_id)
-                       or review_scoring.reasons(held.merchant_id, [held.payment_id], ctx.data_version).get(
-                           held.payment_id, []), now, held=True)
+    panels.render_case(who, held, ctx.data_version, reasons.get(held.payment_id, []), now, held=True)
 
 st.subheader("Queue")
 columns = ["time_left", "amount", "score", "top_reason", "flagged_by", "state_text", "payment_id", "case_id"]
@@ -92,15 +97,8 @@ if listed.height:
     is_open = shown.get(picked, {}).get("state") == "open"
     go.button("Claim this case" if is_open else "Look at this case", key="rv_claim_one",
               disabled=claimed is not None, on_click=actions.open_case, args=(who, picked, is_open))
-viewed = st.session_state.get(actions.VIEW)
-if held is None and viewed is not None:
-    try:
-        case = reviews.case(who, viewed)
-    except StoreError:
-        st.session_state.pop(actions.VIEW, None)
-    else:
-        panels.render_case(who, case, ctx.data_version, review_scoring.reasons(
-            case.merchant_id, [case.payment_id], ctx.data_version).get(case.payment_id, []), now, held=False)
+if viewed is not None:
+    panels.render_case(who, viewed, ctx.data_version, reasons.get(viewed.payment_id, []), now, held=False)
 
 panels.render_stats(who, merchant_ids, now)
 panels.render_downloads(who, merchant_ids, listed, file_stem("fraud-review", group.currency))
