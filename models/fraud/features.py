@@ -66,12 +66,37 @@ FEATURES: dict[str, str] = {
 }
 
 
-def _before(value: ir.Value, key: list[ir.Column], order: ir.Column, preceding) -> ir.Value:
-    """``value`` aggregated over the key's rows in [paid_ts - preceding, paid_ts), the payment's instant
-    excluded (``preceding`` None: all earlier rows)."""
-    upto = ibis.range_window(preceding=preceding, following=0, group_by=key, order_by=order)
-    same = ibis.range_window(preceding=0, following=0, group_by=key, order_by=order)
-    return value.over(upto) - value.over(same)
+SAME_INSTANT = {"n": ("card", "device", "ip", "email", "customer"), "declined": ("card", "device"),
+                "amount": ("customer",)}
+
+
+def _same_instant(t: ir.Table) -> ir.Table:
+    """``t`` with, per identity, the count (declines, amounts) of its rows at each payment's own instant: computed
+    once here, then taken away from every window of that identity (a subquery, so each is computed once)."""
+    parts = {"n": t.payment_id.count(), "declined": (t.status == "declined").cast("int64").sum(),
+             "amount": t.amount.sum()}
+    cols = {}
+    for what, keys in SAME_INSTANT.items():
+        for key in keys:
+            w = ibis.range_window(preceding=0, following=0, group_by=[t.merchant_id, t[KEYS[key][0]]],
+                                  order_by=t.paid_ts)
+            cols[f"_same_{what}_{key}"] = parts[what].over(w)
+    return t.mutate(**cols)
+
+
+class _Windows:
+    """Range windows per (merchant, identity) over paid_ts holding only rows before the payment."""
+
+    def __init__(self, t: ir.Table, key: str):
+        self.t, self.name = t, key
+        self.key = [t.merchant_id, t[KEYS[key][0]]]
+        self.null = t[KEYS[key][0]].isnull()
+
+    def before(self, what: str, value: ir.Value, preceding) -> ir.Value:
+        """``value`` (the aggregate named ``what`` in SAME_INSTANT) over [paid_ts - preceding, paid_ts);
+        ``preceding`` None: all earlier rows. 0 when the identity is unknown."""
+        upto = ibis.range_window(preceding=preceding, following=0, group_by=self.key, order_by=self.t.paid_ts)
+        return ibis.ifelse(self.null, 0, value.over(upto) - self.t[f"_same_{what}_{self.name}"])
 
 
 def _mismatch(a: ir.StringColumn, b: ir.StringColumn) -> ir.IntegerValue:
@@ -85,43 +110,38 @@ def build_features(access: DataAccess, *, since: dt.datetime | None = None,
     if until is not None:
         t = t.filter(t.paid_ts <= ibis.literal(until, type="timestamp"))
     # No row is dropped before the windows: card, device and customer histories look back for ever.
+    t = _same_instant(t)
     declined = (t.status == "declined").cast("int64")
     cols: dict[str, ir.Value] = {}
     # Every window is per merchant as well: a card seen at another merchant is not this merchant's history, and
     # a scoped read gives the same features as an unscoped one.
-    m = t.merchant_id
-    for key, (column, _) in KEYS.items():
-        k = t[column]
-        for win, (span, _) in WINDOWS.items():
-            n = _before(t.payment_id.count(), [m, k], t.paid_ts, span)
-            cols[f"{key}_payments_{win}"] = ibis.ifelse(k.isnull(), 0, n)
-    dev, card = t.device_id, t.card_fingerprint
+    win = {key: _Windows(t, key) for key in KEYS}
+    n = t.payment_id.count()
+    for key in KEYS:
+        for name, (span, _) in WINDOWS.items():
+            cols[f"{key}_payments_{name}"] = win[key].before("n", n, span)
+    cols["card_prior_payments"] = win["card"].before("n", n, None)
+    cols["device_prior_payments"] = win["device"].before("n", n, None)
+    cols["email_domain_payments_30d"] = win["email"].before("n", n, ibis.interval(days=30))
     hour = WINDOWS["1h"][0]
-    dev_n = _before(t.payment_id.count(), [m, dev], t.paid_ts, hour)
-    dev_d = _before(declined.sum(), [m, dev], t.paid_ts, hour)
-    card_n = _before(t.payment_id.count(), [m, card], t.paid_ts, hour)
-    card_d = _before(declined.sum(), [m, card], t.paid_ts, hour)
-    for name, column, span in (("card_prior_payments", "card_fingerprint", None),
-                               ("device_prior_payments", "device_id", None),
-                               ("email_domain_payments_30d", "email_domain", ibis.interval(days=30))):
-        k = t[column]
-        cols[name] = ibis.ifelse(k.isnull(), 0, _before(t.payment_id.count(), [m, k], t.paid_ts, span))
-    cols["device_declines_1h"] = ibis.ifelse(dev.isnull(), 0, dev_d)
-    cols["device_decline_share_1h"] = ibis.ifelse(dev.isnull() | (dev_n == 0), 0.0, dev_d / dev_n)
-    cols["card_decline_share_1h"] = ibis.ifelse(card.isnull() | (card_n == 0), 0.0, card_d / card_n)
-    for win in ("1h", "24h"):
-        upto = ibis.range_window(preceding=WINDOWS[win][0], following=0, group_by=[m, dev], order_by=t.paid_ts)
-        cols[f"cards_per_device_{win}"] = ibis.ifelse(dev.isnull(), 0, card.nunique().over(upto))
+    dev_n, card_n = cols["device_payments_1h"], cols["card_payments_1h"]
+    dev_d = win["device"].before("declined", declined.sum(), hour)
+    card_d = win["card"].before("declined", declined.sum(), hour)
+    cols["device_declines_1h"] = dev_d
+    cols["device_decline_share_1h"] = ibis.ifelse(dev_n == 0, 0.0, dev_d / dev_n.nullif(0))
+    cols["card_decline_share_1h"] = ibis.ifelse(card_n == 0, 0.0, card_d / card_n.nullif(0))
+    dev, card = t.device_id, t.card_fingerprint
+    for name in ("1h", "24h"):
+        upto = ibis.range_window(preceding=WINDOWS[name][0], following=0, group_by=[t.merchant_id, dev],
+                                 order_by=t.paid_ts)
+        cols[f"cards_per_device_{name}"] = ibis.ifelse(dev.isnull(), 0, card.nunique().over(upto))
     # The customer's own history: every earlier attempt of the account (guests have none).
-    cust = t.customer_id
-    history = ibis.range_window(preceding=None, following=0, group_by=[m, cust], order_by=t.paid_ts)
-    same = ibis.range_window(preceding=0, following=0, group_by=[m, cust], order_by=t.paid_ts)
-    prior_n = t.payment_id.count().over(history) - t.payment_id.count().over(same)
-    prior_sum = t.amount.sum().over(history) - t.amount.sum().over(same)
-    prior_n = ibis.ifelse(cust.isnull(), 0, prior_n)
+    cust = win["customer"]
+    prior_n = cust.before("n", n, None)
+    prior_sum = cust.before("amount", t.amount.sum(), None)
     cols["customer_prior_payments"] = prior_n
     cols["first_purchase"] = (prior_n == 0).cast("int32")
-    cols["is_guest"] = cust.isnull().cast("int32")
+    cols["is_guest"] = t.customer_id.isnull().cast("int32")
     cols["amount_vs_customer_mean"] = ibis.ifelse(
         prior_n > 0, t.amount.cast("float64") / (prior_sum.cast("float64") / prior_n).nullif(0.0), 1.0)
     cols["hour_of_day"] = t.paid_ts.hour()

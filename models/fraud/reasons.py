@@ -35,8 +35,14 @@ def _countries(row: dict) -> str:
 
 
 def sentence(name: str, row: dict) -> str:
-    """The plain sentence for feature ``name`` of payment ``row`` (a dict of its columns)."""
+    """The plain sentence for feature ``name`` of payment ``row`` (a dict of its columns); "" when the value
+    says nothing a reviewer could check (no earlier payments, one card on the device, a returning customer)."""
     v = float(row.get(name) or 0.0)
+    if v == 0 and (name.startswith(tuple(f"{k}_payments_" for k in KEYS)) or name.endswith("declines_1h")
+                   or name.endswith("decline_share_1h")):
+        return ""
+    if (name.startswith("cards_per_device_") and v <= 1) or (name in ("first_purchase", "is_guest") and not v):
+        return ""
     if name in MISMATCH:
         return _countries(row)
     for key, (_, who) in KEYS.items():
@@ -86,7 +92,7 @@ def compute_reasons(contributions: np.ndarray, rows: pl.DataFrame) -> list[list[
             if shap[i, j] < MIN_CONTRIBUTION or len(said) == MAX_REASONS:
                 break
             text = sentence(FEATURE_NAMES[j], row)
-            if text not in said:  # the four mismatches share one sentence
+            if text and text not in said:  # the four mismatches share one sentence
                 said.append(text)
         out.append(said)
     return out
