@@ -5,10 +5,10 @@ as data arrives (enqueueing the flagged ones).
   ``fraud_score`` model scores its latest payments (``models.fraud.commands.score_merchant``, what
   ``python -m models score`` runs) and the flagged ones enter the queue; the store keeps a payment queued once,
   so a second server or a command-line run over the same payments adds nothing.
-- ``reasons``: the model's sentences for queued payments. The merchant's payments are scored in one call from
-  the Monday of the week of the earliest payment asked about, cached per (merchant, model version, data
-  version, that Monday) and shared by sessions: the features read the history once whatever the window, so
-  one call serves the whole queue page, and a new call is needed only when the earliest case moves to
+- ``reasons``: the model's sentences for queued payments. The whole weeks holding the payments asked about are
+  scored in windows of up to WINDOW_WEEKS weeks (``windows``), each cached per (merchant, model version, data
+  version, window) and shared by sessions: the features read the history once per call whatever the window,
+  so a queue of recent cases is one call, and a new one is needed only when the earliest case moves to
   another week or a new model or data version arrives.
 
 Until a model is saved for a merchant there are no reasons and nothing is scored here; cases entered by
@@ -26,7 +26,8 @@ from dashboard import cache, models_ui
 from data.store.principal import Principal as StorePrincipal
 
 KIND = "fraud_score"
-JOB = "scoring-job"  # who the audit log names for cases the app enqueues (as the command line does)
+JOB = "scoring-job"
+WINDOW_WEEKS = 5  # the longest window of payments scored in one call for the reasons of a queue page  # who the audit log names for cases the app enqueues (as the command line does)
 
 
 def saved_model(merchant_id: int, data_version: int):
@@ -59,14 +60,29 @@ def _monday(day: dt.date) -> dt.date:
 
 
 @cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=32)
-def _reasons_from(merchant_id: int, model_version: str, data_version: int, monday: dt.date,
-                  _payload: bytes) -> dict[int, tuple[str, ...]]:
-    """Reasons of every payment from ``monday`` on that the model gives reasons for (score at least 5%).
-    One call: the features read the merchant's history once, whatever the window's length."""
+def _reasons_between(merchant_id: int, model_version: str, data_version: int, first: dt.date, last: dt.date,
+                     _payload: bytes) -> dict[int, tuple[str, ...]]:
+    """Reasons of the payments paid on days ``first`` to ``last`` that the model gives reasons for (score at
+    least 5%). One call: the features read the merchant's history once, whatever the window's length."""
     from models.fraud.scoring import score_payments
 
-    scored = score_payments(cache.access((merchant_id,)), _payload, since=dt.datetime.combine(monday, dt.time()))
+    since = dt.datetime.combine(first, dt.time())
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()) - dt.timedelta(microseconds=1)
+    scored = score_payments(cache.access((merchant_id,)), _payload, since=since, until=until)
     return {int(p): tuple(r) for p, r in zip(scored["payment_id"].to_list(), scored["reasons"].to_list()) if r}
+
+
+def windows(days: Iterable[dt.date], span_weeks: int = WINDOW_WEEKS) -> list[tuple[dt.date, dt.date]]:
+    """Whole weeks (Monday to Sunday) covering ``days``, grouped into windows of at most ``span_weeks`` weeks:
+    a queue of recent cases is one window; a few old cases add a window each instead of stretching the
+    first one over months of payments to score."""
+    out: list[tuple[dt.date, dt.date]] = []
+    for monday in sorted({_monday(d) for d in days}):
+        if out and monday < out[-1][0] + dt.timedelta(weeks=span_weeks):
+            out[-1] = (out[-1][0], monday + dt.timedelta(days=6))
+        else:
+            out.append((monday, monday + dt.timedelta(days=6)))
+    return out
 
 
 @cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=256)
@@ -88,5 +104,8 @@ def reasons(merchant_id: int, payment_ids: Iterable[int], data_version: int) -> 
     days = _paid_days(merchant_id, ids, data_version)
     if not days:
         return {}
-    said = _reasons_from(merchant_id, saved.version, data_version, _monday(min(days.values())), saved.payload)
-    return {p: list(said[p]) for p in ids if p in said}
+    out: dict[int, list[str]] = {}
+    for first, last in windows(days.values()):
+        said = _reasons_between(merchant_id, saved.version, data_version, first, last, saved.payload)
+        out.update({p: list(said[p]) for p in ids if p in said})
+    return out

@@ -636,3 +636,18 @@ def test_exports_make_formulas_inert_and_use_words():
     csv = pl.read_csv(io.BytesIO(rd.lazy(lambda: frame, rd.DECISION_EXPORT)()))
     assert csv.columns == list(rd.DECISION_EXPORT.values())
     assert csv["Note"].to_list() == ["'=HYPERLINK(\"x\")"] and csv["Reviewer"].to_list() == ["'@ana"]
+
+
+def test_reason_windows_are_whole_weeks_of_at_most_five():
+    from dashboard.review_scoring import windows
+
+    d = dt.date
+    assert windows([]) == []
+    assert windows([d(2026, 10, 28), d(2026, 10, 30)]) == [(d(2026, 10, 26), d(2026, 11, 1))]
+    recent = [d(2026, 10, 1), d(2026, 10, 20), d(2026, 10, 31)]
+    assert windows(recent) == [(d(2026, 9, 28), d(2026, 11, 1))]
+    assert windows([d(2026, 3, 4), *recent]) == [(d(2026, 3, 2), d(2026, 3, 8)), (d(2026, 9, 28), d(2026, 11, 1))]
+    assert windows([d(2026, 9, 1), d(2026, 10, 31)]) == [(d(2026, 8, 31), d(2026, 9, 6)),
+                                                         (d(2026, 10, 26), d(2026, 11, 1))]
+    weekly = [d(2026, 9, 1) + dt.timedelta(weeks=i) for i in range(7)]  # 7 weeks in a row: 5, then 2
+    assert windows(weekly) == [(d(2026, 8, 31), d(2026, 10, 4)), (d(2026, 10, 5), d(2026, 10, 18))]
