@@ -651,3 +651,9 @@ def test_reason_windows_are_whole_weeks_of_at_most_five():
                                                          (d(2026, 10, 26), d(2026, 11, 1))]
     weekly = [d(2026, 9, 1) + dt.timedelta(weeks=i) for i in range(7)]  # 7 weeks in a row: 5, then 2
     assert windows(weekly) == [(d(2026, 8, 31), d(2026, 10, 4)), (d(2026, 10, 5), d(2026, 10, 18))]
+
+
+def test_review_columns_are_words_of_known_kinds():
+    assert all(c.kind in tables.KINDS for c in rd.REVIEW_COLUMNS.values())
+    assert not tables.snake_case_labels(c.label for c in rd.REVIEW_COLUMNS.values())
+    assert tables.label_for("amount", "GBP", rd.REVIEW_COLUMNS) == "Amount (GBP)"
