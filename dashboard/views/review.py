@@ -14,6 +14,7 @@ from dashboard.context import guard
 from dashboard.downloads import file_stem
 from dashboard.plain_text import markdown_text
 from data.store.errors import StoreError
+from data.store.reviews import DEFAULT_TTL
 
 ctx = guard("review")
 st.title("Fraud review")
@@ -48,7 +49,7 @@ bar, note = st.columns([1, 3], vertical_alignment="center")
 bar.button("Claim the next case", key="rv_claim_next", type="primary", disabled=claimed is not None,
            on_click=actions.claim_next, args=(who, merchant_ids), icon=":material/play_arrow:")
 note.caption("You are reviewing case " + str(claimed.case.id) + ": decide it or give it back first."
-             if claimed is not None else "Claims last 15 minutes; an expired claim is free for anyone again.")
+             if claimed is not None else f"Claims last {DEFAULT_TTL.seconds // 60} minutes; an expired claim is free for anyone again.")
 
 with st.container(border=True):
     a, b, c = st.columns(3)
