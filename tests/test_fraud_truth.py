@@ -67,6 +67,7 @@ def test_pr_auc_per_pattern_recall_and_calibration_against_the_planted_truth(hel
     pr_auc = average_precision_score(y, held_out["score"].to_numpy())
     peer_auc = average_precision_score(y, held_out["peer"].to_numpy())
     pyod_auc = average_precision_score(y, held_out["anomaly"].to_numpy())
+    prob_auc = average_precision_score(y, held_out["probability"].to_numpy())
     brier = brier_score_loss(y, held_out["probability"].to_numpy())
     base = y.mean() * (1 - y.mean())
     recall = (held_out.filter(pl.col("fraud")).group_by("pattern")
@@ -74,7 +75,7 @@ def test_pr_auc_per_pattern_recall_and_calibration_against_the_planted_truth(hel
     flagged = held_out.filter(pl.col("flagged"))
     print(f"\nheld-out payments {held_out.height:,}, planted fraud {int(y.sum())}, flagged {flagged.height}, "
           f"precision {flagged['fraud'].mean():.3f}")
-    print(f"PR-AUC: blended score {pr_auc:.3f}; peers on the same data: logistic regression {peer_auc:.3f}, "
+    print(f"PR-AUC: blended score {pr_auc:.3f} (classifier's probability alone {prob_auc:.3f}); peers on the same data: logistic regression {peer_auc:.3f}, "
           f"PyOD Isolation Forest alone {pyod_auc:.3f}")
     print(f"Brier {brier:.5f} vs base rate {base:.5f}")
     print(recall)
