@@ -139,7 +139,8 @@ def order_cells(access: DataAccess, f: Filters, selection: Selection | None = _U
     caller has it already."""
     if not f.categories:
         t = facts.table(access, "rollup_orders_daily")
-        return t.filter(*_cell(access, t, f, dated=dated))
+        conds = _cell(access, t, f, dated=dated)
+        return t.filter(*conds) if conds else t  # undated, no filter: every row (measure_tables labels them)
     if len(f.categories) == 1:
         t = facts.table(access, "rollup_sales_daily")
         return t.filter(*_cell(access, t, f, dated=dated), access.isin(t.category, f.categories))

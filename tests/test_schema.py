@@ -104,3 +104,24 @@ def test_failed_migration_changes_nothing(tmp_path, monkeypatch):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(warehouse.WarehouseMissing, match="nope.duckdb"):
         warehouse.Warehouse(tmp_path / "nope.duckdb")
+
+
+def test_upgrade_from_schema_4_keeps_every_row_and_builds_the_category_rollup(writable_warehouse):
+    """`python -m data upgrade` on a schema-4 warehouse (one without the schema 5 tables): every table keeps its
+    rows, and rollup_category_bits and rollup_order_categories hold what a load builds (the fixture's own)."""
+    names = ("rollup_category_bits", "rollup_order_categories")
+    con = duckdb.connect(str(writable_warehouse))
+    with con:
+        digest = {t.qualified: f"SELECT count(*), sum(hash(x)::HUGEINT) FROM {t.qualified} x" for t in ALL_TABLES}
+        want = {t: con.execute(q).fetchall()[0] for t, q in digest.items()}
+        assert all(want[f"main.{n}"][0] for n in names)
+        for n in names:
+            con.execute(f"DROP TABLE {n}")
+        schema.set_meta(con, "schema_version", "4")
+        with pytest.raises(schema.SchemaError, match="python -m data upgrade"):
+            schema.check_version(con, "w")
+        assert schema.upgrade(con) == (4, 5) and schema.SCHEMA_VERSION == 5
+        assert {t: con.execute(q).fetchall()[0] for t, q in digest.items()} == want
+        comments = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name IN (?, ?) AND comment IS NOT NULL",
+                               list(names)).fetchone()[0]
+        assert comments == sum(len(t.columns) for t in ALL_TABLES if t.name in names)
