@@ -130,6 +130,15 @@ def test_nothing_after_a_payment_changes_its_features_and_an_earlier_row_does(wr
     assert added["customer_prior_payments"][0] == before["customer_prior_payments"][0] + 1
 
 
+def test_features_from_a_date_equal_the_full_computation_from_that_date(con, features):
+    """Scoring new payments runs its windows over the last 30 days and adds the earlier totals: same numbers."""
+    since = features["paid_ts"].sort()[int(features.height * 0.8)]
+    part = compute_features(_access(con), since=since, until=since + dt.timedelta(days=20))
+    expected = features.filter(pl.col("paid_ts").is_between(since, since + dt.timedelta(days=20)))
+    assert part.height > 100 and part.equals(expected)
+    assert (part["customer_prior_payments"] > 5).any() and (part["card_prior_payments"] > 5).any()
+
+
 def test_a_merchants_features_are_the_same_scoped_or_not(con, features):
     scoped = compute_features(_access(con, [2]))
     assert set(scoped["merchant_id"].unique()) == {2}

@@ -84,6 +84,29 @@ def _same_instant(t: ir.Table) -> ir.Table:
     return t.mutate(**cols)
 
 
+LONGEST = dt.timedelta(days=30)  # the longest bounded window (email domain); longer histories are all-time
+CARRIED = (("n", "card"), ("n", "device"), ("n", "customer"), ("amount", "customer"))
+
+
+def _with_earlier_totals(t: ir.Table, cut: dt.datetime) -> ir.Table:
+    """The rows from ``cut`` on, each with its identities' counts (and the customer's amount) before ``cut``.
+
+    Scoring new payments then runs its windows over the last 30 days only: an all-time history is the total
+    before the cut (a grouped count) plus the window from the cut, which is the same number."""
+    cut_ts = ibis.literal(cut, type="timestamp")
+    early, late = t.filter(t.paid_ts < cut_ts), t.filter(t.paid_ts >= cut_ts)
+    for what, key in CARRIED:
+        column = KEYS[key][0]
+        value = early.payment_id.count() if what == "n" else early.amount.sum()
+        name = f"_carry_{what}_{key}"
+        totals = early.filter(early[column].notnull()).group_by(
+            _m=early.merchant_id, _k=early[column]).aggregate(**{name: value})
+        late = late.left_join(totals, [late.merchant_id == totals._m, late[column] == totals._k]).select(
+            *[late[c] for c in late.columns], totals[name])
+    return late.mutate(**{f"_carry_{what}_{key}": late[f"_carry_{what}_{key}"].fill_null(0)
+                          for what, key in CARRIED})
+
+
 class _Windows:
     """Range windows per (merchant, identity) over paid_ts holding only rows before the payment."""
 
@@ -96,7 +119,10 @@ class _Windows:
         """``value`` (the aggregate named ``what`` in SAME_INSTANT) over [paid_ts - preceding, paid_ts);
         ``preceding`` None: all earlier rows. 0 when the identity is unknown."""
         upto = ibis.range_window(preceding=preceding, following=0, group_by=self.key, order_by=self.t.paid_ts)
-        return ibis.ifelse(self.null, 0, value.over(upto) - self.t[f"_same_{what}_{self.name}"])
+        counted = value.over(upto) - self.t[f"_same_{what}_{self.name}"]
+        if preceding is None:  # rows before the scored slice's window (``since`` - 30 days), counted apart
+            counted = counted + self.t[f"_carry_{what}_{self.name}"]
+        return ibis.ifelse(self.null, 0, counted)
 
 
 def _mismatch(a: ir.StringColumn, b: ir.StringColumn) -> ir.IntegerValue:
@@ -105,11 +131,16 @@ def _mismatch(a: ir.StringColumn, b: ir.StringColumn) -> ir.IntegerValue:
 
 def build_features(access: DataAccess, *, since: dt.datetime | None = None,
                    until: dt.datetime | None = None) -> ir.Table:
-    """The ibis expression behind ``compute_features`` (rows before ``since`` are read for their windows)."""
+    """The ibis expression behind ``compute_features``. With ``since``, windows run over the rows from 30 days
+    before it, and all-time histories add the totals before that (see _with_earlier_totals)."""
     t = access.table("payments")
     if until is not None:
         t = t.filter(t.paid_ts <= ibis.literal(until, type="timestamp"))
-    # No row is dropped before the windows: card, device and customer histories look back for ever.
+    if since is not None:
+        t = _with_earlier_totals(t, since - LONGEST)
+    else:
+        t = t.mutate(**{f"_carry_{what}_{key}": ibis.literal(0, type="int64") if what == "n" else
+                        ibis.literal(0, type=t.amount.type()) for what, key in CARRIED})
     t = _same_instant(t)
     declined = (t.status == "declined").cast("int64")
     cols: dict[str, ir.Value] = {}
