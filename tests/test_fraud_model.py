@@ -205,3 +205,19 @@ def test_score_command_enqueues_the_flagged_payments_once(fixture_warehouse_path
     assert sorted(c.payment_id for c in cases) == sorted(expected["payment_id"].to_list())
     assert {c.merchant_id for c in cases} == {1}
     assert f"{expected.height:,} newly queued" in first.stdout.replace("\n", " ")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed: Spark local mode needs a JVM")
+def test_features_on_spark_equal_duckdb(fixture_warehouse_path, tmp_path, con):
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from data.spark import SparkWarehouse, export_parquet
+
+    export_parquet(fixture_warehouse_path, tmp_path / "parquet")
+    wh = SparkWarehouse(tmp_path / "parquet", master="local[2]")
+    try:
+        on_spark = compute_features(DataAccess(wh.backend(), Scope.merchants([1])))
+    finally:
+        wh.close()
+    assert on_spark.height > 1000 and on_spark.equals(compute_features(_access(con, [1])))

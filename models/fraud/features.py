@@ -134,6 +134,7 @@ def build_features(access: DataAccess, *, since: dt.datetime | None = None,
     """The ibis expression behind ``compute_features``. With ``since``, windows run over the rows from 30 days
     before it, and all-time histories add the totals before that (see _with_earlier_totals)."""
     t = access.table("payments")
+    spark = access.engine == "pyspark"
     if until is not None:
         t = t.filter(t.paid_ts <= ibis.literal(until, type="timestamp"))
     if since is not None:
@@ -165,7 +166,9 @@ def build_features(access: DataAccess, *, since: dt.datetime | None = None,
     for name in ("1h", "24h"):
         upto = ibis.range_window(preceding=WINDOWS[name][0], following=0, group_by=[t.merchant_id, dev],
                                  order_by=t.paid_ts)
-        cols[f"cards_per_device_{name}"] = ibis.ifelse(dev.isnull(), 0, card.nunique().over(upto))
+        # Spark has no DISTINCT window aggregate; the distinct set's size is the same number there.
+        distinct = (card.collect().over(upto).unique().length() if spark else card.nunique().over(upto))
+        cols[f"cards_per_device_{name}"] = ibis.ifelse(dev.isnull(), 0, distinct)
     # The customer's own history: every earlier attempt of the account (guests have none).
     cust = win["customer"]
     prior_n = cust.before("n", n, None)
