@@ -334,8 +334,8 @@ def measure_tables(access: DataAccess, periods: dict[str, Filters]) -> ir.Table:
     One scan per rollup labels each row with the periods holding its day. A union of ``measure_table`` per period
     costs more at 10M orders: each part compiles separately (~40 ms each) and DuckDB materialises the scoped
     tables the parts share. Measures no rollup answers exactly (``reads_base``: customers under several filter
-    dimensions, order counts under several categories past a merchant's numbered ones) come from one labelled scan of the orders for all
-    the periods, not one query per period.
+    dimensions, order counts under several categories past a merchant's numbered ones) come from one labelled
+    scan of the orders for all the periods, not one query per period.
     """
     f = next(iter(periods.values()))
     if len({same_but_period(p) for p in periods.values()}) != 1:

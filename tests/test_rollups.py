@@ -336,7 +336,8 @@ def _orders_by_categories(access: DataAccess, cases: list[Filters]) -> list[tupl
     the case."""
     o, lines, p, st = (access.table(n) for n in ("orders", "order_lines", "products", "stores"))
     j = lines.join(p, lines.product_id == p.product_id).select(lines.order_id, p.category)
-    per_order = access.to_polars(j.filter(j.category.notnull()).group_by("order_id").aggregate(cats=j.category.collect()))
+    j = j.filter(j.category.notnull())
+    per_order = access.to_polars(j.group_by("order_id").aggregate(cats=j.category.collect()))
     oo = o.filter(o.order_type == "sale").left_join(st, o.store_id == st.store_id)
     orders = access.to_polars(oo.select("order_id", "status", "channel", "payment_method", "store_id",
                                         region=oo.shipping_region.coalesce(oo.region), day=oo.order_ts.date()))
@@ -392,8 +393,8 @@ def test_categories_past_the_63rd_of_a_merchant_read_the_base_tables(writable_wa
     try:
         m, last = con.execute("SELECT merchant_id, max(order_ts)::DATE FROM orders GROUP BY 1 ORDER BY 1 LIMIT 1"
                               ).fetchone()
-        con.execute("""INSERT INTO products SELECT 900000 + i, ?, 'EXTRA-' || i, 'extra', 'zz ' || lpad(i::VARCHAR, 2, '0'),
-                       NULL, 10, 4, NULL, TRUE FROM range(70) t(i)""", [m])
+        con.execute("""INSERT INTO products SELECT 900000 + i, ?, 'EXTRA-' || i, 'extra',
+                       'zz ' || lpad(i::VARCHAR, 2, '0'), NULL, 10, 4, NULL, TRUE FROM range(70) t(i)""", [m])
         # one line of extra category i on each of 20 recent sale orders (orders share categories, not all)
         con.execute("""INSERT INTO order_lines
                        SELECT o.order_id, 1000 + k, o.merchant_id, 900000 + (o.rn + k) % 70, 1, 10, 0, 10, 4
@@ -403,7 +404,8 @@ def test_categories_past_the_63rd_of_a_merchant_read_the_base_tables(writable_wa
         con.execute("BEGIN TRANSACTION")
         rollups.refresh(con, [m])
         con.execute("COMMIT")
-        bits = dict(con.execute("SELECT category, flag FROM rollup_category_bits WHERE merchant_id = ?", [m]).fetchall())
+        bits = dict(con.execute("SELECT category, flag FROM rollup_category_bits WHERE merchant_id = ?",
+                                [m]).fetchall())
         named = sorted(bits)
         assert len(named) > 63 and all(bits[c] == 2 ** i for i, c in enumerate(named[:63]))
         assert all(bits[c] is None for c in named[63:])
@@ -414,9 +416,10 @@ def test_categories_past_the_63rd_of_a_merchant_read_the_base_tables(writable_wa
         access = DataAccess(wh.backend(), Scope.merchants([m]))
         start = last - dt.timedelta(days=89)
         late, early = named[63:], named[:63]
-        past = [Filters(start, last, categories=(late[0], late[-1])), Filters(start, last, categories=(early[0], late[0])),
-                Filters(start, last, categories=tuple(named))]
-        within = [Filters(start, last, categories=(early[-1], early[-2])), Filters(start, last, categories=tuple(early))]
+        past = [Filters(start, last, categories=(late[0], late[-1])),
+                Filters(start, last, categories=(early[0], late[0])), Filters(start, last, categories=tuple(named))]
+        within = [Filters(start, last, categories=(early[-1], early[-2])),
+                  Filters(start, last, categories=tuple(early))]
         for f in past:
             assert rollup_reads.category_selection(access, f.categories) is None and rollup_reads.reads_base(access, f)
         for f in within:

@@ -122,6 +122,6 @@ def test_upgrade_from_schema_4_keeps_every_row_and_builds_the_category_rollup(wr
             schema.check_version(con, "w")
         assert schema.upgrade(con) == (4, 5) and schema.SCHEMA_VERSION == 5
         assert {t: con.execute(q).fetchall()[0] for t, q in digest.items()} == want
-        comments = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name IN (?, ?) AND comment IS NOT NULL",
-                               list(names)).fetchone()[0]
+        comments = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name IN (?, ?) "
+                               "AND comment IS NOT NULL", list(names)).fetchone()[0]
         assert comments == sum(len(t.columns) for t in ALL_TABLES if t.name in names)
