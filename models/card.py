@@ -24,6 +24,12 @@ METRIC_WORDS: dict[str, str] = {
     "naive_mase": "MASE of repeating last week",
     "origins": "Backtest origins",
     "horizon_days": "Days ahead in each backtest",
+    "pr_auc": "Area under the precision-recall curve on held-out payments (1 is perfect)",
+    "brier": "Brier score of the probability on held-out payments (lower is better)",
+    "brier_base_rate": "Brier score of always saying the base rate",
+    "validation_payments": "Held-out payments (matured)",
+    "validation_chargebacks": "Chargebacks among them",
+    "flagged_share": "Share of held-out payments flagged",
 }
 
 

@@ -146,9 +146,11 @@ def fit(access: DataAccess, progress: Progress) -> Fitted:
              f"Payments younger than {params['chargeback_window_days']} days without a chargeback are left out: "
              "their label is not known yet (RETAIL_PULSE_CHARGEBACK_WINDOW_DAYS).",
              f"Blend: score = max(probability, {train.ANOMALY_WEIGHT} x anomaly^{train.ANOMALY_POWER:g}). The "
-             "classifier knows fraud that chargebacks taught it; the Isolation Forest (no labels) lifts only "
-             "the rarest few payments in a thousand into the review band, so a new pattern is seen before its "
-             "chargebacks arrive, and it never lowers a high probability.")
+             "classifier knows the fraud chargebacks have taught it; the Isolation Forest needs no labels, so a "
+             "new pattern can show before its chargebacks arrive. The power keeps its lift to the strangest few "
+             f"payments in a thousand, and to at most {train.ANOMALY_WEIGHT}: they reach review when the "
+             "merchant's cost-based threshold is that low, never past this model's own threshold, and a high "
+             "probability is never lowered.")
     return Fitted(payload=trained.payload, params=params, window=trained.window, metrics=trained.metrics,
                   rows=trained.rows, notes=notes)
 

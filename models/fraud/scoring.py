@@ -3,9 +3,10 @@
 Every payment in scope is scored, declined attempts included (their score shows on the case view and in
 backtests), but only payments that went through (status not ``declined``) are sent to the review queue
 (``flagged_payments``): a declined attempt moved no money and has nothing to approve or decline. Reasons are
-written for payments scoring at least ``reasons_from`` (default: the model's threshold, i.e. the flagged ones;
-``explain`` gives any other payment's): the queue and the case view need them, and exact TreeSHAP for a million
-ordinary payments would be most of the scoring time (about 0.2 ms a payment on 2 busy cores).
+written for payments scoring at least ``reasons_from`` (default REASONS_FROM, 5%; None: the model's threshold,
+i.e. the flagged ones; ``explain`` gives any payment's): the queue and the case view need them, and exact
+TreeSHAP for a million ordinary payments would be most of the scoring time (about 0.2 ms a payment on 2 busy
+cores).
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from models.fraud.features import compute_features
 from models.fraud.reasons import compute_reasons
 from models.fraud.train import matrix, predict
 
-def score_features(features: pl.DataFrame, payload: bytes, *, reasons_from: float | None = None) -> pl.DataFrame:
+REASONS_FROM = 0.05
+
+
+def score_features(features: pl.DataFrame, payload: bytes, *,
+                   reasons_from: float | None = REASONS_FROM) -> pl.DataFrame:
     """``features`` (compute_features' frame) plus probability, anomaly, score (0..1) and reasons (list[str])."""
     model = outputs.load_model(payload)
     reasons_from = model.threshold if reasons_from is None else reasons_from
@@ -41,7 +46,7 @@ def score_features(features: pl.DataFrame, payload: bytes, *, reasons_from: floa
 
 
 def score_payments(access: DataAccess, payload: bytes, *, since: dt.datetime | None = None,
-                   until: dt.datetime | None = None, reasons_from: float | None = None) -> pl.DataFrame:
+                   until: dt.datetime | None = None, reasons_from: float | None = REASONS_FROM) -> pl.DataFrame:
     """Payments in scope with paid_ts in [since, until]: compute_features' columns, then probability
     (calibrated chance of a chargeback, 0..1), anomaly (0..1: share of training payments less unusual),
     score (the blend thresholds apply to, 0..1) and reasons (up to 3 sentences), sorted by paid_ts."""

@@ -13,10 +13,11 @@ figures, ``outputs.load_validation``).
 
 Blend. ``score = max(probability, ANOMALY_WEIGHT x anomaly^ANOMALY_POWER)``. The classifier knows the fraud
 that chargebacks have taught it; the detector (PyOD Isolation Forest, no labels) ranks payments by how unlike
-the bulk they are. A payment the classifier has no reason to doubt but that is among the strangest few in a
-thousand still reaches the queue's lower band, so a new pattern is seen by a reviewer before its chargebacks
-arrive; a high probability is never lowered by a normal-looking payment. The weight keeps the detector alone
-below a typical threshold unless the payment is extreme.
+the bulk they are, so a new pattern can show before its chargebacks arrive. The power keeps the lift to the
+strangest few payments in a thousand and the weight caps it at 0.3: such a payment reaches review when a
+merchant's cost-based threshold is that low, never past a threshold chosen here, and a high probability is
+never lowered. On the demo the lift costs held-out PR-AUC 0.93 -> 0.90 on the known patterns (the price of
+looking at what the labels have not seen).
 """
 
 from __future__ import annotations
