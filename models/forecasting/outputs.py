@@ -45,10 +45,12 @@ def to_payload(result: demand.Forecasts) -> bytes:
     return buf.getvalue()
 
 
-def read_payload(payload: bytes) -> dict:
-    """Frames by name, plus "params" and "metrics" (dicts) and "global_model" (bytes, or None)."""
+def read_payload(payload: bytes, frames: tuple[str, ...] = FRAMES) -> dict:
+    """Frames by name (``frames``: only those are decoded; a reader that needs one frame of a 10M-order model
+    skips a second of decoding the others), plus "params" and "metrics" (dicts) and "global_model" (bytes,
+    or None)."""
     with zipfile.ZipFile(io.BytesIO(payload)) as z:
-        out: dict = {name: pl.read_parquet(io.BytesIO(z.read(f"{name}.parquet"))) for name in FRAMES}
+        out: dict = {name: pl.read_parquet(io.BytesIO(z.read(f"{name}.parquet"))) for name in frames}
         out.update(json.loads(z.read("params.json")))
         out["global_model"] = z.read(GLOBAL_MODEL) if GLOBAL_MODEL in z.namelist() else None
     return out
@@ -63,12 +65,12 @@ def _first_days(frame: pl.DataFrame, days: int) -> pl.DataFrame:
 
 def load_forecast(payload: bytes, days: int = demand.DEFAULT_HORIZON) -> pl.DataFrame:
     """Forecast rows of every level for the first ``days`` days (columns: see ``demand``)."""
-    return _first_days(read_payload(payload)["forecast"], days)
+    return _first_days(read_payload(payload, ("forecast",))["forecast"], days)
 
 
 def compute_location_demand(payload: bytes, days: int = demand.DEFAULT_HORIZON) -> pl.DataFrame:
     """SKU x location daily demand distribution for the next ``days`` days (see module doc)."""
-    parts = read_payload(payload)
+    parts = read_payload(payload, ("forecast", "skus", "shares"))
     fc = _first_days(parts["forecast"], days).filter((pl.col("level") == "sku") & (pl.col("measure") == "units"))
     fc = fc.select(pl.col("key").cast(pl.Int64).alias("product_id"), "day", "mean", "model")
     out = fc.join(parts["shares"], on="product_id", how="inner").join(
@@ -82,7 +84,7 @@ def compute_location_demand(payload: bytes, days: int = demand.DEFAULT_HORIZON) 
 
 def load_lost_sales(payload: bytes) -> pl.DataFrame:
     """product_id, category, day, censored, lost_units, lost_revenue on every out-of-stock day trained on."""
-    return read_payload(payload)["lost"]
+    return read_payload(payload, ("lost",))["lost"]
 
 
 def fit(access: DataAccess, progress: Progress) -> Fitted:
