@@ -465,3 +465,23 @@ def test_service_level_outside_the_range_is_refused():
     for bad in (0.5, 1.0, True, "0.9", None):
         with pytest.raises(InvalidValue):
             check_settings({"service_level": bad})
+
+
+def test_several_merchants_computed_two_at_a_time_equal_the_engine_one_by_one(app, engine_risk, trained_models):
+    # A staff view over several merchants computes their risks on two threads (stockout_data.risks): each frame
+    # must be that merchant's own, in the order asked, equal to the engine called alone.
+    from dashboard import stockout_data
+
+    store = ModelStore(trained_models["RETAIL_PULSE_MODELS_DIR"], key=trained_models["RETAIL_PULSE_MODEL_KEY"].encode())
+    merchants = [1, 2, 3]
+    asked = [(store.latest_usable("demand_forecast", m), 0.95 if m != 2 else 0.9) for m in merchants]
+    st.cache_resource.clear()  # computed now, on the threads, not read back from an earlier test
+    frames = stockout_data.risks(asked, cache.current_data_version())
+    assert len(frames) == len(merchants)
+    for m, (_, level), got in zip(merchants, asked, frames):
+        assert set(got["merchant_id"].to_list()) == {m}
+        want = engine_risk(m, level)
+        got = got.sort("revenue_at_risk", descending=True, maintain_order=True)
+        assert listed(got) == listed(want)
+        assert got["reorder_point"].to_list() == pytest.approx(want["reorder_point"].to_list())
+        assert got["stockout_probability"].to_list() == pytest.approx(want["stockout_probability"].to_list())

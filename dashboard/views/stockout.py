@@ -38,7 +38,7 @@ except StoreError as exc:
     st.error(f"The operational store is unavailable, so the alert list cannot be shown: {markdown_text(str(exc))}")
     st.stop()
 
-frames, missing, models = [], [], {}
+missing, models = [], {}
 for m in group.merchant_ids:
     saved, _job = models_ui.current_model(stockout_data.KIND, m, ctx.data_version)
     models[m] = saved
@@ -46,8 +46,8 @@ for m in group.merchant_ids:
         models_ui.render_training_status(stockout_data.KIND, m, saved)
     if saved is None:
         missing.append(m)
-    else:
-        frames.append(stockout_data.risk(saved, ctx.data_version, levels[m]))
+frames = stockout_data.risks([(models[m], levels[m]) for m in group.merchant_ids if models[m] is not None],
+                             ctx.data_version)
 if missing:
     how = ("The first forecast is being trained in the background; this page updates when it is ready."
            if models_ui.training_in_app() else
