@@ -147,7 +147,7 @@ def render_bulk(who: StorePrincipal, listed: pl.DataFrame) -> None:
         yes.button("Yes, decide them", key="rv_bulk_yes", type="primary", on_click=actions.confirm_bulk, args=(who,))
         no.button("Cancel", key="rv_bulk_no", on_click=actions.cancel_bulk)
     open_cases = listed.filter(pl.col("state") == "open").head(BULK_MAX_CASES)
-    with st.expander(f"Decide the {open_cases.height:,} open cases listed, at once", icon=":material/done_all:"):
+    with st.expander(f"Decide the {open_cases.height:,} open case{'' if open_cases.height == 1 else 's'} listed, at once", icon=":material/done_all:"):
         st.caption("Cases claimed by a reviewer are left out. Narrow the list with the filters first.")
         outcome = st.radio("Decision", OUTCOMES, key="rv_bulk_outcome", horizontal=True,
                            format_func=rd.OUTCOME_WORDS.get)

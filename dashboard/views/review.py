@@ -84,7 +84,7 @@ if not any(listed.head(rd.SHOWN)["top_reason"].to_list()):
 if listed.height:
     panels.grid(listed.head(rd.SHOWN).select(columns), "rv_queue", group.currency)
     more = f"Showing the first {rd.SHOWN:,} of {listed.height:,} cases; the download holds all of them."
-    st.caption(more if listed.height > rd.SHOWN else f"{listed.height:,} cases.")
+    st.caption(more if listed.height > rd.SHOWN else f"{listed.height:,} case{'' if listed.height == 1 else 's'}.")
 else:
     st.text("No case passes these filters." if cases or state != "waiting" else
             "The queue is empty: no payment is waiting for review.")
