@@ -57,6 +57,22 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({Role.MERCHANT, Role.FRAUD_REVIEWER, Role.ADMIN}),
              "The review threshold chosen by cost (chargebacks, declined good orders, reviews), allow and block "
              "lists and rules backtested on history, the fraud model's card, drift and retraining."),
+    PageSpec("customers", "Customers", ":material/group:", "customers.py",
+             frozenset({Role.MERCHANT, Role.ANALYST, Role.ADMIN}),
+             "RFM segments and how customers moved between them, clusters, churn risk and lifetime value, a "
+             "customer drill-down and target lists to download."),
+    PageSpec("baskets", "Baskets", ":material/shopping_basket:", "baskets.py",
+             frozenset({Role.MERCHANT, Role.ANALYST, Role.ADMIN}),
+             "Products bought together (support, confidence, lift), suggestions for a customer, and bundles "
+             "ranked by lift, margin and stock on hand."),
+    PageSpec("campaigns", "Campaign simulator", ":material/campaign:", "campaigns.py",
+             frozenset({Role.MERCHANT, Role.ANALYST, Role.ADMIN}),
+             "Simulate a campaign before spending on it: audience, offer, response learned from past promotions, "
+             "the distribution of return on investment, test design, stock check and saved scenarios."),
+    PageSpec("alerts", "Alerts", ":material/notifications_active:", "alerts.py",
+             frozenset({Role.MERCHANT, Role.OPERATIONS, Role.ADMIN}),
+             "Incidents in orders, revenue, conversion, payments and deliveries against their expected band, "
+             "with likely causes; acknowledge, assign, snooze, resolve; the alert rules and delivery."),
     PageSpec("data", "Data", ":material/database:", "data_admin.py", frozenset({Role.ADMIN}),
              "Import a file with its validation report, manage users, warehouse information."),
 )

@@ -21,7 +21,8 @@ APP = str(ROOT / "dashboard" / "app.py")
 # Text only each page's own content shows (the frame never does).
 MARKERS = {"overview": "Trend", "sales": "Seasonality", "ranking": "Totals per currency", "data": "Add a user",
            "forecast": "Demand forecast", "stockout": "Stock-out risk",
-           "review": "Fraud review", "fraud_rules": "Fraud thresholds"}
+           "review": "Fraud review", "fraud_rules": "Fraud thresholds",
+           "customers": "Customers", "baskets": "Baskets", "campaigns": "Campaign simulator", "alerts": "Alerts"}
 
 
 @pytest.fixture(scope="module")
