@@ -1,0 +1,76 @@
+"""What is watched: the metrics, the dimensions, and ``WatchRule`` (per metric and dimension, how touchy).
+
+The rules store (another module) keeps rules per merchant and passes them to ``find_incidents``; with none,
+``DEFAULT_RULES`` apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DIMENSIONS = ("total", "region", "category", "channel", "payment_method")
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    title: str  # words for a person
+    unit: str  # "orders", "money", "share", "payments", "days"
+    kind: str  # "count" (Poisson-like sums), "sum" (money), "ratio" (numerator / denominator), "mean"
+    dimensions: tuple[str, ...]
+    grains: tuple[str, ...] = ("hour", "day")
+
+
+METRICS: dict[str, Metric] = {m.key: m for m in (
+    Metric("orders", "Orders", "orders", "count", DIMENSIONS),
+    Metric("revenue", "Revenue", "money", "sum", DIMENSIONS),
+    Metric("conversion", "Conversion (sessions with a purchase)", "share", "ratio", ("total", "channel")),
+    Metric("payment_declines", "Declined payments", "payments", "count", ("total", "payment_method")),
+    Metric("delivery_delay", "Delivery delay", "days", "mean", ("total", "region"), grains=("day",)),
+)}
+
+
+@dataclass(frozen=True)
+class WatchRule:
+    """How one (metric, dimension) is watched.
+
+    ``sensitivity``: 0 (only the most extreme) .. 1 (touchy); 0.5 is the default band.
+    ``direction``: "drop", "spike" or "both".
+    ``min_volume``: the expected count (orders, payments, sessions) a window must reach before it may alert,
+    so a quiet hour of a small shop never pages anyone.
+    ``quiet_hours``: hours of the day (0-23, merchant local time) that never alert (they still feed baselines).
+    """
+
+    metric: str
+    dimension: str = "total"
+    sensitivity: float = 0.5
+    direction: str = "both"
+    min_volume: float = 5.0
+    quiet_hours: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"watch rule: unknown metric {self.metric!r}; known: {', '.join(METRICS)}")
+        if self.dimension not in METRICS[self.metric].dimensions:
+            raise ValueError(f"watch rule for {self.metric!r}: dimension {self.dimension!r} is not watched; "
+                             f"choose one of {', '.join(METRICS[self.metric].dimensions)}")
+        if self.direction not in ("drop", "spike", "both"):
+            raise ValueError(f"watch rule {self.metric}/{self.dimension}: direction must be drop, spike or both, "
+                             f"got {self.direction!r}")
+        if not 0.0 <= float(self.sensitivity) <= 1.0:
+            raise ValueError(f"watch rule {self.metric}/{self.dimension}: sensitivity must be between 0 and 1, "
+                             f"got {self.sensitivity!r}")
+        if float(self.min_volume) < 0:
+            raise ValueError(f"watch rule {self.metric}/{self.dimension}: min_volume must be >= 0, "
+                             f"got {self.min_volume!r}")
+        hours = frozenset(int(h) for h in self.quiet_hours)
+        if any(h < 0 or h > 23 for h in hours):
+            raise ValueError(f"watch rule {self.metric}/{self.dimension}: quiet hours must be 0-23, "
+                             f"got {sorted(hours)}")
+        object.__setattr__(self, "quiet_hours", hours)
+
+
+DEFAULT_RULES: tuple[WatchRule, ...] = tuple(
+    WatchRule(m.key, d, direction="drop" if m.key in ("orders", "revenue", "conversion") else
+              ("spike" if m.key in ("payment_declines", "delivery_delay") else "both"))
+    for m in METRICS.values() for d in m.dimensions)
