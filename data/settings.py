@@ -162,6 +162,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Parquet file's data); a bigger or decompression-bomb file is refused before it fills memory.",
     ),
     Setting(
+        "public_url",
+        "RETAIL_PULSE_PUBLIC_URL",
+        "",
+        "The dashboard's address as people reach it (e.g. `https://retail-pulse.example.com`): alert "
+        "notifications link to `<it>/alerts?incident=<key>`. Empty: notifications carry no link.",
+    ),
+    Setting(
         "import_max_cells",
         "RETAIL_PULSE_IMPORT_MAX_CELLS",
         "20000000",
