@@ -1,0 +1,1 @@
+"""Baskets: association rules, "bought together", recommendations for a customer, bundle suggestions."""
