@@ -263,3 +263,23 @@ STOCKOUT_COLUMNS = {
     "lead_time_days": _c("Lead time", "days"),
     "days_late": _c("Late by", "days", "Received minus promised; negative means early."),
 }
+
+
+# Baskets page (issue 10): rules, bought together, suggestions and bundles; products are "SKU · name" text.
+BASKET_COLUMNS = {
+    **COLUMNS,
+    "if_products": _c("If the basket holds", "text"), "then_products": _c("It also holds", "text"),
+    "support": _c("Support", "rate", "Share of all baskets holding every product of the rule."),
+    "confidence": _c("Confidence", "rate", "Of the baskets holding the first products, the share also holding "
+                                           "the others."),
+    "lift": _c("Lift", "number", "Confidence over how often the other products are bought anyway: 1 is chance, "
+                                 "3 is three times as often as chance."),
+    "baskets": _c("Baskets", "count", "Baskets holding every product of the rule or bundle."),
+    "rank": _c("Rank", "count", "1 = the best suggestion."),
+    "why": _c("Why", "text"),
+    "bundle_products": _c("Bundle", "text"),
+    "bundle_margin": _c("Margin of one bundle", "money", "Sum of list price minus unit cost of its products."),
+    "bundle_stock": _c("Bundles in stock (units)", "count", "Fewest units on hand among its products."),
+    "bundle_score": _c("Score", "number", "Lift x margin x bundles in stock."),
+    "orders": _c("Orders", "count"),
+}
