@@ -25,7 +25,7 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("orders", "Orders", "orders", "count", DIMENSIONS),
     Metric("revenue", "Revenue", "money", "sum", DIMENSIONS),
     Metric("conversion", "Conversion (sessions with a purchase)", "share", "ratio", ("total", "channel")),
-    Metric("payment_declines", "Declined payments", "payments", "count", ("total", "payment_method")),
+    Metric("payment_declines", "Declined payments", "payments", "ratio", ("total", "payment_method")),
     Metric("delivery_delay", "Delivery delay", "days", "mean", ("total", "region"), grains=("day",)),
 )}
 
@@ -45,7 +45,7 @@ class WatchRule:
     dimension: str = "total"
     sensitivity: float = 0.5
     direction: str = "both"
-    min_volume: float = 5.0
+    min_volume: float | None = None  # None: the metric's default (scoring.MIN_VOLUME)
     quiet_hours: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
@@ -60,7 +60,7 @@ class WatchRule:
         if not 0.0 <= float(self.sensitivity) <= 1.0:
             raise ValueError(f"watch rule {self.metric}/{self.dimension}: sensitivity must be between 0 and 1, "
                              f"got {self.sensitivity!r}")
-        if float(self.min_volume) < 0:
+        if self.min_volume is not None and float(self.min_volume) < 0:
             raise ValueError(f"watch rule {self.metric}/{self.dimension}: min_volume must be >= 0, "
                              f"got {self.min_volume!r}")
         hours = frozenset(int(h) for h in self.quiet_hours)

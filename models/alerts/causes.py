@@ -1,0 +1,181 @@
+"""Root-cause hints for an incident, ranked, each with its evidence (plain text; names from data stay text).
+
+Candidates (``CAUSES``, a registry: each returns zero or more ``Cause`` with a weight in [0, 1]):
+
+- ``dimension``: the value of a dimension (region, channel, payment method, category) that lost far more than
+  its usual share: weight = (its share of the shortfall - its usual share) / (1 - its usual share). When no value
+  stands out, "every region fell alike" (site-wide) is the hint;
+- ``stockout``: products with no stock anywhere on the incident's days, weighted by their normal sales;
+- ``declines``: payment declines (and fraud declines) per attempt against the four weeks before;
+- ``campaign_end``: a promotion that ended in the three days before the incident started;
+- ``funnel``: the step (view -> cart -> checkout -> purchase) whose pass rate fell most against the weeks before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
+
+import ibis
+import polars as pl
+
+from analytics import facts
+from models.alerts import series
+from models.alerts.detection import Frames, metric_parts
+from models.alerts.incidents import Cause, Incident
+from models.alerts.watch import METRICS
+
+BASELINE_DAYS = 28
+_WORDS = {"region": "region", "channel": "channel", "payment_method": "payment method", "category": "category"}
+
+
+def breakdown(frames: Frames, metric: str, dimension: str, since: dt.datetime, until: dt.datetime) -> pl.DataFrame:
+    """value, observed, expected, difference, share (of the total difference), usual_share (of expected)."""
+    schema = {"value": pl.Utf8, "observed": pl.Float64, "expected": pl.Float64, "difference": pl.Float64,
+              "share": pl.Float64, "usual_share": pl.Float64}
+    if dimension not in METRICS[metric].dimensions or dimension == "total":
+        return pl.DataFrame(schema=schema)
+    f = frames.get(series.SOURCE_OF[metric], dimension).filter(pl.col("ts") >= since, pl.col("ts") < until)
+    rows = []
+    for (value,), g in f.group_by(["value"], maintain_order=True):
+        _, _, _, _, o, e = metric_parts(metric, g, conditional=False)
+        rows.append((str(value), float(pl.Series(o).fill_nan(0).sum()), float(pl.Series(e).fill_nan(0).sum())))
+    out = pl.DataFrame(rows, schema={"value": pl.Utf8, "observed": pl.Float64, "expected": pl.Float64}, orient="row")
+    if not out.height:
+        return pl.DataFrame(schema=schema)
+    out = out.with_columns((pl.col("observed") - pl.col("expected")).alias("difference"))
+    total_diff, total_exp = float(out["difference"].sum()), float(out["expected"].sum())
+    out = out.with_columns(
+        (pl.col("difference") / total_diff if total_diff else pl.lit(0.0)).alias("share"),
+        (pl.col("expected") / total_exp if total_exp else pl.lit(0.0)).alias("usual_share"))
+    return out.sort(pl.col("share"), descending=True).select(list(schema))
+
+
+def _dimension_causes(frames: Frames, inc: Incident) -> list[Cause]:
+    metric = inc.metric if inc.metric in ("orders", "revenue") else "orders"
+    out: list[Cause] = []
+    best = 0.0
+    for dim in ("region", "channel", "payment_method", "category"):
+        b = breakdown(frames, metric, dim, inc.start, inc.end)
+        if not b.height or float(b["difference"].sum()) >= 0:
+            continue
+        top = b.row(0, named=True)
+        usual = min(top["usual_share"], 0.999)
+        weight = max(0.0, min(1.0, (top["share"] - usual) / (1 - usual)))
+        best = max(best, weight)
+        if weight < 0.2:
+            continue
+        fell = 1 - top["observed"] / top["expected"] if top["expected"] else 0.0
+        out.append(Cause("dimension", f"{_WORDS[dim].capitalize()} {top['value']}",
+                         f"{top['value']} usually brings {usual:.0%} of {METRICS[metric].title.lower()} but "
+                         f"accounts for {min(top['share'], 9.99):.0%} of the shortfall ({top['observed']:.0f} against "
+                         f"{top['expected']:.1f} expected, {fell:.0%} down)", round(weight, 3)))
+    if inc.direction == "drop" and best < 0.3 and inc.dimension == "total":
+        out.append(Cause("dimension", "Site-wide: every region and channel fell alike",
+                         "no region, channel, payment method or category lost much more than its usual share",
+                         round(1 - best, 3)))
+    return out
+
+
+def _stockout_causes(frames: Frames, inc: Incident) -> list[Cause]:
+    acc, mid = frames.access, frames.merchant_id
+    inv, prod = facts.table(acc, "inventory_daily"), facts.table(acc, "products")
+    day0, day1 = inc.start.date(), (inc.end - dt.timedelta(microseconds=1)).date()
+    base0 = day0 - dt.timedelta(days=BASELINE_DAYS)
+    normal = inv.filter((inv.merchant_id == mid) & (inv.day >= base0) & (inv.day < day0)).group_by("product_id") \
+        .aggregate(units=inv.units_sold.sum())
+    now = inv.filter((inv.merchant_id == mid) & (inv.day >= day0) & (inv.day <= day1)).group_by("product_id") \
+        .aggregate(stock=inv.on_hand.max())
+    out_now = now.filter(now.stock == 0).join(normal, "product_id").join(
+        prod.select("product_id", pname=prod.name, sku=prod.sku), "product_id")
+    frame = acc.to_polars(out_now.order_by(ibis.desc("units")).limit(5))
+    total = acc.to_polars(normal.aggregate(u=normal.units.sum()))["u"][0] or 0
+    if not frame.height or not total:
+        return []
+    share = float(frame["units"].sum()) / float(total)
+    names = ", ".join(str(r["pname"] or r["sku"]) for r in frame.iter_rows(named=True))
+    return [Cause("stockout", f"{frame.height} top products out of stock",
+                  f"no stock anywhere of {names}; they sold {share:.0%} of units in the {BASELINE_DAYS} days before",
+                  round(min(1.0, 3 * share), 3))]
+
+
+def _decline_causes(frames: Frames, inc: Incident) -> list[Cause]:
+    f = frames.get("payments", "total")
+    now = f.filter(pl.col("ts") >= inc.start, pl.col("ts") < inc.end)
+    before = f.filter(pl.col("ts") < inc.start, pl.col("ts") >= inc.start - dt.timedelta(days=BASELINE_DAYS))
+    out = []
+    for col, words, kind_label in (("k", "declined", "Payment declines jumped"),
+                                   ("fraud", "declined as suspected fraud", "Fraud declines jumped")):
+        n_now, n_before = float(now["n"].sum()), float(before["n"].sum())
+        if n_now < 5 or not n_before:
+            continue
+        r_now, r_before = float(now[col].sum()) / n_now, float(before[col].sum()) / n_before
+        if r_now <= r_before * 1.5 or r_now - r_before < 0.02:
+            continue
+        weight = min(1.0, (r_now - r_before) / (r_before + 0.05))
+        out.append(Cause("declines", kind_label, f"{r_now:.0%} of {n_now:.0f} payments {words}, against "
+                         f"{r_before:.1%} in the {BASELINE_DAYS} days before", round(weight, 3)))
+    return out
+
+
+def _campaign_causes(frames: Frames, inc: Incident) -> list[Cause]:
+    acc = frames.access
+    p = facts.table(acc, "promotions")
+    day0 = inc.start.date()
+    ended = p.filter((p.merchant_id == frames.merchant_id) & (p.end_date < day0)
+                     & (p.end_date >= day0 - dt.timedelta(days=3)))
+    frame = acc.to_polars(ended.select("name", "end_date", "discount_pct", "category").order_by(ibis.desc("end_date")))
+    out = []
+    for r in frame.iter_rows(named=True):
+        scope = f" on {r['category']}" if r["category"] else ""
+        out.append(Cause("campaign_end", f"Campaign {r['name']} ended",
+                         f"{r['name']} ({r['discount_pct']:.0f}% off{scope}) ended on {r['end_date']}",
+                         round(min(1.0, 0.2 + r["discount_pct"] / 100), 3)))
+    return out
+
+
+def _funnel_causes(frames: Frames, inc: Incident) -> list[Cause]:
+    acc = frames.access
+    e = facts.table(acc, "interactions")
+    start0 = inc.start - dt.timedelta(days=BASELINE_DAYS)
+    e = e.filter((e.merchant_id == frames.merchant_id) & (e.event_ts >= start0) & (e.event_ts < inc.end))
+    per = e.group_by("session_id").aggregate(
+        first=e.event_ts.min(), **{s: (e.event_type == s).any().cast("int64") for s in ("cart", "checkout", "purchase")})
+    per = per.mutate(now=per.first >= inc.start)
+    frame = acc.to_polars(per.group_by("now").aggregate(
+        sessions=per.count(), cart=per["cart"].sum(), checkout=per["checkout"].sum(),
+        purchase=per["purchase"].sum()))
+    if frame.height < 2:
+        return []
+    now, before = (frame.filter(pl.col("now") == flag).row(0, named=True) for flag in (True, False))
+    worst = None
+    for a, b in (("sessions", "cart"), ("cart", "checkout"), ("checkout", "purchase")):
+        if now[a] < 10 or not before[a] or not before[b]:
+            continue
+        r_now, r_before = now[b] / now[a], before[b] / before[a]
+        fall = 1 - r_now / r_before
+        if worst is None or fall > worst[0]:
+            worst = (fall, a, b, r_now, r_before)
+    if worst is None or worst[0] < 0.25:
+        return []
+    fall, a, b, r_now, r_before = worst
+    step_words = {"sessions": "visit", "cart": "cart", "checkout": "checkout", "purchase": "purchase"}
+    return [Cause("funnel", f"Sessions stop between {step_words[a]} and {step_words[b]}",
+                  f"{r_now:.0%} of sessions went from {step_words[a]} to {step_words[b]}, against {r_before:.0%} "
+                  f"in the {BASELINE_DAYS} days before", round(min(1.0, fall), 3))]
+
+
+CAUSES: dict[str, Callable[[Frames, Incident], list[Cause]]] = {
+    "dimension": _dimension_causes, "stockout": _stockout_causes, "declines": _decline_causes,
+    "campaign_end": _campaign_causes, "funnel": _funnel_causes}
+
+
+def rank_causes(frames: Frames, inc: Incident) -> tuple[Cause, ...]:
+    """Every candidate of ``CAUSES`` for the incident, best first."""
+    found = [c for fn in CAUSES.values() for c in fn(frames, inc)]
+    return tuple(sorted(found, key=lambda c: (-c.weight, c.kind, c.label)))
+
+
+def with_causes(frames: Frames, inc: Incident) -> Incident:
+    return replace(inc, causes=rank_causes(frames, inc))

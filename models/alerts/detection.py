@@ -1,0 +1,152 @@
+"""Per-series detection: a merchant's watched series with their expected parts, scored into anomalies.
+
+``Frames`` reads each (source, dimension) once per detection run and adds the expected parts (see
+``expected``): ``e_n`` the expected count (orders, sessions, payment attempts), ``c_n`` the count expected from
+the value's share of the *observed* total (``e_n`` itself for the total), the recent per-unit rates ``rate``
+(declines per attempt, purchases per session), ``m1``/``m2`` (mean and mean square order amount, or delivery
+delay). ``metric_parts`` turns them into what ``scoring.score_series`` needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from data.access import DataAccess
+from models.alerts import expected as ex
+from models.alerts import scoring, series
+from models.alerts.incidents import Anomaly
+from models.alerts.watch import METRICS, WatchRule
+
+
+def step(grain: str) -> dt.timedelta:
+    return dt.timedelta(hours=1) if grain == "hour" else dt.timedelta(days=1)
+
+
+def merchant_country(access: DataAccess, merchant_id: int) -> str | None:
+    m = access.table("merchants")
+    frame = access.to_polars(m.filter(m.merchant_id == int(merchant_id)).select("country"))
+    return frame["country"][0] if frame.height else None
+
+
+def _rolling_rate(grid: pl.DataFrame, num: str, den: str, name: str) -> pl.DataFrame:
+    """Per (day, value): sum(num) / sum(den) over the SHARE_DAYS days before the day."""
+    daily = grid.with_columns(pl.col("ts").dt.date().alias("day")).group_by("day", "value").agg(
+        pl.col(num).sum().alias("_a"), pl.col(den).sum().alias("_b")).sort("day")
+    daily = daily.with_columns(
+        pl.col("_a").shift(1).rolling_sum(ex.SHARE_DAYS, min_samples=1).over("value").alias("_sa"),
+        pl.col("_b").shift(1).rolling_sum(ex.SHARE_DAYS, min_samples=1).over("value").alias("_sb"))
+    return daily.select("day", "value", pl.when(pl.col("_sb") > 0).then(pl.col("_sa") / pl.col("_sb"))
+                        .otherwise(None).alias(name))
+
+
+class Frames:
+    """The prepared series of one merchant and grain over [start, until) (history included), read lazily."""
+
+    def __init__(self, access: DataAccess, merchant_id: int, since: dt.datetime, until: dt.datetime, grain: str):
+        self.access, self.merchant_id, self.grain = access, int(merchant_id), grain
+        self.since, self.until = since, until
+        self.start = dt.datetime.combine(since.date() - dt.timedelta(days=ex.HISTORY_DAYS), dt.time())
+        self.kinds = ex.special_days(merchant_country(access, merchant_id), self.start.date(), until.date())
+        self._cache: dict[tuple[str, str], pl.DataFrame] = {}
+
+    def get(self, source: str, dimension: str) -> pl.DataFrame:
+        key = (source, dimension)
+        if key not in self._cache:
+            self._cache[key] = self._prepare(source, dimension)
+        return self._cache[key]
+
+    def _prepare(self, source: str, dimension: str) -> pl.DataFrame:
+        raw = series.load_series(self.access, self.merchant_id, source, dimension, self.start, self.until, self.grain)
+        grid = ex.complete_grid(raw, self.start, self.until, self.grain,
+                                values=[series.TOTAL] if dimension == "total" else None)
+        if dimension == "total":
+            total = grid
+        else:
+            total = grid.group_by("ts").agg(pl.col("n").sum()).sort("ts")
+        e_total = ex.expected_total(total.select("ts", "n"), self.grain, self.kinds).rename({"expected": "e_total"})
+        if dimension == "total":
+            grid = grid.join(e_total, on="ts", how="left").with_columns(
+                pl.col("e_total").alias("e_n"), pl.col("e_total").alias("c_n"))
+        else:
+            shares = ex.value_shares(grid, self.grain)
+            grid = (grid.join(shares, on=["ts", "value"], how="left")
+                    .join(e_total, on="ts", how="left")
+                    .join(total.select("ts", pl.col("n").alias("n_total")), on="ts", how="left")
+                    .with_columns((pl.col("share") * pl.col("e_total")).alias("e_n"),
+                                  (pl.col("share") * pl.col("n_total")).alias("c_n")))
+        grid = grid.with_columns(pl.col("ts").dt.date().alias("day"))
+        for num, den, name in (("k", "n", "rate"), ("amount", "n", "m1"), ("amount_sq", "n", "m2")):
+            grid = grid.join(_rolling_rate(grid, num, den, name), on=["day", "value"], how="left")
+        return grid.sort("value", "ts")
+
+
+def metric_parts(metric: str, f: pl.DataFrame, conditional: bool = True):
+    """(kind, obs parts, expected parts, volume, shown observed, shown expected) as numpy arrays for one value."""
+    m = METRICS[metric]
+    col = lambda c: f[c].cast(pl.Float64).fill_null(np.nan).to_numpy()  # noqa: E731
+    n, e_n = col("n"), col("e_n")
+    base = col("c_n") if conditional else e_n
+    if metric == "orders":
+        return m.kind, {"y": n}, {"y": base}, e_n, n, e_n
+    if metric == "revenue":
+        m1, m2 = col("m1"), col("m2")
+        return (m.kind, {"y": col("amount")}, {"y": base * m1, "m2": base * m2, "v": base}, e_n,
+                col("amount"), e_n * m1)
+    if metric in ("conversion", "payment_declines"):
+        rate = col("rate")
+        return m.kind, {"y": col("k"), "n": n}, {"e": rate * n}, e_n, col("k"), rate * n
+    if metric == "delivery_delay":
+        m1, m2 = col("m1"), col("m2")
+        s2 = np.maximum(m2 - m1 ** 2, 0.25)
+        return m.kind, {"y": col("amount"), "n": n}, {"e": m1 * n, "s2": s2}, n, col("amount"), m1 * n
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def band(kind: str, expected: np.ndarray, obs_n: np.ndarray, m2: np.ndarray | None, thr: float):
+    """Single-period low/high at score ``thr`` (normal approximation of the kind's spread)."""
+    z = float(scoring.stats.norm.isf(10.0 ** -thr))
+    if kind == "count":
+        sd = np.sqrt(np.maximum(expected + scoring.DISPERSION * expected ** 2, 0))
+    elif kind == "sum" and m2 is not None:
+        sd = np.sqrt(np.maximum(m2, 0))
+    else:
+        sd = np.sqrt(np.maximum(expected, 0))
+    return np.maximum(expected - z * sd, 0), expected + z * sd
+
+
+def detect_rule(frames: Frames, rule: WatchRule) -> list[Anomaly]:
+    """Anomalies of one rule's series flagged in [since, until)."""
+    m = METRICS[rule.metric]
+    if frames.grain not in m.grains:
+        return []
+    f_all = frames.get(series.SOURCE_OF[rule.metric], rule.dimension)
+    windows = scoring.HOUR_WINDOWS if frames.grain == "hour" else scoring.DAY_WINDOWS
+    min_volume = scoring.MIN_VOLUME[rule.metric] if rule.min_volume is None else float(rule.min_volume)
+    thr = scoring.threshold(rule.sensitivity)
+    out: list[Anomaly] = []
+    for (value,), f in f_all.group_by(["value"], maintain_order=True):
+        kind, obs, exp, volume, shown_o, shown_e = metric_parts(rule.metric, f)
+        ts = f["ts"].to_numpy()
+        hours = f["ts"].dt.hour().to_numpy()
+        quiet = np.isin(hours, list(rule.quiet_hours)) if frames.grain == "hour" else np.zeros(len(ts), bool)
+        scored = scoring.score_series(kind, obs, exp, volume, direction=rule.direction, min_volume=min_volume,
+                                      quiet=quiet, windows=windows)
+        in_range = (f["ts"] >= frames.since).to_numpy() & (f["ts"] < frames.until).to_numpy()
+        hits = np.flatnonzero(in_range & (scored.score >= thr))
+        if not len(hits):
+            continue
+        for i in hits:
+            w = int(scored.window[i])
+            o = float(np.nansum(shown_o[i - w + 1:i + 1]))
+            e = float(np.nansum(shown_e[i - w + 1:i + 1]))
+            lo, hi = band(kind, np.array([e]), None, None, thr)
+            out.append(Anomaly(
+                merchant_id=frames.merchant_id, metric=rule.metric, dimension=rule.dimension,
+                dimension_value=None if rule.dimension == "total" else str(value), ts=f["ts"][int(i)],
+                window=w, observed=o, expected=e, low=float(lo[0]), high=float(hi[0]),
+                score=float(scored.score[i]), probability=float(scored.probability[i]),
+                direction="drop" if scored.direction[i] < 0 else "spike", grain=frames.grain))
+    return out

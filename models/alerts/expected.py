@@ -1,0 +1,134 @@
+"""Expected values of the watched series, from their own recent past only.
+
+For a merchant's total count series (orders, sessions, payment attempts) at period t of day d:
+
+    expected(t) = weekday_level(d) x recent_ratio(d) x day_factor(d) x hour_share(t)
+
+- ``weekday_level``: the mean of the last ``WEEKS`` same weekdays (holidays left out): weekly seasonality;
+- ``recent_ratio``: the median, over the last ``RECENT_DAYS`` ordinary days, of actual / weekday level: the
+  level now (trend, season), robust to a few odd days (a promotion, an incident);
+- ``day_factor``: the median effect of past public holidays (the ``holidays`` package, the merchant's country,
+  as the forecasting code uses) and paydays (last two and first day of a month), 1 when too few were seen;
+- ``hour_share``: the share of a day's count that falls in that hour, over the last ``WEEKS`` weeks, separately
+  for working days and weekends (hours only).
+
+Everything for day d is computed from days before d, so a flag never depends on later data (stable incident
+keys). A dimension value's expected count is its recent share of the total (per hour of day, shrunk to its
+overall share) times the total's expected count; ``conditional`` is the same share times the *observed* total,
+which the scorer uses so that a site-wide drop is not also every region's drop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+WEEKS = 8
+RECENT_DAYS = 14
+SHARE_DAYS = 28
+SHARE_PRIOR = 20.0  # pseudo-count pulling a value's hourly share to its overall share
+HISTORY_DAYS = WEEKS * 7 + 7  # history to read before the first period scored
+
+
+def special_days(country: str | None, first: dt.date, last: dt.date) -> dict[dt.date, str]:
+    """Public holidays of ``country`` (``holiday``) and paydays (``payday``) in [first, last]."""
+    out: dict[dt.date, str] = {}
+    d = first
+    while d <= last:
+        nxt = d + dt.timedelta(days=1)
+        if d.day == 1 or nxt.day == 1 or (nxt + dt.timedelta(days=1)).day == 1:
+            out[d] = "payday"
+        d = nxt
+    if country:
+        try:
+            import holidays
+
+            for day in holidays.country_holidays(country, years=range(first.year, last.year + 1)):
+                if first <= day <= last:
+                    out[day] = "holiday"
+        except (NotImplementedError, KeyError):  # a country `holidays` does not know: no holiday effect
+            pass
+    return out
+
+
+def complete_grid(frame: pl.DataFrame, since: dt.datetime, until: dt.datetime, grain: str,
+                  values: list[str] | None = None) -> pl.DataFrame:
+    """Every period of [since, until) x every value, figures 0 where the series had no row."""
+    step = "1h" if grain == "hour" else "1d"
+    ts = pl.datetime_range(since, until - (dt.timedelta(hours=1) if grain == "hour" else dt.timedelta(days=1)),
+                           step, eager=True, time_unit="us").alias("ts")
+    vals = values if values is not None else sorted(frame["value"].unique().to_list()) or ["all"]
+    grid = pl.DataFrame({"ts": ts}).join(pl.DataFrame({"value": vals}, schema={"value": pl.Utf8}), how="cross")
+    figures = [c for c in frame.columns if c not in ("ts", "value")]
+    return grid.join(frame, on=["ts", "value"], how="left").with_columns(
+        [pl.col(c).fill_null(0.0) for c in figures]).sort("value", "ts")
+
+
+def _day_factors(days: pl.DataFrame, kinds: dict[dt.date, str]) -> pl.DataFrame:
+    """days (day, total, base) -> day, factor: the median past effect of the day's kind (1 on ordinary days)."""
+    kind = pl.col("day").map_elements(lambda d: kinds.get(d, ""), return_dtype=pl.Utf8)
+    days = days.with_columns(kind.alias("kind"), (pl.col("total") / pl.col("base")).alias("ratio"))
+    rows = []
+    seen: dict[str, list[float]] = {}
+    for day, k, ratio in days.select("day", "kind", "ratio").iter_rows():
+        past = seen.get(k, [])
+        factor = 1.0
+        if k and len(past) >= 2:
+            factor = float(sorted(past)[len(past) // 2])
+        rows.append((day, min(max(factor, 0.3), 3.0)))
+        if k and ratio is not None and ratio == ratio:
+            seen.setdefault(k, []).append(float(ratio))
+    return pl.DataFrame(rows, schema={"day": pl.Date, "factor": pl.Float64}, orient="row")
+
+
+def expected_total(total: pl.DataFrame, grain: str, kinds: dict[dt.date, str], column: str = "n") -> pl.DataFrame:
+    """total: a complete grid (ts, ``column``) of one series -> ts, expected (null until enough history)."""
+    f = total.select("ts", pl.col(column).alias("y")).sort("ts").with_columns(
+        pl.col("ts").dt.date().alias("day"), pl.col("ts").dt.hour().alias("hour"),
+        pl.col("ts").dt.weekday().alias("dow"))
+    special = pl.col("day").is_in(list(kinds))
+    days = (f.group_by("day", "dow").agg(pl.col("y").sum().alias("total")).sort("day")
+            .with_columns(pl.col("day").is_in([d for d, k in kinds.items() if k == "holiday"]).alias("holiday")))
+    ordinary = pl.when(pl.col("holiday")).then(None).otherwise(pl.col("total"))
+    days = days.with_columns(
+        ordinary.shift(1).rolling_mean(WEEKS, min_samples=2).over("dow").alias("weekday_level"))
+    plain = pl.when(pl.col("day").is_in(list(kinds))).then(None).otherwise(pl.col("total") / pl.col("weekday_level"))
+    days = days.with_columns(plain.alias("r")).with_columns(
+        pl.col("r").shift(1).rolling_median(RECENT_DAYS, min_samples=3).fill_null(1.0).clip(0.3, 3.0)
+        .alias("recent_ratio"))
+    days = days.with_columns((pl.col("weekday_level") * pl.col("recent_ratio")).alias("base"))
+    days = days.join(_day_factors(days.select("day", "total", "base"), kinds), on="day", how="left")
+    days = days.with_columns((pl.col("base") * pl.col("factor")).alias("day_expected"))
+    if grain == "day":
+        return f.join(days.select("day", "day_expected"), on="day").select(
+            "ts", pl.col("day_expected").alias("expected"))
+    # Hour shares per (weekend?, hour) over the last WEEKS weeks of ordinary days, from earlier days only.
+    f = f.with_columns((pl.col("dow") >= 6).alias("weekend"),
+                       pl.when(special).then(None).otherwise(pl.col("y")).alias("y_ord"))
+    by_hour = (f.group_by("day", "weekend", "hour").agg(pl.col("y_ord").sum()).sort("day")
+               .with_columns(pl.col("y_ord").shift(1).rolling_sum(WEEKS * 7, min_samples=1)
+                             .over("weekend", "hour").alias("hour_sum")))
+    by_hour = by_hour.with_columns((pl.col("hour_sum") / pl.col("hour_sum").sum().over("day", "weekend"))
+                                   .alias("hour_share"))
+    # A weekend day's share comes from the weekend days before it: forward-fill within (weekend, hour).
+    return (f.join(by_hour.select("day", "weekend", "hour", "hour_share"), on=["day", "weekend", "hour"], how="left")
+            .join(days.select("day", "day_expected"), on="day", how="left")
+            .select("ts", (pl.col("day_expected") * pl.col("hour_share")).alias("expected")).sort("ts"))
+
+
+def value_shares(grid: pl.DataFrame, grain: str, column: str = "n") -> pl.DataFrame:
+    """grid: complete (ts, value, ``column``) of one dimension -> ts, value, share: each value's share of the
+    total in the last SHARE_DAYS days before the period's day (per hour of day, shrunk to the overall share)."""
+    f = grid.select("ts", "value", pl.col(column).alias("y")).with_columns(pl.col("ts").dt.date().alias("day"))
+    f = f.with_columns(pl.col("ts").dt.hour().alias("hour") if grain == "hour" else pl.lit(0).alias("hour"))
+    daily = f.group_by("day", "value").agg(pl.col("y").sum()).sort("day").with_columns(
+        pl.col("y").shift(1).rolling_sum(SHARE_DAYS, min_samples=1).over("value").alias("v_all"))
+    daily = daily.with_columns((pl.col("v_all") / pl.col("v_all").sum().over("day")).alias("overall"))
+    hourly = f.group_by("day", "hour", "value").agg(pl.col("y").sum()).sort("day").with_columns(
+        pl.col("y").shift(1).rolling_sum(SHARE_DAYS, min_samples=1).over("hour", "value").alias("vh"))
+    hourly = hourly.with_columns(pl.col("vh").sum().over("day", "hour").alias("h_all"))
+    s = hourly.join(daily.select("day", "value", "overall"), on=["day", "value"], how="left").with_columns(
+        ((pl.col("vh") + SHARE_PRIOR * pl.col("overall")) / (pl.col("h_all") + SHARE_PRIOR)).alias("share"))
+    return f.join(s.select("day", "hour", "value", "share"), on=["day", "hour", "value"], how="left").select(
+        "ts", "value", pl.col("share").fill_null(0.0))

@@ -1,0 +1,121 @@
+"""Anomalies grouped into incidents, and the series the Alerts page draws (behind ``incidents``' entry points).
+
+Two anomalies belong to one incident when their flagged spans (onset .. flagged period) overlap or touch
+(at most one period apart), whatever metric or dimension they are on: a regional payment outage shows as
+fewer orders in the region, less revenue and more declines in the same hours, and is one incident. The lead
+anomaly (the highest score) names the incident; the key comes from the first anomaly flagged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from data.access import DataAccess
+from models.alerts import causes as cause_rules
+from models.alerts import scoring, series
+from models.alerts.detection import Frames, band, detect_rule, metric_parts, step
+from models.alerts.incidents import Anomaly, Incident, incident_key
+from models.alerts.watch import DEFAULT_RULES, DIMENSIONS, METRICS, WatchRule
+
+_METRIC_ORDER = {m: i for i, m in enumerate(METRICS)}
+_DIM_ORDER = {d: i for i, d in enumerate(DIMENSIONS)}
+
+
+def _order(a: Anomaly) -> tuple:
+    return (a.ts, _METRIC_ORDER.get(a.metric, 99), _DIM_ORDER.get(a.dimension, 99), a.dimension_value or "")
+
+
+def group_anomalies(anomalies: Sequence[Anomaly], grain: str = "hour") -> list[list[Anomaly]]:
+    """Anomalies of one merchant in groups whose spans [onset, ts] overlap or are at most one period apart."""
+    gap = step(grain)
+    groups: list[list[Anomaly]] = []
+    end: dt.datetime | None = None
+    for a in sorted(anomalies, key=lambda x: (x.onset, _order(x))):
+        if groups and end is not None and a.onset <= end + gap:
+            groups[-1].append(a)
+            end = max(end, a.ts)
+        else:
+            groups.append([a])
+            end = a.ts
+    return groups
+
+
+def _series_sum(frames: Frames, metric: str, dimension: str, value: str | None, start: dt.datetime,
+                end: dt.datetime) -> tuple[float, float, float, float]:
+    f = frames.get(series.SOURCE_OF[metric], dimension)
+    f = f.filter(pl.col("value") == (value or series.TOTAL), pl.col("ts") >= start, pl.col("ts") < end)
+    if not f.height:
+        return 0.0, 0.0, 0.0, 0.0
+    kind, _, _, _, shown_o, shown_e = metric_parts(metric, f, conditional=False)
+    o, e = float(np.nansum(shown_o)), float(np.nansum(shown_e))
+    if METRICS[metric].kind in ("ratio", "mean"):  # a rate: report the value over the span, not a sum
+        n = float(f["n"].sum())
+        o, e = (o / n, e / n) if n else (0.0, 0.0)
+        return o, e, e, e
+    lo, hi = band(kind, np.array([e]), None, None, scoring.threshold(0.5))
+    return o, e, float(lo[0]), float(hi[0])
+
+
+def build_incident(frames: Frames, group: Sequence[Anomaly]) -> Incident:
+    first = min(group, key=_order)
+    lead = max(group, key=lambda a: (a.score, -_order(a)[1]))
+    start = min(a.onset for a in group)
+    end = max(a.ts for a in group) + step(frames.grain)
+    observed, expected, low, high = _series_sum(frames, lead.metric, lead.dimension, lead.dimension_value, start, end)
+    members = tuple(sorted(group, key=_order))
+    draft = Incident(
+        merchant_id=frames.merchant_id, key=incident_key(frames.merchant_id, first.metric, first.ts, frames.grain),
+        metric=lead.metric, dimension=lead.dimension, dimension_value=lead.dimension_value,
+        direction=lead.direction, start=start, end=end, observed=observed, expected=expected, low=low, high=high,
+        score=lead.score, anomalies=members, causes=(), grain=frames.grain, detected_at=first.ts)
+    return cause_rules.with_causes(frames, draft)
+
+
+def find_incidents(access: DataAccess, merchant_id: int, *, since: dt.datetime, until: dt.datetime,
+                   rules: Sequence[WatchRule] | None = None, grain: str = "hour") -> list[Incident]:
+    if grain not in ("hour", "day"):
+        raise ValueError(f"grain must be 'hour' or 'day', got {grain!r}")
+    if until <= since:
+        return []
+    rules = DEFAULT_RULES if rules is None else tuple(rules)
+    frames = Frames(access, merchant_id, since, until, grain)
+    anomalies = [a for rule in rules for a in detect_rule(frames, rule)]
+    from models.alerts import detectors
+
+    anomalies += detectors.combined_anomalies(frames, [a for a in anomalies if a.dimension == "total"])
+    incidents = [build_incident(frames, g) for g in group_anomalies(anomalies, grain)]
+    return sorted(incidents, key=lambda i: (-i.score, i.start))
+
+
+def metric_band(access: DataAccess, merchant_id: int, metric: str, dimension: str, value: str | None,
+                since: dt.datetime, until: dt.datetime, grain: str = "hour") -> pl.DataFrame:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    frames = Frames(access, merchant_id, since, until, grain)
+    f = frames.get(series.SOURCE_OF[metric], dimension)
+    f = f.filter(pl.col("value") == (value or series.TOTAL), pl.col("ts") >= since, pl.col("ts") < until)
+    schema = {"ts": pl.Datetime("us"), "observed": pl.Float64, "expected": pl.Float64, "low": pl.Float64,
+              "high": pl.Float64}
+    if not f.height:
+        return pl.DataFrame(schema=schema)
+    kind, _, _, _, o, e = metric_parts(metric, f, conditional=False)
+    if METRICS[metric].kind in ("ratio", "mean"):
+        n = f["n"].to_numpy().astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            o, e = np.where(n > 0, o / n, np.nan), np.where(n > 0, e / n, np.nan)
+        lo, hi = e, e
+    else:
+        lo, hi = band(kind, e, None, None, scoring.threshold(0.5))
+    return pl.DataFrame({"ts": f["ts"], "observed": o, "expected": e, "low": lo, "high": hi}, schema=schema)
+
+
+def dimension_breakdown(access: DataAccess, merchant_id: int, metric: str, dimension: str,
+                        since: dt.datetime, until: dt.datetime, grain: str = "hour") -> pl.DataFrame:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    frames = Frames(access, merchant_id, since, until, grain)
+    return cause_rules.breakdown(frames, metric, dimension, since, until)
