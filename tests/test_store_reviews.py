@@ -517,7 +517,7 @@ def test_migration_0003_upgrades_a_0002_store_and_downgrades_only_without_decisi
         old.close()
     store = open_store(store_url)  # upgrades to head, keeping what was there
     try:
-        assert migration.current_revision(store.engine) == migration.head_revision() == "0003"
+        assert migration.current_revision(store.engine) == migration.head_revision() == "0004"
         case_id = store.reviews.enqueue(JOB, **_payments([1], 1)[0]).case_id
         assert _counts(store)["leases"] == 2
         _migrate(store.engine, "0002", down=True)  # only cases (from scoring): allowed
@@ -529,6 +529,6 @@ def test_migration_0003_upgrades_a_0002_store_and_downgrades_only_without_decisi
         store.reviews.decide_bulk(ONE, [case_id], outcome="approve", reason="known_good_history", request_id="b")
         with pytest.raises(RuntimeError, match="holds 1 review decisions; it is not downgraded"):
             _migrate(store.engine, "0002", down=True)
-        assert migration.current_revision(store.engine) == "0003" and _counts(store)["review_decisions"] == 1
+        assert migration.current_revision(store.engine) == "0004" and _counts(store)["review_decisions"] == 1
     finally:
         store.close()

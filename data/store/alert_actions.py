@@ -24,7 +24,8 @@ from data.store.text import checked_text
 if TYPE_CHECKING:
     from data.store.store import Store
 
-ALERT_KINDS = {"stockout": "Stock-out risk of one product at one location (issue 8)."}
+ALERT_KINDS = {"stockout": "Stock-out risk of one product at one location (issue 8).",
+               "incident": "An anomaly incident found by detection, keyed by its incident key (issue 11)."}
 
 # action -> (fields it requires, what it means)
 ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text, TypeDecorator, DateTime, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String,
+                        Table, Text, TypeDecorator, DateTime, UniqueConstraint)
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -193,5 +193,75 @@ review_settings = Table(
     Index("ix_review_settings_merchant", "merchant_id", "id"),
 )
 
+# Anomaly incidents (issue 11): one row per (merchant, incident key); a later run that finds the same incident
+# again updates its end and figures in place (audited), never its key.
+alert_incidents = Table(
+    "alert_incidents", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Integer, nullable=False),
+    Column("incident_key", String(64), nullable=False),
+    Column("rule_key", String(NAME), nullable=False),
+    Column("grain", String(8), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("dimension", String(64), nullable=False),
+    Column("dimension_value", String(KEY), nullable=True),
+    Column("direction", String(16), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=False),
+    Column("observed", Float, nullable=False),
+    Column("expected", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("anomalies", Integer, nullable=False),
+    Column("causes", Json, nullable=False),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("merchant_id", "incident_key", name="uq_alert_incidents_key"),
+    Index("ix_alert_incidents_merchant", "merchant_id", "started_at"),
+)
+
+# The notification outbox: one row per (merchant, kind, subject, channel), so nothing is ever queued twice.
+# Written in the same transaction as the incident it announces; a sender claims due rows (claim_token,
+# claimed_until), sends, and marks them sent; a failure schedules the next attempt with backoff.
+alert_notifications = Table(
+    "alert_notifications", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("merchant_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject_key", String(KEY), nullable=False),
+    Column("channel_id", String(64), nullable=False),
+    Column("message", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("claim_token", String(64), nullable=True),
+    Column("claimed_until", UtcDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("merchant_id", "kind", "subject_key", "channel_id", name="uq_alert_notifications_item"),
+    Index("ix_alert_notifications_due", "status", "next_attempt_at"),
+)
+
+# Where a merchant's alerts are delivered: apprise URLs (they hold secrets, so they live here and not in the
+# audited rules document; the audit log records them masked). Each change is a new row; the latest row per
+# (merchant, channel) is current, and a row with no URL removes the channel.
+alert_channels = Table(
+    "alert_channels", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("request_id", String(REQUEST_ID), nullable=False),
+    Column("merchant_id", Integer, nullable=False),
+    Column("channel_id", String(64), nullable=False),
+    Column("label", String(NAME), nullable=True),
+    Column("url", Text, nullable=True),
+    Column("instant", Boolean, nullable=False),
+    Column("digest", Boolean, nullable=False),
+    Column("actor", String(NAME), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("request_id", name="uq_alert_channels_request_id"),
+    Index("ix_alert_channels_merchant", "merchant_id", "channel_id", "id"),
+)
+
 APPEND_ONLY_TABLES = ("audit_log", "alert_actions", "document_revisions", "review_cases", "review_decisions",
-                      "review_settings")
+                      "review_settings", "alert_channels")
