@@ -283,3 +283,35 @@ BASKET_COLUMNS = {
     "bundle_score": _c("Score", "number", "Lift x margin x bundles in stock."),
     "orders": _c("Orders", "count"),
 }
+
+# Alerts page (issue 11): the alert list, one incident (facts, drill-down, causes, history), the rules editor and
+# the delivery channels. Figures of the drill-down are named by the metric's unit (``observed_money``...).
+_ALERT_UNITS = {"money": ("money", ""), "share": ("rate", ""), "days": ("days", ""),
+                "orders": ("number", " (orders)"), "payments": ("number", " (payments)")}
+ALERT_COLUMNS = {
+    **COLUMNS, "merchant": _c("Merchant", "text"), "kind_text": _c("Alert", "text"),
+    "title": _c("What happened", "text"), "metric_text": _c("Metric", "text"),
+    "dimension_text": _c("Split by", "text"),
+    "severity": _c("Severity", "rate", "Incidents: how far outside the expected range (robust score, 0-100%); "
+                                       "stock-outs: the chance of running out."),
+    "started_at": _c("Started (shop time)", "datetime"), "status_text": _c("State", "text"),
+    "assignee": _c("Assigned to", "text"),
+    "about": _c("About", "text"), "detail": _c("Value", "text"),
+    "dimension_value": _c("Value", "text"),
+    **{f"{figure}_{unit}": _c(f"{words}{suffix}", kind) for unit, (kind, suffix) in _ALERT_UNITS.items()
+       for figure, words in (("observed", "Observed"), ("expected", "Expected"),
+                             ("difference", "Observed minus expected"))},
+    "difference_share": _c("Part of the difference", "rate", "This value's part of the whole difference."),
+    "cause_rank": _c("Rank", "count"), "cause_kind": _c("Kind of cause", "text"), "cause": _c("Cause", "text"),
+    "evidence": _c("Evidence", "text"), "weight": _c("Weight", "rate", "How strongly the evidence points here."),
+    "recorded_at": _c("When (UTC)", "datetime"), "actor": _c("Who", "text"), "action_text": _c("What", "text"),
+    "rule_text": _c("Rule", "text"), "enabled": _c("Watched", "flag"),
+    "sensitivity": _c("Sensitivity (0-1)", "number", "0: only the most extreme; 1: touchy."),
+    "direction_text": _c("Alert on", "text"),
+    "min_volume": _c("Minimum volume (expected count)", "number"), "quiet_text": _c("Quiet hours (shop time)", "text"),
+    "incidents": _c("Incidents", "count"), "useful": _c("Useful (votes)", "count"),
+    "not_useful": _c("Not useful (votes)", "count"),
+    "useful_share": _c("Useful share", "rate", "Useful votes out of all votes on this rule's incidents."),
+    "channel": _c("Channel", "text"), "service": _c("Service", "text"), "masked_url": _c("Address (masked)", "text"),
+    "instant": _c("Each incident", "flag"), "digest": _c("Daily digest", "flag"),
+}
