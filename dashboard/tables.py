@@ -315,3 +315,31 @@ ALERT_COLUMNS = {
     "channel": _c("Channel", "text"), "service": _c("Service", "text"), "masked_url": _c("Address (masked)", "text"),
     "instant": _c("Each incident", "flag"), "digest": _c("Daily digest", "flag"),
 }
+
+
+# Customers page (issue 10): segments, movement, clusters, one customer's history and orders, target lists.
+CUSTOMER_COLUMNS = {
+    **COLUMNS,
+    "customer_ref": _c("Customer reference", "text", "The merchant's own customer id."),
+    "country": _c("Country", "text"),
+    "recency_days": _c("Since last purchase", "days", "Days from the last purchase to the as-of date."),
+    "frequency": _c("Purchases", "count", "Non-cancelled sale orders up to the as-of date."),
+    "monetary": _c("Revenue", "money", "Sales minus returns up to the as-of date."),
+    "r_score": _c("R score", "count", "Recency quintile: 5 = bought most recently."),
+    "f_score": _c("F score", "count", "Purchases quintile: 5 = the most purchases."),
+    "m_score": _c("M score", "count", "Revenue quintile: 5 = the most revenue."),
+    "customer_share": _c("Share of customers", "rate"),
+    "average_revenue": _c("Revenue per customer", "money"),
+    "median_recency_days": _c("Median time since last purchase", "days"),
+    "median_frequency": _c("Median purchases", "number"),
+    "median_monetary": _c("Median revenue", "money"),
+    "from_segment": _c("From segment", "text"), "to_segment": _c("To segment", "text"),
+    "cluster": _c("Cluster", "id"), "description": _c("In words", "text"),
+    "top_segment": _c("Commonest segment", "text", "The rule-based segment most of the cluster's customers are in."),
+    "top_segment_share": _c("Share in that segment", "rate"),
+    "k": _c("Groups", "count"), "silhouette": _c("Silhouette", "number", "-1 to 1: higher means tighter, "
+                                                                          "better separated groups."),
+    "as_of": _c("As of", "date"), "order_ref": _c("Order reference", "text"),
+    "amount": _c("Merchandise amount", "money", "Merchandise lines of the document (returns negative)."),
+    "revenue": _c("Counted revenue", "money", "The amount when it counts toward revenue: not cancelled or returned."),
+}
