@@ -341,5 +341,6 @@ CUSTOMER_COLUMNS = {
                                                                           "better separated groups."),
     "as_of": _c("As of", "date"), "order_ref": _c("Order reference", "text"),
     "amount": _c("Merchandise amount", "money", "Merchandise lines of the document (returns negative)."),
-    "revenue": _c("Counted revenue", "money", "The amount when it counts toward revenue: not cancelled or returned."),
+    "counted_revenue": _c("Counted revenue", "money",
+                          "The amount when it counts toward revenue: not cancelled, not returned."),
 }
