@@ -1,0 +1,92 @@
+"""Unit tests of alert scoring (minimum volume, direction, quiet hours, windows) and of grouping into incidents."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from models.alerts import scoring
+from models.alerts.grouping import group_anomalies
+from models.alerts.incidents import Anomaly, incident_key
+from models.alerts.watch import WatchRule
+
+T0 = dt.datetime(2026, 3, 2)
+
+
+def _score(y, e, *, direction="both", min_volume=5.0, quiet=None, windows=(1,)):
+    y, e = np.asarray(y, float), np.asarray(e, float)
+    return scoring.score_series("count", {"y": y}, {"y": e}, e, direction=direction, min_volume=min_volume,
+                                quiet=np.zeros(len(y), bool) if quiet is None else np.asarray(quiet),
+                                windows=windows)
+
+
+def test_count_tail_matches_scipy_negative_binomial():
+    r = 1 / scoring.DISPERSION
+    e = 40.0
+    want = stats.nbinom.cdf(20, r, r / (r + e))
+    assert scoring.count_tail(np.array([20.0]), np.array([e]), True)[0] == pytest.approx(want)
+    assert stats.poisson.cdf(20, e) < want < 10 * stats.poisson.cdf(20, e)  # wider than Poisson, not much
+
+
+def test_drop_scores_and_direction_filters():
+    s = _score([0, 40], [40, 40])
+    assert s.score[0] > scoring.threshold(0.5) and s.direction[0] == -1
+    assert s.score[1] == 0  # observed = expected: nothing
+    assert _score([0], [40], direction="spike").score[0] == 0
+    up = _score([90], [40], direction="spike")
+    assert up.score[0] > scoring.threshold(0.5) and up.direction[0] == 1
+    assert _score([90], [40], direction="drop").score[0] == 0
+
+
+def test_min_volume_silences_a_quiet_hour_of_a_small_shop():
+    assert _score([0], [3.0], min_volume=5).score[0] == 0  # 3 orders expected, none came: not enough volume
+    assert _score([0], [3.0], min_volume=1).score[0] > 0
+
+
+def test_quiet_hours_never_alert():
+    assert _score([0, 0], [40, 40], quiet=[True, False]).score.tolist()[0] == 0
+    assert _score([0, 0], [40, 40], quiet=[True, False]).score[1] > 0
+
+
+def test_windows_find_a_drop_no_single_hour_shows():
+    e = np.full(12, 2.0)
+    y = np.array([2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 2, 2], float)
+    one = _score(y, e, min_volume=1, windows=(1,))
+    many = _score(y, e, min_volume=1, windows=scoring.HOUR_WINDOWS)
+    assert one.score.max() < 2  # one hour with 0 of 2 expected is ordinary
+    assert many.score[9] > one.score.max() + 1 and many.window[9] >= 6  # six hours with 0 of 12 is not
+
+
+def test_sensitivity_moves_the_threshold_the_right_way():
+    assert scoring.threshold(1.0) < scoring.threshold(0.5) < scoring.threshold(0.0)
+
+
+def test_watch_rule_refuses_bad_settings_with_a_message():
+    with pytest.raises(ValueError, match="unknown metric"):
+        WatchRule("visits")
+    with pytest.raises(ValueError, match="dimension 'region' is not watched"):
+        WatchRule("conversion", "region")
+    with pytest.raises(ValueError, match="quiet hours"):
+        WatchRule("orders", quiet_hours=frozenset({25}))
+    with pytest.raises(ValueError, match="sensitivity"):
+        WatchRule("orders", sensitivity=2)
+
+
+def _a(hour, window=1, metric="orders", dim="total", value=None, score=5.0):
+    return Anomaly(1, metric, dim, value, T0 + dt.timedelta(hours=hour), window, 0, 10, 2, 18, score, 1e-5, "drop")
+
+
+def test_grouping_joins_same_and_adjacent_hours_across_dimensions():
+    groups = group_anomalies([_a(10), _a(11, dim="region", value="London"), _a(12, metric="revenue"),
+                              _a(20), _a(23, window=3)])
+    assert [len(g) for g in groups] == [3, 2]  # 20h and 23h (window 21-23) touch; 12h and 20h do not
+    assert group_anomalies([]) == []
+
+
+def test_incident_key_is_stable_and_distinct():
+    assert incident_key(1, "orders", T0) == incident_key(1, "orders", T0)
+    assert len({incident_key(1, "orders", T0), incident_key(2, "orders", T0), incident_key(1, "revenue", T0),
+                incident_key(1, "orders", T0 + dt.timedelta(hours=1))}) == 4
