@@ -1,0 +1,119 @@
+"""One incident on the Alerts page: its facts, the metric against its expected band, the drill-down by
+dimension, and the ranked causes with their evidence.
+
+The band and the drill-down are computed for this incident only, when it is opened, and shared across sessions
+(``alert_data.band``/``breakdown``). Names from data (dimension values, cause labels and evidence) reach the
+screen through grids and ``st.text`` (plain text) and the charts through ``plain_text.plotly_text``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from dashboard import alert_charts, alert_data, tables, widgets
+from dashboard.formatting import format_money
+from data.store.alert_incidents import StoredIncident
+from models.alerts.watch import METRICS
+
+CAUSE_WORDS = {"dimension": "Where", "stockout": "Out of stock", "declines": "Payment declines",
+               "campaign_end": "Campaign ended", "funnel": "Checkout funnel", "combined": "Several metrics at once"}
+
+
+def value_text(value: float | None, unit: str, currency: str | None) -> str:
+    """A figure of a metric in its unit ("EUR 1,234", "12.5%", "41 orders", "2.3 days")."""
+    if value is None:
+        return "not known"
+    if unit == "money":
+        return format_money(float(value), currency or "")
+    if unit == "share":
+        return f"{value:.1%}"
+    if unit == "days":
+        return f"{value:,.1f} days"
+    return f"{value:,.0f} {unit}".rstrip()
+
+
+def facts(inc: StoredIncident, merchant: str, currency: str | None) -> list[tuple[str, str]]:
+    unit = METRICS[inc.metric].unit if inc.metric in METRICS else ""
+    start, end = alert_data.shop_time(inc.started_at), alert_data.shop_time(inc.ended_at)
+    fmt = "%a %d %b %Y %H:%M" if inc.grain == "hour" else "%a %d %b %Y"
+    return [
+        ("Merchant", merchant),
+        ("Series", alert_data.series_words(inc.metric, inc.dimension, inc.dimension_value)),
+        ("What happened", alert_data.DIRECTION_WORDS.get(inc.direction, inc.direction)
+         + f" against what the {'hour' if inc.grain == 'hour' else 'day'} of the week usually brings"),
+        ("When (shop time)", f"{start:{fmt}} to {end:{fmt}}"),
+        ("Observed", value_text(inc.observed, unit, currency)),
+        ("Expected", value_text(inc.expected, unit, currency)),
+        ("Normal range", f"{value_text(inc.low, unit, currency)} to {value_text(inc.high, unit, currency)}"),
+        ("Severity", f"{alert_data.severity(inc.score):.0%} (robust score {inc.score:,.1f})"),
+        ("Anomalies grouped", f"{inc.anomalies:,} flagged series and hours"),
+        ("First detected", f"{inc.first_seen_at:%d %b %Y %H:%M} UTC"),
+    ]
+
+
+def causes_frame(inc: StoredIncident) -> pl.DataFrame:
+    """The ranked causes: cause_rank, cause_kind (words), cause, evidence, weight (0-1)."""
+    causes = list(inc.causes or [])
+    return pl.DataFrame({"cause_rank": list(range(1, len(causes) + 1)),
+                         "cause_kind": [CAUSE_WORDS.get(c.get("kind"), str(c.get("kind"))) for c in causes],
+                         "cause": [str(c.get("label", "")) for c in causes],
+                         "evidence": [str(c.get("evidence", "")) for c in causes],
+                         "weight": [float(c.get("weight") or 0.0) for c in causes]},
+                        schema={"cause_rank": pl.Int64, "cause_kind": pl.Utf8, "cause": pl.Utf8, "evidence": pl.Utf8,
+                                "weight": pl.Float64})
+
+
+def breakdown_table(split: pl.DataFrame, unit: str) -> pl.DataFrame:
+    """The drill-down for the grid: figures named by their unit (``observed_money``...), so each heading says it."""
+    suffix = unit if unit in ("money", "share", "orders", "payments", "days") else "orders"
+    return split.select(pl.col("value").alias("dimension_value"),
+                        *(pl.col(c).alias(f"{c}_{suffix}") for c in ("observed", "expected", "difference")),
+                        pl.col("share").alias("difference_share"))
+
+
+def render_incident(inc: StoredIncident, merchant: str, currency: str | None, data_version: int,
+                    as_of: dt.datetime | None) -> None:
+    unit = METRICS[inc.metric].unit if inc.metric in METRICS else ""
+    tables.render_dataframe(pl.DataFrame({"about": [k for k, _ in facts(inc, merchant, currency)],
+                                          "detail": [v for _, v in facts(inc, merchant, currency)]}),
+                            registry=tables.ALERT_COLUMNS, key="al_facts")
+    title = alert_data.series_words(inc.metric, inc.dimension, inc.dimension_value)
+    try:
+        band = alert_data.band(inc, data_version, as_of)
+    except Exception as exc:  # noqa: BLE001 - a series that cannot be read must not hide the workflow
+        st.warning(f"The series behind this incident cannot be drawn now ({type(exc).__name__}).")
+        band = None
+    if band is not None:
+        per = "hour" if inc.grain == "hour" else "day"
+        widgets.render_figure(alert_charts.build_band_figure(
+            band, title=f"{title} per {per}, against its expected range", unit=unit, currency=currency,
+            start=alert_data.shop_time(inc.started_at), end=alert_data.shop_time(inc.ended_at), grain=inc.grain),
+            key="al_band")
+    st.subheader("Where it happened")
+    dims = alert_data.drill_dimensions(inc)
+    if dims:
+        dim = st.selectbox("Split by", dims, key="al_drill",
+                           format_func=lambda d: alert_data.DIMENSION_WORDS.get(d, d))
+        split = alert_data.breakdown(inc, dim, data_version)
+        if split.height:
+            widgets.render_figure(alert_charts.build_breakdown_figure(
+                split, dim, title=f"{alert_data.metric_title(inc.metric)} by "
+                                  f"{alert_data.DIMENSION_WORDS[dim].lower()}, observed minus expected",
+                unit=unit, currency=currency), key="al_breakdown")
+            tables.render_dataframe(breakdown_table(split, unit), currency if unit == "money" else None,
+                                    registry=tables.ALERT_COLUMNS, key="al_breakdown_table")
+        else:
+            st.caption("Nothing was recorded in this span to split.")
+    else:
+        st.caption("This metric is watched for the whole shop only.")
+    st.subheader("Likely causes")
+    causes = causes_frame(inc)
+    if causes.height:
+        st.caption("Ranked, most likely first, each with the evidence behind it.")
+        tables.render_dataframe(causes, registry=tables.ALERT_COLUMNS, key="al_causes")
+    else:
+        st.caption("No cause stood out: no dimension, stock-out, decline jump, campaign end or funnel step "
+                   "explains this incident.")

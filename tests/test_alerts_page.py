@@ -1,0 +1,380 @@
+"""The Alerts page under AppTest, for every role, against the store it writes and an independent count.
+
+The page runs through tests/apps/page_harness.py on a copy of the tiny fixture warehouse with an operational
+store of its own (SQLite in the module's folder). Incidents are seeded through the store API
+(``AlertIncidents.record``, what ``alerts check`` calls) near the end of the fixture's data, so the page's band and
+drill-down are computed by the detection API on real rows; the drill-down by channel is checked against plain SQL.
+Stock-out alerts come from a small risk frame handed to the page in place of the saved-forecast computation (the
+Stock-out risk page's own tests cover that computation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard import alert_data, cache, tables
+from dashboard.auth.accounts import Principal
+from dashboard.navigation import ROLES, pages_for
+from models.alerts.incidents import Cause, Incident
+from tests.test_hostile_names import FORBIDDEN, markdown_texts, outside_code
+
+ROOT = Path(__file__).resolve().parents[1]
+HARNESS = str(ROOT / "tests" / "apps" / "page_harness.py")
+COLD = 120
+HOSTILE = '<a href="https://evil.example">Shoes</a> [click](https://evil.example) **md**'
+START = dt.datetime(2026, 10, 31, 12, 0)  # the fixture's data ends on 31 Oct 2026
+PRINCIPALS = {
+    "merchant": Principal("shop2", "Nina", "merchant", frozenset({2})),
+    "operations": Principal("ops", "Ops", "operations", None),
+    "admin": Principal("adm", "Adm", "admin", None),
+    "analyst": Principal("ana", "Ana", "analyst", None),
+    "fraud_reviewer": Principal("fred", "Fred", "fraud_reviewer", None),
+}
+ALLOWED = [r for r in ROLES if "alerts" in [p.key for p in pages_for(r)]]
+
+
+def incident(merchant_id: int, key: str, *, metric="orders", dimension="channel", value="web", hours=3,
+             causes=None, start=START) -> Incident:
+    return Incident(merchant_id=merchant_id, key=key, metric=metric, dimension=dimension,
+                    dimension_value=None if dimension == "total" else value, direction="drop", start=start,
+                    end=start + dt.timedelta(hours=hours), observed=4.0, expected=20.0, low=12.0, high=28.0,
+                    score=6.0, anomalies=(), causes=causes or (Cause("dimension", f"{dimension} {value}",
+                                                                     "most of the drop is here", 0.8),))
+
+
+SEEDED = {
+    "a1000000000000m1": incident(1, "a1000000000000m1"),
+    "b2000000000000m2": incident(2, "b2000000000000m2", metric="revenue", dimension="total",
+                                 causes=(Cause("stockout", HOSTILE, f"{HOSTILE} was out of stock", 0.9),
+                                         Cause("campaign_end", "Autumn sale ended", "it ended at 11:00", 0.4))),
+    "c3000000000000m2": incident(2, "c3000000000000m2", start=START - dt.timedelta(days=1)),
+    "d4000000000000m2": incident(2, "d4000000000000m2", dimension="region", value=HOSTILE,
+                                 start=START - dt.timedelta(days=2)),
+}
+STOCKOUT = pl.DataFrame({"merchant_id": [2, 1], "alert_key": ["product:7@store:1", "product:9@store:2"],
+                         "product": ["Wool socks", "Rain coat"], "location": ["Leeds", "York"],
+                         "stockout_probability": [0.8, 0.7]})
+
+
+# ---------------------------------------------------------------------------------------------- plumbing
+
+
+@pytest.fixture(scope="module")
+def served(fixture_warehouse_path, tmp_path_factory):
+    """A warehouse copy, users, and a store seeded with SEEDED; restores the environment afterwards."""
+    from dashboard.auth import accounts
+    from data.store import open_store
+    from data.store.alert_incidents import AlertIncidents
+
+    names = ("RETAIL_PULSE_WAREHOUSE", "RETAIL_PULSE_STATE_URL", "RETAIL_PULSE_CREDENTIALS",
+             "RETAIL_PULSE_MODELS_DIR")
+    before = {k: os.environ.get(k) for k in names}
+    folder = tmp_path_factory.mktemp("alerts_page")
+    shutil.copy(fixture_warehouse_path, folder / "served.duckdb")
+    creds = folder / "credentials.yaml"
+    accounts.add_user("ops2", "ops2-password-1", "operations", None, path=creds, rounds=4, name="Olga")
+    accounts.add_user("shop1", "shop1-password-1", "merchant", [1], path=creds, rounds=4, name="Other shop")
+    accounts.add_user("shop2b", "shop2-password-1", "merchant", [2], path=creds, rounds=4, name="Nils")
+    url = f"sqlite:///{folder / 'state.sqlite'}"
+    os.environ.update({"RETAIL_PULSE_WAREHOUSE": str(folder / "served.duckdb"), "RETAIL_PULSE_CREDENTIALS": str(creds),
+                       "RETAIL_PULSE_STATE_URL": url, "RETAIL_PULSE_MODELS_DIR": str(folder / "models")})
+    store = open_store(url)
+    for merchant in (1, 2):
+        AlertIncidents(store).record(merchant, [i for i in SEEDED.values() if i.merchant_id == merchant],
+                                     channels={}, message_for=lambda i: {"title": "t", "lines": [], "link": None})
+    store.close()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield folder
+    for key, value in before.items():
+        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app(served, monkeypatch):
+    monkeypatch.setattr(alert_data, "stockout_risk", lambda store, who, ids, version: STOCKOUT)
+    return served
+
+
+def open_page(role: str, link: str | None = None, **state) -> AppTest:
+    at = AppTest.from_file(HARNESS)
+    at.session_state["harness_principal"] = PRINCIPALS[role]
+    at.session_state["harness_page"] = "alerts"
+    for key, value in state.items():
+        at.session_state[key] = value
+    if link is not None:
+        at.query_params["incident"] = link
+    return run(at)
+
+
+def run(at) -> AppTest:
+    """Run the app (``at``: the AppTest, or a widget of it after a change)."""
+    at = at.run(timeout=COLD)
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def frame(at: AppTest, column: str) -> pl.DataFrame | None:
+    found = [pl.from_pandas(d.value) for d in at.dataframe if column in d.value.columns]
+    return found[0] if found else None
+
+
+def has(widgets, key: str) -> bool:
+    return any(getattr(w, "key", None) == key for w in widgets)
+
+
+def the_store(folder: Path):
+    from data.store import open_store
+
+    return open_store(f"sqlite:///{folder / 'state.sqlite'}")
+
+
+def pick_of(key: str) -> str:
+    """The list picker's value of seeded incident ``key``."""
+    return f"incident|{SEEDED[key].merchant_id}|{key}"
+
+
+# ---------------------------------------------------------------------------------------------- roles
+
+
+@pytest.mark.parametrize("role", ALLOWED)
+def test_every_allowed_role_sees_its_merchants_alerts_only(app, role):
+    at = open_page(role)
+    assert at.title[0].value == "Alerts"
+    listed = frame(at, "title")
+    scope = PRINCIPALS[role].merchant_ids
+    keys = {k for k, i in SEEDED.items() if scope is None or i.merchant_id in scope}
+    stockouts = STOCKOUT.filter(pl.col("merchant_id").is_in(list(scope or (1, 2))))
+    assert listed.height == len(keys) + stockouts.height
+    assert set(listed["kind_text"]) == {"Incident", "Stock-out risk"}
+    options = at.selectbox(key="al_pick").options
+    assert len(options) == listed.height
+    if scope is not None:  # nothing of merchant 1 anywhere on the page
+        assert not any("Rain coat" in o for o in options)
+        assert "merchant" not in listed.columns and not has(at.multiselect, "al_merchant")
+    # newest first, stock-outs (no start) after the incidents
+    starts = [s for s in listed["started_at"].to_list() if s]
+    assert starts == sorted(starts, reverse=True)
+    assert listed["kind_text"].to_list()[-stockouts.height:] == ["Stock-out risk"] * stockouts.height
+    for d in at.dataframe:
+        columns = list(d.value.columns)
+        assert not tables.unknown_columns(columns, tables.ALERT_COLUMNS), columns
+        assert not tables.snake_case_labels(tables.label_for(c, "EUR", tables.ALERT_COLUMNS) for c in columns)
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r not in ALLOWED])
+def test_other_roles_are_refused(app, role):
+    from dashboard.context import PageContext
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "views" / "alerts.py"))
+    at.session_state["rp_page_context"] = PageContext(PRINCIPALS[role], (1, 2, 3), None, 1, None)
+    at.run(timeout=COLD)
+    assert [e.value for e in at.error] == ["You do not have access to Alerts."]
+    assert not at.dataframe
+
+
+def test_filters_narrow_the_list(app):
+    at = open_page("operations")
+    run(at.multiselect(key="al_merchant").select(1))
+    assert set(frame(at, "title")["merchant"]) == {at.multiselect(key="al_merchant").format_func(1)}
+    run(at.multiselect(key="al_metric").select("revenue"))
+    listed = frame(at, "title")
+    assert listed is None or listed.height == 0  # merchant 1 has no revenue incident
+    at.multiselect(key="al_merchant").unselect(1)
+    listed = frame(run(at), "title")
+    assert listed.height == 1 and listed["metric_text"][0] == "Revenue"
+    at.multiselect(key="al_metric").unselect("revenue")
+    run(at.toggle(key="al_stockouts").set_value(False))
+    assert set(frame(at, "title")["kind_text"]) == {"Incident"}
+
+
+# ---------------------------------------------------------------------------------------------- deep link
+
+
+def test_a_link_to_another_merchants_incident_shows_nothing_of_it(app):
+    at = open_page("merchant", link="a1000000000000m1")
+    assert any("No incident" in w.value for w in at.warning)
+    assert all(not o.endswith("a1000000000000m1") for o in at.selectbox(key="al_pick").options)
+    assert at.selectbox(key="al_pick").value.split("|")[1] == "2"  # the incident shown below is their own
+    page = " ".join(markdown_texts(at)) + " ".join(str(d.value.to_dict()) for d in at.dataframe)
+    assert "a1000000000000m1" not in page.replace("`a1000000000000m1`", "")
+    assert "Rain coat" not in page
+    assert set(frame(at, "title")["kind_text"]) == {"Incident", "Stock-out risk"}  # their own list instead
+
+
+def test_a_link_opens_the_incident_with_band_drill_down_and_causes(app, fixture_warehouse_path):
+    key = "a1000000000000m1"
+    at = open_page("operations", link=key)
+    facts = frame(at, "about")
+    assert dict(zip(facts["about"], facts["detail"]))["Series"] == "Orders, channel web"
+    assert has(at.button, "al_back") and not has(at.selectbox, "al_pick")
+    charts = [c for c in at.get("plotly_chart")]
+    assert len(charts) == 2  # the band and the drill-down
+    # the drill-down by channel: observed orders per channel in the incident's span, by plain SQL
+    split = frame(at, "dimension_value")
+    inc = SEEDED[key]
+    con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
+    counts = dict(con.execute(
+        "SELECT coalesce(channel, '(none)'), count(*) FROM orders WHERE merchant_id = 1 AND order_type = 'sale' "
+        "AND status <> 'cancelled' AND order_ts >= ? AND order_ts < ? GROUP BY 1", [inc.start, inc.end]).fetchall())
+    con.close()
+    shown = {v: o for v, o in zip(split["dimension_value"], split["observed_orders"]) if o}
+    assert shown == pytest.approx({k: float(v) for k, v in counts.items()})
+    assert split["difference_orders"].to_list() == pytest.approx(
+        (split["observed_orders"] - split["expected_orders"]).to_list())
+    causes = frame(at, "evidence")
+    assert causes["cause"].to_list() == [c.label for c in inc.causes]
+    run(at.button(key="al_back").click())
+    assert "incident" not in at.query_params and has(at.selectbox, "al_pick")
+
+
+@pytest.mark.parametrize("key", ["b2000000000000m2", "d4000000000000m2"])
+def test_hostile_names_stay_text(app, key):
+    at = open_page("merchant", link=key)
+    causes = frame(at, "evidence")
+    if key.startswith("b"):  # hostile cause label and evidence
+        assert causes["cause"][0] == HOSTILE and causes["evidence"][0] == f"{HOSTILE} was out of stock"
+    else:  # a hostile region name: in the heading (a code span), the facts and the cause (grids)
+        facts = frame(at, "about")
+        assert dict(zip(facts["about"], facts["detail"]))["Series"] == f"Orders, region {HOSTILE}"
+        assert HOSTILE in at.subheader[0].value
+    bad = [t for t in markdown_texts(at) if any(f in outside_code(t) for f in FORBIDDEN)]
+    assert not bad, bad
+    run(at.button(key="al_back").click())  # the list: titles hold the name too
+    assert any(HOSTILE in t for t in frame(at, "title")["title"].to_list())
+    bad = [t for t in markdown_texts(at) if any(f in outside_code(t) for f in FORBIDDEN)]
+    assert not bad, bad
+
+
+# ---------------------------------------------------------------------------------------------- workflow
+
+
+def test_workflow_writes_the_store_and_shows(app):
+    key = "c3000000000000m2"
+    at = open_page("merchant", al_pick=pick_of(key))
+    assert at.selectbox(key="al_pick").value == pick_of(key)
+    store = the_store(app)
+    who = alert_data.store_principal(PRINCIPALS["merchant"])
+
+    def state():
+        return store.alerts.states(who, alert_kind="incident", merchant_ids=[2]).get((2, key))
+
+    try:
+        run(at.button(key="al_ack").click())
+        assert state().acknowledged_by == "shop2"
+        assert any("Acknowledged" in s.value for s in at.success)
+        at.selectbox(key="al_assignee").set_value("shop2b")
+        run(at.button(key="al_assign").click())
+        assert state().assignee == "shop2b"
+        offered = at.selectbox(key="al_assignee").options
+        assert not any("(shop1)" in o or "(ops2)" in o for o in offered)  # no other merchant's user, no staff
+        run(at.button(key="al_useful").click())
+        run(at.button(key="al_not_useful").click())
+        assert (state().useful_votes, state().not_useful_votes) == (1, 1)
+        at.text_input(key="al_comment").input(HOSTILE)
+        run(at.button(key="al_comment_add").click())
+        run(at.button(key="al_snooze").click())
+        assert state().snoozed_until > store.now()
+        run(at.selectbox(key="al_state").set_value("snoozed"))
+        assert frame(at, "title")["status_text"].to_list()[0].startswith("Snoozed until")
+        run(at.button(key="al_resolve").click())  # no reason: refused, nothing written
+        assert any("Say why" in e.value for e in at.error) and state().resolved_reason is None
+        at.text_input(key="al_reason").input("carrier outage, fixed")
+        run(at.button(key="al_resolve").click())
+        assert state().resolved_reason == "carrier outage, fixed"
+        run(at.selectbox(key="al_state").set_value("resolved"))
+        assert frame(at, "title")["status_text"].to_list() == ["Resolved: carrier outage, fixed"]
+        history = frame(at, "action_text")["action_text"].to_list()
+        assert history[0] == "resolved: carrier outage, fixed" and f"comment: {HOSTILE}" in history
+        assert [a.action for a in store.alerts.history(who, merchant_id=2, alert_key=key, alert_kind="incident")] == [
+            "acknowledge", "assign", "feedback", "feedback", "comment", "snooze", "resolve"]
+        audit = store.audit.entries(alert_data.store_principal(PRINCIPALS["admin"]), merchant_ids=[2],
+                                    entity="alert:incident")
+        assert [e.action for e in audit if e.entity_id == key][-1] == "resolve"
+        # a stock-out alert in the same list takes the same actions, under its own kind
+        run(at.selectbox(key="al_state").set_value("active"))
+        run(at.selectbox(key="al_pick").set_value("stockout|2|product:7@store:1"))
+        run(at.button(key="al_ack").click())
+        stock = store.alerts.states(who, alert_kind="stockout", merchant_ids=[2])
+        assert stock[2, "product:7@store:1"].acknowledged_by == "shop2"
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------------------------------- rules
+
+
+def test_rules_editor_saves_a_revision_and_refuses_bad_input(app):
+    from data.store.alert_rules import AlertRules
+
+    at = open_page("merchant")
+    run(at.radio(key="al_view").set_value("rules"))
+    assert not has(at.selectbox, "al_rules_merchant")  # a merchant edits their own only
+    rules_table = frame(at, "rule_text")
+    assert rules_table.height == sum(len(m.dimensions) for m in __import__(
+        "models.alerts.watch", fromlist=["METRICS"]).METRICS.values())
+    store = the_store(app)
+    who = alert_data.store_principal(PRINCIPALS["merchant"])
+    try:
+        before = len(AlertRules(store).history(who, 2))
+        run(at.selectbox(key="al_rule_pick").set_value("orders/channel"))
+        at.text_input(key="al_rule_quiet").input("1-3, 25")
+        run(at.button(key="al_rule_save").click())
+        assert any("25 is not an hour" in e.value for e in at.error)
+        assert len(AlertRules(store).history(who, 2)) == before
+        at.text_input(key="al_rule_quiet").input("23-1")
+        at.slider(key="al_rule_sensitivity").set_value(0.8)
+        at.selectbox(key="al_rule_direction").set_value("spike")
+        run(at.button(key="al_rule_save").click())
+        history = AlertRules(store).history(who, 2)
+        assert len(history) == before + 1 and history[-1].actor == "shop2"
+        saved = {(r["metric"], r["dimension"]): r for r in history[-1].body["rules"]}
+        assert saved["orders", "channel"]["quiet_hours"] == [0, 1, 23]
+        assert saved["orders", "channel"]["sensitivity"] == pytest.approx(0.8)
+        assert saved["orders", "channel"]["direction"] == "spike"
+        assert saved["orders", "region"]["sensitivity"] == pytest.approx(0.5)  # the others carried over
+        shown = frame(at, "rule_text").filter(pl.col("rule_text") == "Orders, by channel").row(0, named=True)
+        assert shown["quiet_text"] == "0-1, 23" and shown["direction_text"] == "Spike"
+        # feedback per rule: the two votes of the workflow test's orders/channel incident, if it ran first
+        votes = store.alerts.states(who, alert_kind="incident", merchant_ids=[2])
+        useful = sum(s.useful_votes for (m, k), s in votes.items() if SEEDED[k].dimension == "channel")
+        assert shown["useful"] == useful
+        # channels: a bad URL is refused with the reason, a good one is shown masked
+        at.text_input(key="al_ch_label").input("Ops hook")
+        at.text_input(key="al_ch_url").input("nosuchscheme://secret-token-123")
+        run(at.button(key="al_ch_add").click())
+        assert any("apprise cannot use" in e.value and "secret-token-123" not in e.value for e in at.error)
+        at.text_input(key="al_ch_url").input("json://alerts:s3cretT0ken@hooks.example.com/alerts")
+        run(at.button(key="al_ch_add").click())
+        channels = frame(at, "masked_url")
+        assert channels["channel"].to_list() == ["Ops hook"]
+        assert "s3cretT0ken" not in channels["masked_url"][0]
+    finally:
+        store.close()
+
+
+def test_staff_pick_the_merchant_whose_rules_they_edit(app):
+    from data.store.alert_rules import AlertRules
+
+    at = open_page("operations")
+    run(at.radio(key="al_view").set_value("rules"))
+    run(at.selectbox(key="al_rules_merchant").set_value(3))
+    at.selectbox(key="al_owner_3").set_value("ops2")
+    run(at.button(key="al_owner_save").click())
+    store = the_store(app)
+    try:
+        body = AlertRules(store).get(alert_data.store_principal(PRINCIPALS["operations"]), 3)
+        assert body["owner"] == "ops2" and body["saved"]
+    finally:
+        store.close()
