@@ -301,7 +301,7 @@ ALERT_COLUMNS = {
     **{f"{figure}_{unit}": _c(f"{words}{suffix}", kind) for unit, (kind, suffix) in _ALERT_UNITS.items()
        for figure, words in (("observed", "Observed"), ("expected", "Expected"),
                              ("difference", "Observed minus expected"))},
-    "difference_share": _c("Part of the difference", "rate", "This value's part of the whole difference."),
+    "part_of_difference": _c("Part of the difference", "rate", "This value's part of the whole difference."),
     "cause_rank": _c("Rank", "count"), "cause_kind": _c("Kind of cause", "text"), "cause": _c("Cause", "text"),
     "evidence": _c("Evidence", "text"), "weight": _c("Weight", "rate", "How strongly the evidence points here."),
     "recorded_at": _c("When (UTC)", "datetime"), "actor": _c("Who", "text"), "action_text": _c("What", "text"),
