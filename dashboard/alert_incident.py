@@ -71,7 +71,7 @@ def breakdown_table(split: pl.DataFrame, unit: str) -> pl.DataFrame:
     suffix = unit if unit in ("money", "share", "orders", "payments", "days") else "orders"
     return split.select(pl.col("value").alias("dimension_value"),
                         *(pl.col(c).alias(f"{c}_{suffix}") for c in ("observed", "expected", "difference")),
-                        pl.col("share").alias("difference_share"))
+                        pl.col("share").alias("part_of_difference"))
 
 
 def render_incident(inc: StoredIncident, merchant: str, currency: str | None, data_version: int,

@@ -25,6 +25,7 @@ from dashboard import alert_data, cache, tables
 from dashboard.auth.accounts import Principal
 from dashboard.navigation import ROLES, pages_for
 from models.alerts.incidents import Cause, Incident
+from models.alerts.watch import METRICS
 from tests.test_hostile_names import FORBIDDEN, markdown_texts, outside_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,12 @@ SEEDED = {
     "d4000000000000m2": incident(2, "d4000000000000m2", dimension="region", value=HOSTILE,
                                  start=START - dt.timedelta(days=2)),
 }
+# One incident of each watched metric for merchant 3, on its first dimension after the total.
+EVERY_METRIC = {f"e{n:03d}{metric[:12]:0<12}": incident(3, f"e{n:03d}{metric[:12]:0<12}", metric=metric,
+                                                        dimension=m.dimensions[1], value="web",
+                                                        start=START - dt.timedelta(hours=8 * n))
+                for n, (metric, m) in enumerate(METRICS.items())}
+SEEDED.update(EVERY_METRIC)
 STOCKOUT = pl.DataFrame({"merchant_id": [2, 1], "alert_key": ["product:7@store:1", "product:9@store:2"],
                          "product": ["Wool socks", "Rain coat"], "location": ["Leeds", "York"],
                          "stockout_probability": [0.8, 0.7]})
@@ -88,7 +95,7 @@ def served(fixture_warehouse_path, tmp_path_factory):
     os.environ.update({"RETAIL_PULSE_WAREHOUSE": str(folder / "served.duckdb"), "RETAIL_PULSE_CREDENTIALS": str(creds),
                        "RETAIL_PULSE_STATE_URL": url, "RETAIL_PULSE_MODELS_DIR": str(folder / "models")})
     store = open_store(url)
-    for merchant in (1, 2):
+    for merchant in (1, 2, 3):
         AlertIncidents(store).record(merchant, [i for i in SEEDED.values() if i.merchant_id == merchant],
                                      channels={}, message_for=lambda i: {"title": "t", "lines": [], "link": None})
     store.close()
@@ -193,7 +200,8 @@ def test_filters_narrow_the_list(app):
     assert listed is None or listed.height == 0  # merchant 1 has no revenue incident
     at.multiselect(key="al_merchant").unselect(1)
     listed = frame(run(at), "title")
-    assert listed.height == 1 and listed["metric_text"][0] == "Revenue"
+    revenue = sorted(k for k, i in SEEDED.items() if i.metric == "revenue")
+    assert listed.height == len(revenue) and set(listed["metric_text"]) == {"Revenue"}
     at.multiselect(key="al_metric").unselect("revenue")
     run(at.toggle(key="al_stockouts").set_value(False))
     assert set(frame(at, "title")["kind_text"]) == {"Incident"}
@@ -237,6 +245,20 @@ def test_a_link_opens_the_incident_with_band_drill_down_and_causes(app, fixture_
     assert causes["cause"].to_list() == [c.label for c in inc.causes]
     run(at.button(key="al_back").click())
     assert "incident" not in at.query_params and has(at.selectbox, "al_pick")
+
+
+@pytest.mark.parametrize("key", list(EVERY_METRIC))
+def test_every_metric_opens_with_its_unit(app, key):
+    at = open_page("admin", link=key)
+    inc = SEEDED[key]
+    unit = METRICS[inc.metric].unit
+    split = frame(at, "dimension_value")
+    suffix = unit if unit in ("money", "share", "days", "payments") else "orders"
+    if split is not None:
+        assert {f"observed_{suffix}", "part_of_difference"} <= set(split.columns)
+    facts = dict(zip(*frame(at, "about").to_dict(as_series=False).values()))
+    assert facts["Series"].startswith(METRICS[inc.metric].title)
+    assert len(at.get("plotly_chart")) >= 1
 
 
 @pytest.mark.parametrize("key", ["b2000000000000m2", "d4000000000000m2"])
@@ -322,8 +344,7 @@ def test_rules_editor_saves_a_revision_and_refuses_bad_input(app):
     run(at.radio(key="al_view").set_value("rules"))
     assert not has(at.selectbox, "al_rules_merchant")  # a merchant edits their own only
     rules_table = frame(at, "rule_text")
-    assert rules_table.height == sum(len(m.dimensions) for m in __import__(
-        "models.alerts.watch", fromlist=["METRICS"]).METRICS.values())
+    assert rules_table.height == sum(len(m.dimensions) for m in METRICS.values())
     store = the_store(app)
     who = alert_data.store_principal(PRINCIPALS["merchant"])
     try:
