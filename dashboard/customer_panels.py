@@ -56,8 +56,17 @@ def render_merchant(ctx: PageContext) -> Merchant:
     return Merchant(int(chosen), str(row["name"] or f"Merchant {chosen}"), str(row["currency"] or ""))
 
 
+def keep_date(key: str, first: dt.date, last: dt.date) -> None:
+    """Drop a remembered date outside ``first``..``last`` (another merchant's, or an as-of date moved since)
+    before its widget exists in this run, so the widget starts from its default instead of failing."""
+    value = st.session_state.get(key)
+    if value is not None and not (isinstance(value, dt.date) and first <= value <= last):
+        st.session_state.pop(key, None)
+
+
 def render_as_of(span: DataSpan) -> dt.date:
     """The as-of date (key ``cu_as_of``): orders up to the end of that day count. Default: the last day of data."""
+    keep_date("cu_as_of", span.first, span.last)
     value = st.date_input("As of (end of day)", value=span.last, min_value=span.first, max_value=span.last,
                           key="cu_as_of", format="DD/MM/YYYY", width=220,
                           help="Customers are scored on their orders up to and including this day.")

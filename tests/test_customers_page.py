@@ -175,6 +175,14 @@ def test_every_tab_opens_and_reads_in_words(served, role):
         check_for_people(at, f"{role} {tab}")
 
 
+def test_remembered_dates_out_of_range_fall_back_to_the_defaults(served, oracle):
+    as_of, _ = oracle(MERCHANT)
+    at = open_page("analyst", cu_merchant=MERCHANT, cu_tab="Movement", cu_as_of=dt.date(1990, 1, 1),
+                   cu_from=as_of + dt.timedelta(days=400))
+    assert at.date_input(key="cu_as_of").value == as_of
+    assert at.date_input(key="cu_from").value == as_of - dt.timedelta(days=91)
+
+
 def test_roles_without_the_page_are_refused(served):
     for role in ROLES:
         if role in ROLES_ALLOWED:

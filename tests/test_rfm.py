@@ -272,3 +272,15 @@ def test_a_merchant_scope_never_returns_another_merchants_customers(fixture_ware
                                                 last - dt.timedelta(days=90), last).height == 0
     finally:
         con.close()
+
+
+def test_one_purchase_each_still_scores_and_clusters():
+    """The customer shopping dataset's shape: every customer bought once (frequency cannot separate them)."""
+    rng = random.Random(11)
+    n = 300
+    out = scored([1] * n, [rng.randint(0, 700) for _ in range(n)], [round(rng.uniform(5, 3_000), 2) for _ in range(n)])
+    assert set(out["f_score"].to_list()) == {1}
+    assert set(out["segment"].to_list()) <= set(segments.SEGMENT_ORDER) and out["segment"].null_count() == 0
+    clusters = segments.compute_clusters(out)
+    assert clusters is not None and clusters.assignments.height == n
+    assert segments.compute_clusters(out.head(2)) is None  # too few to choose a number of groups

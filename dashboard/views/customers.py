@@ -41,6 +41,9 @@ with tabs["Segments"]:
         summary = cd.load_summary(merchant.merchant_id, as_of, ctx.data_version)
         widgets.render_figure(customer_charts.build_segment_figure(summary, merchant.currency), "cu_segments")
         tables.render_dataframe(summary, merchant.currency, registry=tables.CUSTOMER_COLUMNS)
+        if table["frequency"].max() == 1:
+            st.info("Every customer has bought once so far, so the number of purchases cannot tell them apart: "
+                    "the segments rest on recency and revenue.", icon=":material/info:")
         panels.render_rules()
 
 with tabs["Movement"]:
@@ -50,6 +53,7 @@ with tabs["Movement"]:
         if default >= as_of:
             st.info("The data starts on the as-of date: there is no earlier date to compare with.")
         else:
+            panels.keep_date("cu_from", earliest, as_of - dt.timedelta(days=1))
             start = st.date_input("Compare with (end of day)", value=default, min_value=earliest,
                                   max_value=as_of - dt.timedelta(days=1), key="cu_from", format="DD/MM/YYYY",
                                   width=220, help="Customers' segments on this day, against the as-of date above.")
