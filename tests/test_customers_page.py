@@ -295,3 +295,32 @@ def test_predicted_value_waits_for_the_model(served):
     at = open_page("merchant", cu_tab="Customer")
     if importlib.util.find_spec("models.customers.outputs") is None:
         assert "Predicted value appears once the customer value model is trained." in [i.value for i in at.info]
+
+
+def test_predicted_value_of_a_customer_from_the_model_contract(served, oracle, monkeypatch,
+                                                               fixture_warehouse_path):
+    """With a saved customer value model, the drill-down shows that customer's row of ``load_scores`` (the
+    contract of models.customers.outputs), in words with the currency; stubbed here so the page side is tested
+    whether or not the model family has landed."""
+    from dashboard import customer_panels, models_ui
+
+    as_of, table = oracle(MERCHANT)
+    best = table.sort(["monetary", "customer_id"], descending=[True, False])["customer_id"][0]
+    scores = pl.DataFrame({"customer_id": [best], "churn_90": [0.25], "repeat_90": [0.6], "expected_orders_90": [1.5],
+                           **{f"clv_{d}{s}": [float(d) + (-1 if s == "_low" else 1 if s == "_high" else 0)]
+                              for d in (90, 180, 365) for s in ("", "_low", "_high")}})
+
+    class Saved:
+        kind, merchant_id, version, payload = "customer_value", MERCHANT, "v1", b"stub"
+
+    monkeypatch.setattr(customer_panels, "_value_model", lambda merchant_id, version: (Saved(), lambda b: scores))
+    monkeypatch.setattr(models_ui, "read_payload", lambda saved, name, *args: models_ui._READERS[name](saved.payload))
+    at = open_page("merchant", cu_tab="Customer")
+    assert at.selectbox(key="cu_customer").value == best
+    facts = {row["Prediction"]: row["Value"] for row in at.table[-1].value.to_dict("records")}
+    assert facts["Chance of leaving within 90 days"] == "25%"
+    assert facts["Expected orders in 90 days"] == "1.5"
+    con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
+    currency = con.execute("SELECT currency FROM main.merchants WHERE merchant_id = ?", [MERCHANT]).fetchone()[0]
+    con.close()
+    assert facts["Value over the next 180 days"] == f"{currency} 180.00 (between {currency} 179.00 and {currency} 181.00)"
