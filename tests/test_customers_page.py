@@ -323,4 +323,5 @@ def test_predicted_value_of_a_customer_from_the_model_contract(served, oracle, m
     con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
     currency = con.execute("SELECT currency FROM main.merchants WHERE merchant_id = ?", [MERCHANT]).fetchone()[0]
     con.close()
-    assert facts["Value over the next 180 days"] == f"{currency} 180.00 (between {currency} 179.00 and {currency} 181.00)"
+    expected = f"{currency} 180.00 (between {currency} 179.00 and {currency} 181.00)"
+    assert facts["Value over the next 180 days"] == expected
