@@ -9,6 +9,7 @@ import email
 import http.server
 import json
 import threading
+import time
 from email import policy
 
 import pytest
@@ -34,7 +35,7 @@ EVIL = "<!channel> <https://evil.example|click me> *bold* _it_ ~gone~ `code` & <
 class HttpReceiver:
     """A local HTTP server that records every POST (path, JSON body) and can refuse the first N per path."""
 
-    def __init__(self, fail_first: int = 0):
+    def __init__(self, fail_first: int = 0, delay: float = 0.0):
         self.posts: list[tuple[str, dict]] = []
         self.refused = 0
         self._seen: dict[str, int] = {}
@@ -44,6 +45,7 @@ class HttpReceiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(delay)  # a slow receiver keeps concurrent senders' work overlapping
                 with receiver._lock:
                     n = receiver._seen.get(self.path, 0)
                     receiver._seen[self.path] = n + 1
