@@ -36,7 +36,8 @@ def build_segment_figure(summary: pl.DataFrame, currency: str | None) -> go.Figu
                 marker={"color": PALETTE[1]}, text=[_pct(v) for v in summary["revenue_share"].to_list()],
                 customdata=summary["revenue"].to_list(),
                 hovertemplate="%{y}: %{customdata:,.2f} (%{x:.1%})<extra></extra>")
-    fig.update_yaxes(autorange="reversed")
+    fig.update_traces(textposition="outside", cliponaxis=False)
+    fig.update_yaxes(autorange="reversed", automargin=True)  # segment names in full beside the bars
     fig.update_xaxes(tickformat=".0%", title_text="Share")
     fig.update_layout(barmode="group")
     return charts._layout(fig, "Segments: share of customers and of revenue", height=460)
@@ -80,5 +81,5 @@ def build_orders_figure(orders: pl.DataFrame, currency: str | None, title: str) 
         fig.add_scatter(x=part["order_ts"].to_list(), y=part["amount"].to_list(), mode="markers", name=name,
                         marker={"symbol": symbol, "size": 9, "color": PALETTE[0] if symbol == "circle" else PALETTE[5]},
                         text=words, hovertemplate="%{x|%d %b %Y}: %{y:,.2f}<br>%{text}<extra></extra>")
-    fig.update_yaxes(title_text=plotly_text(f"Amount ({currency})" if currency else "Amount"))
+    fig.update_yaxes(title_text=plotly_text(f"Amount ({currency})" if currency else "Amount"), automargin=True)
     return charts._layout(fig, title, height=320)
