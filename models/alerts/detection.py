@@ -31,6 +31,14 @@ def merchant_country(access: DataAccess, merchant_id: int) -> str | None:
     return frame["country"][0] if frame.height else None
 
 
+def promotions(access: DataAccess, merchant_id: int, first: dt.date, last: dt.date):
+    """(id, start, end, whole catalogue in every channel) of the merchant's promotions touching [first, last]."""
+    p = access.table("promotions")
+    p = p.filter((p.merchant_id == int(merchant_id)) & (p.end_date >= first) & (p.start_date <= last))
+    frame = access.to_polars(p.select("promotion_id", "start_date", "end_date", "category", "channel"))
+    return [(r[0], r[1], r[2], r[3] is None and r[4] is None) for r in frame.iter_rows()]
+
+
 def _rolling_rate(grid: pl.DataFrame, num: str, den: str, name: str) -> pl.DataFrame:
     """Per (day, value): sum(num) / sum(den) over the SHARE_DAYS days before the day."""
     daily = grid.with_columns(pl.col("ts").dt.date().alias("day")).group_by("day", "value").agg(
@@ -49,7 +57,8 @@ class Frames:
         self.access, self.merchant_id, self.grain = access, int(merchant_id), grain
         self.since, self.until = since, until
         self.start = dt.datetime.combine(since.date() - dt.timedelta(days=ex.HISTORY_DAYS), dt.time())
-        self.kinds = ex.special_days(merchant_country(access, merchant_id), self.start.date(), until.date())
+        self.kinds = ex.special_days(merchant_country(access, merchant_id), self.start.date(), until.date(),
+                                     promotions(access, merchant_id, self.start.date(), until.date()))
         self._cache: dict[tuple[str, str], pl.DataFrame] = {}
 
     def get(self, source: str, dimension: str) -> pl.DataFrame:
@@ -66,7 +75,8 @@ class Frames:
             total = grid
         else:
             total = grid.group_by("ts").agg(pl.col("n").sum()).sort("ts")
-        e_total = ex.expected_total(total.select("ts", "n"), self.grain, self.kinds).rename({"expected": "e_total"})
+        e_total = ex.expected_total(total.select("ts", "n"), self.grain, self.kinds).rename(
+            {"expected": "e_total", "uncertainty": "u"})
         if dimension == "total":
             grid = grid.join(e_total, on="ts", how="left").with_columns(
                 pl.col("e_total").alias("e_n"), pl.col("e_total").alias("c_n"))
@@ -132,8 +142,10 @@ def detect_rule(frames: Frames, rule: WatchRule) -> list[Anomaly]:
         ts = f["ts"].to_numpy()
         hours = f["ts"].dt.hour().to_numpy()
         quiet = np.isin(hours, list(rule.quiet_hours)) if frames.grain == "hour" else np.zeros(len(ts), bool)
+        # A value's expected count follows the observed total, so a special day's guess matters only for totals.
+        unc = f["u"].to_numpy() if rule.dimension == "total" and "u" in f.columns else None
         scored = scoring.score_series(kind, obs, exp, volume, direction=rule.direction, min_volume=min_volume,
-                                      quiet=quiet, windows=windows)
+                                      quiet=quiet, windows=windows, uncertainty=unc)
         in_range = (f["ts"] >= frames.since).to_numpy() & (f["ts"] < frames.until).to_numpy()
         hits = np.flatnonzero(in_range & (scored.score >= thr))
         if not len(hits):

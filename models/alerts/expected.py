@@ -7,8 +7,9 @@ For a merchant's total count series (orders, sessions, payment attempts) at peri
 - ``weekday_level``: the mean of the last ``WEEKS`` same weekdays (holidays left out): weekly seasonality;
 - ``recent_ratio``: the median, over the last ``RECENT_DAYS`` ordinary days, of actual / weekday level: the
   level now (trend, season), robust to a few odd days (a promotion, an incident);
-- ``day_factor``: the median effect of past public holidays (the ``holidays`` package, the merchant's country,
-  as the forecasting code uses) and paydays (last two and first day of a month), 1 when too few were seen;
+- ``day_factor``: on special days (public holidays from the ``holidays`` package for the merchant's country, as
+  the forecasting code uses; promotions from ``promotions``; paydays), the median past effect of the same
+  holiday or promotion, else of the same kind; special days are left out of the levels and shares;
 - ``hour_share``: the share of a day's count that falls in that hour, over the last ``WEEKS`` weeks, separately
   for working days and weekends (hours only).
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
 WEEKS = 8
@@ -31,22 +33,32 @@ SHARE_PRIOR = 20.0  # pseudo-count pulling a value's hourly share to its overall
 HISTORY_DAYS = WEEKS * 7 + 7  # history to read before the first period scored
 
 
-def special_days(country: str | None, first: dt.date, last: dt.date) -> dict[dt.date, str]:
-    """Public holidays of ``country`` (``holiday``) and paydays (``payday``) in [first, last]."""
+def special_days(country: str | None, first: dt.date, last: dt.date,
+                 promotions: list[tuple[int, dt.date, dt.date, bool]] = ()) -> dict[dt.date, str]:
+    """Days whose level differs for a known reason in [first, last], as ``kind:label``: public holidays of
+    ``country`` (``holiday:<name>``), promotions (``promo_all:<id>`` for whole-catalogue ones in every channel,
+    else ``promo_part:<id>``) and paydays (``payday:``, last two and first day of a month). One label a day:
+    holiday over promotion over payday. ``promotions``: (id, start, end, whole catalogue and channels)."""
     out: dict[dt.date, str] = {}
     d = first
     while d <= last:
         nxt = d + dt.timedelta(days=1)
         if d.day == 1 or nxt.day == 1 or (nxt + dt.timedelta(days=1)).day == 1:
-            out[d] = "payday"
+            out[d] = "payday:"
         d = nxt
+    for pid, start, end, whole in sorted(promotions, key=lambda p: (not p[3], p[1])):
+        d = max(start, first)
+        while d <= min(end, last):
+            if not out.get(d, "").startswith("promo_all"):
+                out[d] = f"{'promo_all' if whole else 'promo_part'}:{pid}"
+            d += dt.timedelta(days=1)
     if country:
         try:
             import holidays
 
-            for day in holidays.country_holidays(country, years=range(first.year, last.year + 1)):
+            for day, name in holidays.country_holidays(country, years=range(first.year, last.year + 1)).items():
                 if first <= day <= last:
-                    out[day] = "holiday"
+                    out[day] = f"holiday:{name}"
         except (NotImplementedError, KeyError):  # a country `holidays` does not know: no holiday effect
             pass
     return out
@@ -66,31 +78,46 @@ def complete_grid(frame: pl.DataFrame, since: dt.datetime, until: dt.datetime, g
 
 
 def _day_factors(days: pl.DataFrame, kinds: dict[dt.date, str]) -> pl.DataFrame:
-    """days (day, total, base) -> day, factor: the median past effect of the day's kind (1 on ordinary days)."""
-    kind = pl.col("day").map_elements(lambda d: kinds.get(d, ""), return_dtype=pl.Utf8)
-    days = days.with_columns(kind.alias("kind"), (pl.col("total") / pl.col("base")).alias("ratio"))
+    """days (day, total, base) -> day, factor, uncertainty.
+
+    A special day's factor is the median past ratio actual / base of days with the same label (the same holiday
+    last year, earlier days of the same promotion), else of the same kind (two seen at least), else 1; the
+    uncertainty (extra relative variance for the scorer) says how much that guess is worth."""
     rows = []
-    seen: dict[str, list[float]] = {}
-    for day, k, ratio in days.select("day", "kind", "ratio").iter_rows():
-        past = seen.get(k, [])
-        factor = 1.0
-        if k and len(past) >= 2:
-            factor = float(sorted(past)[len(past) // 2])
-        rows.append((day, min(max(factor, 0.3), 3.0)))
-        if k and ratio is not None and ratio == ratio:
-            seen.setdefault(k, []).append(float(ratio))
-    return pl.DataFrame(rows, schema={"day": pl.Date, "factor": pl.Float64}, orient="row")
+    by_label: dict[str, list[float]] = {}
+    by_kind: dict[str, list[float]] = {}
+    for day, total, base in days.select("day", "total", "base").iter_rows():
+        label = kinds.get(day, "")
+        kind = label.split(":", 1)[0]
+        factor, unc = 1.0, 0.0
+        if label:
+            same, alike = by_label.get(label, []), by_kind.get(kind, [])
+            if same:
+                factor, unc = float(np.median(same)), 0.01
+            elif len(alike) >= 2:
+                # How far this kind's days stray from their median says how much the guess is worth.
+                factor = float(np.median(alike))
+                spread = 1.4826 * float(np.median(np.abs(np.asarray(alike) - factor))) / max(factor, 1e-9)
+                unc = min(0.15, max(0.005, spread ** 2))
+            else:
+                unc = 0.15
+        rows.append((day, min(max(factor, 0.2), 4.0), unc))
+        if label and base and total is not None and base == base and base > 0:
+            by_label.setdefault(label, []).append(float(total) / float(base))
+            by_kind.setdefault(kind, []).append(float(total) / float(base))
+    return pl.DataFrame(rows, schema={"day": pl.Date, "factor": pl.Float64, "uncertainty": pl.Float64},
+                        orient="row")
 
 
 def expected_total(total: pl.DataFrame, grain: str, kinds: dict[dt.date, str], column: str = "n") -> pl.DataFrame:
-    """total: a complete grid (ts, ``column``) of one series -> ts, expected (null until enough history)."""
+    """total: a complete grid (ts, ``column``) of one series -> ts, expected (null until enough history),
+    uncertainty (extra relative variance of the expected value on special days, 0 on ordinary ones)."""
     f = total.select("ts", pl.col(column).alias("y")).sort("ts").with_columns(
         pl.col("ts").dt.date().alias("day"), pl.col("ts").dt.hour().alias("hour"),
         pl.col("ts").dt.weekday().alias("dow"))
     special = pl.col("day").is_in(list(kinds))
-    days = (f.group_by("day", "dow").agg(pl.col("y").sum().alias("total")).sort("day")
-            .with_columns(pl.col("day").is_in([d for d, k in kinds.items() if k == "holiday"]).alias("holiday")))
-    ordinary = pl.when(pl.col("holiday")).then(None).otherwise(pl.col("total"))
+    days = f.group_by("day", "dow").agg(pl.col("y").sum().alias("total")).sort("day")
+    ordinary = pl.when(pl.col("day").is_in(list(kinds))).then(None).otherwise(pl.col("total"))
     days = days.with_columns(
         ordinary.shift(1).rolling_mean(WEEKS, min_samples=2).over("dow").alias("weekday_level"))
     plain = pl.when(pl.col("day").is_in(list(kinds))).then(None).otherwise(pl.col("total") / pl.col("weekday_level"))
@@ -101,8 +128,8 @@ def expected_total(total: pl.DataFrame, grain: str, kinds: dict[dt.date, str], c
     days = days.join(_day_factors(days.select("day", "total", "base"), kinds), on="day", how="left")
     days = days.with_columns((pl.col("base") * pl.col("factor")).alias("day_expected"))
     if grain == "day":
-        return f.join(days.select("day", "day_expected"), on="day").select(
-            "ts", pl.col("day_expected").alias("expected"))
+        return f.join(days.select("day", "day_expected", "uncertainty"), on="day").select(
+            "ts", pl.col("day_expected").alias("expected"), "uncertainty")
     # Hour shares per (weekend?, hour) over the last WEEKS weeks of ordinary days, from earlier days only.
     f = f.with_columns((pl.col("dow") >= 6).alias("weekend"),
                        pl.when(special).then(None).otherwise(pl.col("y")).alias("y_ord"))
@@ -113,8 +140,9 @@ def expected_total(total: pl.DataFrame, grain: str, kinds: dict[dt.date, str], c
                                    .alias("hour_share"))
     # A weekend day's share comes from the weekend days before it: forward-fill within (weekend, hour).
     return (f.join(by_hour.select("day", "weekend", "hour", "hour_share"), on=["day", "weekend", "hour"], how="left")
-            .join(days.select("day", "day_expected"), on="day", how="left")
-            .select("ts", (pl.col("day_expected") * pl.col("hour_share")).alias("expected")).sort("ts"))
+            .join(days.select("day", "day_expected", "uncertainty"), on="day", how="left")
+            .select("ts", (pl.col("day_expected") * pl.col("hour_share")).alias("expected"), "uncertainty")
+            .sort("ts"))
 
 
 def value_shares(grid: pl.DataFrame, grain: str, column: str = "n") -> pl.DataFrame:

@@ -12,8 +12,9 @@ is compared with the expected sum under a distribution that fits the metric's ki
   inflated by (1 + c n);
 - ``mean`` (delivery delay): the mean of n deliveries against the expected mean, sd / sqrt(n).
 
-The score is -log10 of the smallest tail probability over the windows, times the number of windows tried (a
-Bonferroni correction): 4 means "one in 10,000". A point alerts when its score reaches the rule's threshold
+The score is -log10 of the smallest tail probability over the windows, times the square root of the number of
+windows tried (overlapping windows are strongly correlated, so a full Bonferroni factor would be too strict) and
+the number of directions watched: 4 means "one in 10,000". A point alerts when its score reaches the rule's threshold
 (``threshold(sensitivity)``), its direction is watched, its window's expected volume (orders, sessions, payment
 attempts, deliveries) reaches ``min_volume`` and its hour is not a quiet hour.
 """
@@ -59,10 +60,11 @@ def trailing(x: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
-def count_tail(observed: np.ndarray, expected: np.ndarray, drop: bool, dispersion: float = DISPERSION) -> np.ndarray:
+def count_tail(observed: np.ndarray, expected: np.ndarray, drop: bool,
+               dispersion: float | np.ndarray = DISPERSION) -> np.ndarray:
     """Tail probability of ``observed`` under a negative binomial of mean ``expected``."""
     e = np.maximum(expected, 1e-9)
-    r = 1.0 / max(dispersion, 1e-6)
+    r = 1.0 / np.maximum(dispersion, 1e-6)
     p = r / (r + e)
     if drop:
         return stats.nbinom.cdf(np.floor(observed), r, p)
@@ -73,14 +75,24 @@ def normal_tail(z: np.ndarray, drop: bool) -> np.ndarray:
     return stats.norm.cdf(z) if drop else stats.norm.sf(z)
 
 
-def window_tail(kind: str, drop: bool, obs: dict[str, np.ndarray], exp: dict[str, np.ndarray]) -> np.ndarray:
+def trailing_max(x: np.ndarray, w: int) -> np.ndarray:
+    """Largest x over the w periods ending at each index (over the periods that exist)."""
+    out = np.array(x, dtype=float)
+    for k in range(1, w):
+        out[k:] = np.maximum(out[k:], x[:-k])
+    return out
+
+
+def window_tail(kind: str, drop: bool, obs: dict[str, np.ndarray], exp: dict[str, np.ndarray],
+                extra: np.ndarray | float = 0.0) -> np.ndarray:
     """Tail probability of one window for a metric kind. ``obs``/``exp``: window sums of the kind's parts:
     count: y; sum: y (money), m2 (expected orders x mean square amount), v (expected orders);
-    ratio: y (successes), n (trials), e (expected successes); mean: y (sum), n (count), e (expected sum), s2."""
+    ratio: y (successes), n (trials), e (expected successes); mean: y (sum), n (count), e (expected sum), s2.
+    ``extra``: added relative variance of the expected value (special days whose effect is a guess)."""
     if kind == "count":
-        return count_tail(obs["y"], exp["y"], drop)
+        return count_tail(obs["y"], exp["y"], drop, DISPERSION + extra)
     if kind == "sum":
-        var = np.maximum(exp["m2"] * (1 + DISPERSION * exp["v"]), 1e-9)
+        var = np.maximum(exp["m2"] * (1 + DISPERSION * exp["v"]) + extra * exp["y"] ** 2, 1e-9)
         return normal_tail((obs["y"] - exp["y"]) / np.sqrt(var), drop)
     if kind == "ratio":
         n = np.maximum(obs["n"], 1e-9)
@@ -95,12 +107,15 @@ def window_tail(kind: str, drop: bool, obs: dict[str, np.ndarray], exp: dict[str
 
 
 def score_series(kind: str, obs: dict[str, np.ndarray], exp: dict[str, np.ndarray], volume: np.ndarray,
-                 *, direction: str, min_volume: float, quiet: np.ndarray, windows: tuple[int, ...]) -> Scored:
+                 *, direction: str, min_volume: float, quiet: np.ndarray, windows: tuple[int, ...],
+                 uncertainty: np.ndarray | None = None) -> Scored:
     """Score every period of one series.
 
     ``obs``/``exp``: per-period parts (see ``window_tail``); ``volume``: expected volume per period (orders,
     sessions, payment attempts, deliveries) for the minimum-volume rule; ``quiet``: bool per period, never alerts;
-    ``direction``: "drop", "spike" or "both". Periods whose expected value is unknown (nan) never alert."""
+    ``direction``: "drop", "spike" or "both"; ``uncertainty``: extra relative variance of the expected value per
+    period (the largest in a window applies). Periods whose expected value is unknown (nan) never alert."""
+    unc = np.zeros(len(volume)) if uncertainty is None else np.nan_to_num(np.asarray(uncertainty, float))
     n = len(volume)
     best_p = np.ones(n)
     best = dict(window=np.zeros(n, dtype=np.int64), observed=np.zeros(n), expected=np.zeros(n),
@@ -110,6 +125,7 @@ def score_series(kind: str, obs: dict[str, np.ndarray], exp: dict[str, np.ndarra
         o = {k: trailing(v, w) for k, v in obs.items()}
         e = {k: trailing(v, w) for k, v in exp.items()}
         vol = trailing(volume, w)
+        u = trailing_max(unc, w)
         ok = np.isfinite(vol) & (vol >= min_volume) & np.all([np.isfinite(x) for x in e.values()], axis=0)
         if not ok.any():
             continue
@@ -121,14 +137,14 @@ def score_series(kind: str, obs: dict[str, np.ndarray], exp: dict[str, np.ndarra
                 continue
             p = np.ones(n)
             p[cand] = window_tail(kind, drop, {k: v[cand] for k, v in o.items()},
-                                  {k: v[cand] for k, v in e.items()})
+                                  {k: v[cand] for k, v in e.items()}, u[cand])
             better = cand & (p < best_p)
             best_p = np.where(better, p, best_p)
             best["window"] = np.where(better, w, best["window"])
             best["observed"] = np.where(better, centre_o, best["observed"])
             best["expected"] = np.where(better, centre_e, best["expected"])
             best["direction"] = np.where(better, -1 if drop else 1, best["direction"])
-    corrected = np.minimum(best_p * len(windows) * len(sides), 1.0)
+    corrected = np.minimum(best_p * np.sqrt(len(windows)) * len(sides), 1.0)
     score = -np.log10(np.maximum(corrected, _P_FLOOR))
     score = np.where(quiet | (best["direction"] == 0), 0.0, score)
     return Scored(score=score, probability=corrected, **best)

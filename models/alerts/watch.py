@@ -70,7 +70,12 @@ class WatchRule:
         object.__setattr__(self, "quiet_hours", hours)
 
 
+# Defaults: business volumes are watched for drops, failures and delays for spikes, at sensitivity 0.5 (a more
+# sensitive 0.75 for orders found no more planted incidents on the demo truth and 0.2 more false ones a month).
+DEFAULT_DIRECTION = {"orders": "drop", "revenue": "drop", "conversion": "drop", "payment_declines": "spike",
+                     "delivery_delay": "spike"}
+DEFAULT_SENSITIVITY: dict[str, float] = {}
+
 DEFAULT_RULES: tuple[WatchRule, ...] = tuple(
-    WatchRule(m.key, d, direction="drop" if m.key in ("orders", "revenue", "conversion") else
-              ("spike" if m.key in ("payment_declines", "delivery_delay") else "both"))
+    WatchRule(m.key, d, direction=DEFAULT_DIRECTION[m.key], sensitivity=DEFAULT_SENSITIVITY.get(m.key, 0.5))
     for m in METRICS.values() for d in m.dimensions)
