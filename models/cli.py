@@ -1,4 +1,5 @@
-"""`python -m models train | list | score`: train models outside the dashboard, list them, score payments.
+"""`python -m models train | list | score | alerts check`: train models outside the dashboard, list them, score
+payments, detect anomaly incidents and deliver their notifications (models/alerts/check.py).
 
 The dashboard trains missing or stale models itself in the background; this command is for
 cron, first set-up and retraining by hand. It opens the warehouse like the dashboard does, so it
@@ -17,7 +18,7 @@ from rich.table import Table as RichTable
 
 from data import settings
 
-app = typer.Typer(help="Retail Pulse models: train, list, score.", no_args_is_help=True, add_completion=False,
+app = typer.Typer(help="Retail Pulse models: train, list, score, alerts.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
 console = Console()
 err = Console(stderr=True, soft_wrap=True)

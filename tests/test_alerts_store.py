@@ -106,7 +106,10 @@ def test_recording_twice_queues_each_notification_once_per_incident_and_own_chan
                              channels=AlertChannels(store).urls_for(1), message_for=message)
     assert (again.new, again.updated, again.queued) == ([], ["a"], 0)
     assert incidents.incident(ONE, 1, "a").ended_at == T0 + dt.timedelta(hours=3)
-    incidents.record(2, [incident(2, "a")], channels=AlertChannels(store).urls_for(2), message_for=message)
+    incidents.record(2, [incident(2, "a")], channels=AlertChannels(store).urls_for(2), message_for=message,
+                     owner="zoe")
+    incidents.record(2, [incident(2, "a")], channels={}, message_for=message, owner="someone else")
+    assert store.alerts.states(STAFF, alert_kind="incident")[(2, "a")].assignee == "zoe"  # the owner, once
     with pytest.raises(ValueError, match="another merchant's incident"):
         incidents.record(1, [incident(2, "z")], channels={}, message_for=message)
     with store.read() as conn:
@@ -117,7 +120,7 @@ def test_recording_twice_queues_each_notification_once_per_incident_and_own_chan
     assert all(i.merchant_id == 1 for i in incidents.incidents(ONE))
     detect = store.audit.entries(STAFF, entity="alert:incident")
     assert sorted((e.merchant_id, e.entity_id, e.action) for e in detect) == \
-        [(1, "a", "detect"), (1, "a", "update"), (1, "b", "detect"), (2, "a", "detect")]
+        [(1, "a", "detect"), (1, "a", "update"), (1, "b", "detect"), (2, "a", "assign"), (2, "a", "detect")]
 
 
 def test_claims_never_overlap_expire_and_back_off(store):

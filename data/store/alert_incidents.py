@@ -89,11 +89,12 @@ class AlertIncidents:
         self._store = store
 
     def record(self, merchant_id: int, incidents: Iterable[Any], *, channels: Mapping[str, Mapping],
-               message_for: Callable[[Any], dict]) -> Recorded:
+               message_for: Callable[[Any], dict], owner: str | None = None) -> Recorded:
         """Store a detection run's incidents of one merchant and queue their notifications, in one transaction.
 
         ``channels``: the merchant's channels (``AlertChannels.urls_for``); each ``instant`` one gets a row per
-        new incident. ``message_for(incident)`` builds the message kept in the outbox row."""
+        new incident. ``message_for(incident)`` builds the message kept in the outbox row. ``owner``: the rules'
+        owner, to whom each new incident is assigned (an alert action by the detection job)."""
         found = [(i, _row(i)) for i in incidents]
         if any(r["merchant_id"] != merchant_id for _, r in found):
             raise ValueError(f"record(merchant {merchant_id}) was given another merchant's incident")
@@ -112,6 +113,11 @@ class AlertIncidents:
                                  entity_id=row["incident_key"], action="detect", before=None,
                                  after={k: row[k] for k in ("rule_key", "dimension_value", "direction",
                                                             "started_at", "observed", "expected", "score")})
+                    if owner:
+                        self._store.alerts.record(Principal.staff(ACTOR), request_id=f"owner:{merchant_id}:"
+                                                  f"{row['incident_key']}", merchant_id=merchant_id,
+                                                  alert_key=row["incident_key"], action="assign", assignee=owner,
+                                                  alert_kind=KIND)
                     message = message_for(incident)
                     queued += alert_outbox.enqueue(conn, [
                         {"merchant_id": merchant_id, "kind": KIND, "subject_key": row["incident_key"],

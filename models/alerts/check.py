@@ -94,7 +94,8 @@ def detect(store, access, *, merchant_ids: Iterable[int] | None = None, lookback
     for merchant_id, (name, last) in sorted(merchant_clock(access, merchant_ids).items()):
         report.merchants += 1
         report.names[merchant_id] = name
-        rules = watch_rules(rules_for(store, merchant_id))
+        body = rules_for(store, merchant_id)
+        rules = watch_rules(body)
         if last is None or rules == []:
             progress(f"merchant {merchant_id}: {'no orders yet' if last is None else 'every rule is off'}")
             continue
@@ -104,7 +105,7 @@ def detect(store, access, *, merchant_ids: Iterable[int] | None = None, lookback
             try:
                 found = find(access, merchant_id, since=since, until=end, rules=rules, grain=grain)
                 recorded = incidents_store.record(
-                    merchant_id, found, channels=channels.urls_for(merchant_id),
+                    merchant_id, found, channels=channels.urls_for(merchant_id), owner=body["owner"],
                     message_for=lambda i, name=name: messages.incident_message(i, merchant_name=name,
                                                                                 base_url=base_url))
             except Exception as exc:  # noqa: BLE001 - one merchant's failure must not stop the others
