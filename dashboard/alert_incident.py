@@ -77,12 +77,17 @@ def breakdown_table(split: pl.DataFrame, unit: str) -> pl.DataFrame:
 def render_incident(inc: StoredIncident, merchant: str, currency: str | None, data_version: int,
                     as_of: dt.datetime | None) -> None:
     unit = METRICS[inc.metric].unit if inc.metric in METRICS else ""
-    tables.render_dataframe(pl.DataFrame({"about": [k for k, _ in facts(inc, merchant, currency)],
-                                          "detail": [v for _, v in facts(inc, merchant, currency)]}),
+    told = facts(inc, merchant, currency)
+    tables.render_dataframe(pl.DataFrame({"about": [k for k, _ in told], "detail": [v for _, v in told]}),
                             registry=tables.ALERT_COLUMNS, key="al_facts")
     title = alert_data.series_words(inc.metric, inc.dimension, inc.dimension_value)
+    dims = alert_data.drill_dimensions(inc)
+    if st.session_state.get("al_drill") not in dims:
+        st.session_state.pop("al_drill", None)
+    dim = st.session_state.get("al_drill", dims[0] if dims else None)
+    series, split = alert_data.band_and_breakdown(inc, dim, data_version, as_of)
     try:
-        band = alert_data.band(inc, data_version, as_of)
+        band = series.result()
     except Exception as exc:  # noqa: BLE001 - a series that cannot be read must not hide the workflow
         st.warning(f"The series behind this incident cannot be drawn now ({type(exc).__name__}).")
         band = None
@@ -93,17 +98,16 @@ def render_incident(inc: StoredIncident, merchant: str, currency: str | None, da
             start=alert_data.shop_time(inc.started_at), end=alert_data.shop_time(inc.ended_at), grain=inc.grain),
             key="al_band")
     st.subheader("Where it happened")
-    dims = alert_data.drill_dimensions(inc)
     if dims:
-        dim = st.selectbox("Split by", dims, key="al_drill",
-                           format_func=lambda d: alert_data.DIMENSION_WORDS.get(d, d))
-        split = alert_data.breakdown(inc, dim, data_version)
-        if split.height:
+        st.selectbox("Split by", dims, key="al_drill",
+                     format_func=lambda d: alert_data.DIMENSION_WORDS.get(d, d))
+        table = split.result()
+        if table.height:
             widgets.render_figure(alert_charts.build_breakdown_figure(
-                split, dim, title=f"{alert_data.metric_title(inc.metric)} by "
+                table, dim, title=f"{alert_data.metric_title(inc.metric)} by "
                                   f"{alert_data.DIMENSION_WORDS[dim].lower()}, observed minus expected",
                 unit=unit, currency=currency), key="al_breakdown")
-            tables.render_dataframe(breakdown_table(split, unit), currency if unit == "money" else None,
+            tables.render_dataframe(breakdown_table(table, unit), currency if unit == "money" else None,
                                     registry=tables.ALERT_COLUMNS, key="al_breakdown_table")
         else:
             st.caption("Nothing was recorded in this span to split.")

@@ -21,7 +21,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard import alert_data, cache, tables
+from dashboard import alert_data, alert_rules_form, tables
 from dashboard.auth.accounts import Principal
 from dashboard.navigation import ROLES, pages_for
 from models.alerts.incidents import Cause, Incident
@@ -364,7 +364,8 @@ def test_rules_editor_saves_a_revision_and_refuses_bad_input(app):
         assert saved["orders", "channel"]["quiet_hours"] == [0, 1, 23]
         assert saved["orders", "channel"]["sensitivity"] == pytest.approx(0.8)
         assert saved["orders", "channel"]["direction"] == "spike"
-        assert saved["orders", "region"]["sensitivity"] == pytest.approx(0.5)  # the others carried over
+        defaults = {(r["metric"], r["dimension"]): r for r in alert_rules_form.default_rules()}
+        assert saved["orders", "region"] == defaults["orders", "region"]  # the others carried over
         shown = frame(at, "rule_text").filter(pl.col("rule_text") == "Orders, by channel").row(0, named=True)
         assert shown["quiet_text"] == "0-1, 23" and shown["direction_text"] == "Spike"
         # feedback per rule: the two votes of the workflow test's orders/channel incident, if it ran first
@@ -399,3 +400,15 @@ def test_staff_pick_the_merchant_whose_rules_they_edit(app):
         assert body["owner"] == "ops2" and body["saved"]
     finally:
         store.close()
+
+
+def test_quiet_hours_read_and_written_back():
+    parse, text = alert_rules_form.parse_hours, alert_rules_form.hours_text
+    assert parse("0-6, 23") == [0, 1, 2, 3, 4, 5, 6, 23]
+    assert parse("22-2") == [0, 1, 2, 22, 23] and parse(" ") == [] and parse("5;5, 4") == [4, 5]
+    for hours in ([], [3], [0, 1, 2, 22, 23], list(range(24)), [1, 3, 5, 6, 7]):
+        assert parse(text(hours)) == hours
+    for bad, words in (("24", "24 is not an hour"), ("a", "'a' is not an hour"), ("1-2-3", "'1-2-3'"),
+                       ("7-", "'7-'"), ("-1", "'-1'")):
+        with pytest.raises(ValueError, match=words):
+            parse(bad)
