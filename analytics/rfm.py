@@ -46,11 +46,11 @@ def _end(as_of: dt.date) -> ir.TimestampScalar:
     return ibis.literal(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()), type="timestamp")
 
 
-def rfm_table(access: DataAccess, merchant_id: int, as_of: dt.date) -> ir.Table:
-    """Per customer of ``merchant_id`` with a purchase on or before ``as_of``: customer_id, last_ts (timestamp
-    of the last purchase), frequency (purchases), monetary (revenue, DECIMAL money). An ibis expression."""
+def _purchases(access: DataAccess, merchant_id: int, end: ir.TimestampScalar) -> ir.Table:
+    """The merchant's order documents that count (see the module doc) placed before ``end``, one row per order
+    with its merchandise amount: customer_id, order_id, order_ts, order_type, status, amount (DECIMAL money)."""
     o = facts.table(access, "orders")
-    o = o.filter(o.merchant_id == merchant_id, o.customer_id.notnull(), o.order_ts < _end(as_of),
+    o = o.filter(o.merchant_id == merchant_id, o.customer_id.notnull(), o.order_ts < end,
                  o.order_type.isin([facts.SALE, facts.RETURN]), o.status != facts.CANCELLED)
     p = facts.table(access, "products")
     merchandise = p.filter(p.merchant_id == merchant_id, p.is_merchandise).product_id
@@ -59,14 +59,35 @@ def rfm_table(access: DataAccess, merchant_id: int, as_of: dt.date) -> ir.Table:
     # Summing lines per order first keeps the join to the orders one row per order (fewer, smaller rows).
     per_order = lines.group_by("order_id").aggregate(amount=lines.line_amount.sum())
     j = o.left_join(per_order, o.order_id == per_order.order_id)
+    return j.select(j.customer_id, j.order_id, j.order_ts, j.order_type, j.status, j.amount)
+
+
+def _per_customer(j: ir.Table, *keys: str) -> ir.Table:
     purchase = j.order_type == facts.SALE
     revenue = (j.order_type == facts.RETURN) | (j.status != facts.RETURNED)
-    per = j.group_by("customer_id").aggregate(
+    per = j.group_by([*keys, "customer_id"]).aggregate(
         last_ts=j.order_ts.max(where=purchase),
         frequency=j.order_id.count(where=purchase),
         monetary=j.amount.sum(where=revenue),
     )
     return per.filter(per.frequency > 0)
+
+
+def rfm_table(access: DataAccess, merchant_id: int, as_of: dt.date) -> ir.Table:
+    """Per customer of ``merchant_id`` with a purchase on or before ``as_of``: customer_id, last_ts (timestamp
+    of the last purchase), frequency (purchases), monetary (revenue, DECIMAL money). An ibis expression."""
+    return _per_customer(_purchases(access, merchant_id, _end(as_of)))
+
+
+def rfm_tables_at(access: DataAccess, merchant_id: int, dates: list[dt.date]) -> ir.Table:
+    """``rfm_table`` for several as-of dates in one query, with an ``as_of`` (date) column: the per-order amounts
+    (the costly part) are computed once and each order counts toward every date it precedes."""
+    ends = [dt.datetime.combine(d + dt.timedelta(days=1), dt.time()) for d in dates]
+    days = pl.DataFrame({"as_of": dates, "end_ts": ends}, schema={"as_of": pl.Date, "end_ts": pl.Datetime("us")})
+    d = ibis.memtable(days)
+    po = _purchases(access, merchant_id, _end(max(dates)))
+    j = po.inner_join(d, po.order_ts < d.end_ts)
+    return _per_customer(j, "as_of")
 
 
 def score(values: pl.Expr, *, descending: bool = False) -> pl.Expr:
@@ -107,6 +128,20 @@ def compute_rfm(access: DataAccess, merchant_id: int, as_of: dt.date) -> pl.Data
     if per.height == 0:
         return pl.DataFrame(schema=SCHEMA)
     return score_rfm(per, as_of)
+
+
+def compute_rfm_at(access: DataAccess, merchant_id: int, dates) -> dict[dt.date, pl.DataFrame]:
+    """``compute_rfm`` on each of ``dates`` (one query for them all): {date: frame}, each frame scored among
+    that date's customers, equal to ``compute_rfm(access, merchant_id, date)``."""
+    days = sorted({d.date() if isinstance(d, dt.datetime) else d for d in dates})
+    if not days:
+        return {}
+    per = access.to_polars(rfm_tables_at(access, merchant_id, days))
+    out = {}
+    for day in days:
+        part = per.filter(pl.col("as_of") == day).drop("as_of") if per.height else per
+        out[day] = score_rfm(part, day) if part.height else pl.DataFrame(schema=SCHEMA)
+    return out
 
 
 def summarise_segments(rfm: pl.DataFrame) -> pl.DataFrame:
@@ -157,4 +192,5 @@ def segment_movement(access: DataAccess, merchant_id: int, from_date: dt.date, t
     if from_date >= to_date:
         raise ValueError(f"the movement's first date ({from_date:%d %b %Y}) must be before its second "
                          f"({to_date:%d %b %Y})")
-    return compute_movement(compute_rfm(access, merchant_id, from_date), compute_rfm(access, merchant_id, to_date))
+    frames = compute_rfm_at(access, merchant_id, [from_date, to_date])
+    return compute_movement(frames[from_date], frames[to_date])

@@ -4,7 +4,8 @@ Every function takes the merchant explicitly and reads through a ``DataAccess`` 
 (``cache.access((merchant_id,))``), so a result can only hold that merchant's customers, and the merchant id
 is part of every cache key. The page offers only merchants of the signed-in person's scope
 (``customer_panels.render_merchant``). RFM frames are cached per (merchant, as-of date, data version): the
-movement and a customer's segment history reuse the frames of the dates already shown.
+movement reuses the frame of the as-of date; a customer's quarter-end history is one query for the merchant
+(``load_rfm_at``), shared by every customer and session.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def _access(merchant_id: int):
 def load_rfm(merchant_id: int, as_of: dt.date, data_version: int) -> pl.DataFrame:
     """``analytics.rfm.compute_rfm`` of the merchant as of the date."""
     return rfm.compute_rfm(_access(merchant_id), merchant_id, as_of)
+
+
+@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=16)
+def load_rfm_at(merchant_id: int, dates: tuple[dt.date, ...], data_version: int) -> dict[dt.date, pl.DataFrame]:
+    """``analytics.rfm.compute_rfm_at``: several dates in one query (a customer's quarter-end history)."""
+    return rfm.compute_rfm_at(_access(merchant_id), merchant_id, dates)
 
 
 @cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=ENTRIES)
@@ -62,8 +69,8 @@ def load_orders(merchant_id: int, customer_id: int, data_version: int) -> pl.Dat
 def segment_history(merchant_id: int, customer_id: int, as_of: dt.date, data_version: int,
                     quarters: int = 4) -> pl.DataFrame:
     """The customer's segment at the last ``quarters`` quarter-ends before ``as_of`` and at ``as_of``."""
-    days = [*customer_history.quarter_ends(as_of, quarters), as_of]
-    frames = {d: load_rfm(merchant_id, d, data_version) for d in days}
+    ends = tuple(customer_history.quarter_ends(as_of, quarters))
+    frames = {**load_rfm_at(merchant_id, ends, data_version), as_of: load_rfm(merchant_id, as_of, data_version)}
     return customer_history.compute_segment_history(frames, customer_id)
 
 

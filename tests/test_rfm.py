@@ -124,6 +124,16 @@ def test_rfm_counts_the_as_of_day_and_not_later(retail):
         "AND order_type = 'sale' AND status <> 'cancelled'", [day]).fetchone()[0]
 
 
+def test_several_dates_in_one_query_equal_one_date_at_a_time(retail):
+    con, merchant = retail
+    days = [dt.date(2009, 1, 31), dt.date(2010, 3, 31), dt.date(2010, 6, 30), AS_OF]  # the first precedes the data
+    many = rfm.compute_rfm_at(access(con), merchant, days)
+    assert list(many) == days and many[days[0]].height == 0
+    for day in days:
+        assert_frame_equal(many[day], rfm.compute_rfm(access(con), merchant, day), check_exact=True)
+    assert many[dt.date(2010, 3, 31)].height < many[AS_OF].height
+
+
 def test_movement_adds_up_and_equals_an_independent_count(retail):
     con, merchant = retail
     before, after = dt.date(2010, 6, 30), AS_OF
