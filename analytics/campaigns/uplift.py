@@ -111,10 +111,10 @@ def _estimate_one(daily: pl.DataFrame, promo: dict, promo_days: np.ndarray, all_
     with warnings.catch_warnings():  # a holiday on a payday makes two terms one: the fit's pinv copes
         warnings.simplefilter("ignore")
         model = sm.GLM(y[fit], x_fit, family=sm.families.Poisson()).fit(scale="X2")
-    beta, cov, phi = model.params, model.cov_params(), max(float(model.scale), 1.0)
+        beta, cov, phi = model.params, model.cov_params(), max(float(model.scale), 1.0)
+        draws = rng.multivariate_normal(beta, cov, size=DRAWS, method="svd")  # svd: rounding-level negatives
     baseline = float(np.exp(x[on] @ beta).sum())
     observed = float(y[on].sum())
-    draws = rng.multivariate_normal(beta, cov, size=DRAWS, method="svd")
     base_draws = np.exp(draws @ x[on].T).sum(axis=1)
     obs_draws = rng.gamma(max(observed, 0.5) / phi, phi, size=DRAWS)
     ratio = obs_draws / base_draws
