@@ -203,3 +203,15 @@ def describe_clusters(rfm: pl.DataFrame, assignments: pl.DataFrame) -> pl.DataFr
     out = med.with_columns(pl.Series("description", words, dtype=pl.Utf8)).join(
         top.select("cluster", pl.col("segment").alias("top_segment"), "n"), on="cluster", maintain_order="left")
     return out.with_columns((pl.col("n") / pl.col("customers")).alias("top_segment_share")).drop("n")
+
+
+def compute_cluster_segments(rfm: pl.DataFrame, assignments: pl.DataFrame) -> pl.DataFrame:
+    """Clusters beside the rule-based segments: customers of each (cluster, segment) pair, every pair listed
+    (0 where none). Columns: cluster (1..k), segment (``SEGMENT_ORDER``), customers (count). Sorted by
+    cluster, then segment in registry order."""
+    counts = rfm.join(assignments, on="customer_id").group_by("cluster", "segment").agg(
+        pl.len().cast(pl.Int64).alias("customers"))
+    grid = pl.DataFrame({"cluster": sorted(assignments["cluster"].unique().to_list())}).join(
+        pl.DataFrame({"segment": list(SEGMENT_ORDER)}), how="cross")
+    out = grid.join(counts, on=["cluster", "segment"], how="left", maintain_order="left")
+    return out.with_columns(pl.col("customers").fill_null(0))

@@ -83,3 +83,18 @@ def build_orders_figure(orders: pl.DataFrame, currency: str | None, title: str) 
                         text=words, hovertemplate="%{x|%d %b %Y}: %{y:,.2f}<br>%{text}<extra></extra>")
     fig.update_yaxes(title_text=plotly_text(f"Amount ({currency})" if currency else "Amount"), automargin=True)
     return charts._layout(fig, title, height=320)
+
+
+def build_cluster_segment_figure(pairs: pl.DataFrame) -> go.Figure:
+    """Heatmap of ``segments.compute_cluster_segments``: customers of each segment (rows) in each cluster
+    (columns), with the counts printed."""
+    clusters = sorted(set(pairs["cluster"].to_list()))
+    names = [s for s in segments.SEGMENT_ORDER if s in set(pairs["segment"].to_list())]
+    cell = {(r["cluster"], r["segment"]): r["customers"] for r in pairs.iter_rows(named=True)}
+    z = [[cell.get((c, s), 0) for c in clusters] for s in names]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"Cluster {c}" for c in clusters], y=plotly_texts(names), colorscale=charts.SEQUENTIAL,
+        text=[[f"{v:,}" for v in row] for row in z], texttemplate="%{text}", colorbar={"title": {"text": "Customers"}},
+        hovertemplate="%{y} in %{x}: %{z:,} customers<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return charts._layout(fig, "Clusters beside the segments: customers in each", height=460)

@@ -93,6 +93,9 @@ def render_clusters(merchant: Merchant, as_of: dt.date, data_version: int) -> No
                f"{clusters.silhouettes['k'].max()} measured on a sample of {len(clusters.sample_rows):,} "
                "customers). Beside each: the rule-based segment most of its customers are in.")
     tables.render_dataframe(clusters.summary, merchant.currency, registry=tables.CUSTOMER_COLUMNS)
+    pairs = segments.compute_cluster_segments(cd.load_rfm(merchant.merchant_id, as_of, data_version),
+                                              clusters.assignments)
+    widgets.render_figure(customer_charts.build_cluster_segment_figure(pairs), "cu_cluster_segments")
     with st.expander("Silhouette of each number of groups", icon=":material/analytics:"):
         tables.render_dataframe(clusters.silhouettes, registry=tables.CUSTOMER_COLUMNS)
 

@@ -325,3 +325,15 @@ def test_predicted_value_of_a_customer_from_the_model_contract(served, oracle, m
     con.close()
     expected = f"{currency} 180.00 (between {currency} 179.00 and {currency} 181.00)"
     assert facts["Value over the next 180 days"] == expected
+
+
+def test_clusters_equal_the_engine(served, oracle):
+    _, table = oracle(MERCHANT)
+    expected = segments.compute_clusters(table)
+    at = open_page("merchant", cu_tab="Clusters")
+    shown = frame_with(at, "top_segment")
+    assert shown["cluster"].to_list() == list(range(1, expected.k + 1))
+    assert shown["customers"].to_list() == expected.summary["customers"].to_list()
+    assert shown["description"].to_list() == expected.summary["description"].to_list()
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert heat["type"] == "heatmap" and sum(map(sum, heat["z"])) == table.height

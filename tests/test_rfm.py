@@ -296,3 +296,16 @@ def test_one_purchase_each_still_scores_and_clusters():
     clusters = segments.compute_clusters(out)
     assert clusters is not None and clusters.assignments.height == n
     assert segments.compute_clusters(out.head(2)) is None  # too few to choose a number of groups
+
+
+def test_clusters_beside_segments_count_every_customer_once():
+    rng = random.Random(5)
+    out = scored([rng.randint(1, 9) for _ in range(400)], [rng.randint(0, 500) for _ in range(400)],
+                 [round(rng.uniform(1, 2_000), 2) for _ in range(400)])
+    clusters = segments.compute_clusters(out)
+    pairs = segments.compute_cluster_segments(out, clusters.assignments)
+    assert pairs.height == clusters.k * len(segments.SEGMENT_ORDER) and pairs["customers"].sum() == 400
+    both = out.join(clusters.assignments, on="customer_id")
+    for row in pairs.filter(pl.col("customers") > 0).iter_rows(named=True):
+        assert both.filter(pl.col("cluster") == row["cluster"], pl.col("segment") == row["segment"]).height == \
+            row["customers"]
