@@ -309,3 +309,38 @@ def test_clusters_beside_segments_count_every_customer_once():
     for row in pairs.filter(pl.col("customers") > 0).iter_rows(named=True):
         assert both.filter(pl.col("cluster") == row["cluster"], pl.col("segment") == row["segment"]).height == \
             row["customers"]
+
+
+# ---------------------------------------------------------------------------------------------- drill-down helpers
+
+
+@pytest.mark.parametrize("as_of, ends", [
+    (dt.date(2026, 9, 30), ["2025-09-30", "2025-12-31", "2026-03-31", "2026-06-30"]),
+    (dt.date(2026, 10, 1), ["2025-12-31", "2026-03-31", "2026-06-30", "2026-09-30"]),
+    (dt.date(2026, 1, 15), ["2025-03-31", "2025-06-30", "2025-09-30", "2025-12-31"]),
+])
+def test_quarter_ends_are_the_last_four_before_the_date(as_of, ends):
+    from analytics.customer_history import quarter_ends
+
+    assert quarter_ends(as_of) == [dt.date.fromisoformat(e) for e in ends]
+
+
+def test_segment_history_and_target_list(retail):
+    from analytics.customer_history import build_target_list, compute_segment_history, load_customer_refs
+
+    con, merchant = retail
+    days = [dt.date(2010, 3, 31), dt.date(2010, 6, 30), AS_OF]
+    frames = rfm.compute_rfm_at(access(con), merchant, days)
+    late = sorted(set(frames[AS_OF]["customer_id"].to_list()) - set(frames[days[0]]["customer_id"].to_list()))[0]
+    history = compute_segment_history(frames, late)
+    assert history["as_of"].to_list() == days and history["segment"][0] == segments.NOT_YET
+    assert history["frequency"][0] is None
+    last = frames[AS_OF].filter(pl.col("customer_id") == late).row(0, named=True)
+    assert history.row(2, named=True)["segment"] == last["segment"]
+    assert history.row(2, named=True)["monetary"] == last["monetary"]
+    refs = load_customer_refs(access(con), merchant)
+    targets = build_target_list(frames[AS_OF], refs, ["At risk", "Cannot lose them"])
+    expected = frames[AS_OF].filter(pl.col("segment").is_in(["At risk", "Cannot lose them"]))
+    assert set(targets["customer_id"].to_list()) == set(expected["customer_id"].to_list())
+    assert targets["monetary"].to_list() == sorted(targets["monetary"].to_list(), reverse=True)
+    assert targets["customer_ref"].null_count() == 0  # Online Retail's customer numbers are their references
