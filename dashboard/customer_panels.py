@@ -150,24 +150,29 @@ def _module(name: str):
 
 
 def _value_model(merchant_id: int, data_version: int):
+    """(saved customer value model or None, its outputs module or None)."""
     outputs = _module("models.customers.outputs")
     if outputs is None or not hasattr(outputs, "load_scores"):
         return None, None
     saved, _ = models_ui.current_model(VALUE_KIND, merchant_id, data_version)
-    return saved, outputs.load_scores
+    return saved, outputs
 
 
 def render_customer_value(merchant: Merchant, customer: int, data_version: int) -> None:
-    saved, load_scores = _value_model(merchant.merchant_id, data_version)
+    saved, outputs = _value_model(merchant.merchant_id, data_version)
     if saved is None:
         st.info(NO_VALUE_MODEL, icon=":material/hourglass_top:")
         return
-    models_ui.register_reader("customer_value_scores", load_scores)
+    models_ui.register_reader("customer_value_scores", outputs.load_scores)
     scores = models_ui.read_payload(saved, "customer_value_scores")
     row = scores.filter(pl.col("customer_id") == customer)
     if row.height == 0:
-        st.info("The customer value model has no prediction for this customer (they bought after it was "
-                "trained, or too little).", icon=":material/info:")
+        shortfall = None
+        if hasattr(outputs, "load_shortfall"):
+            models_ui.register_reader("customer_value_shortfall", outputs.load_shortfall)
+            shortfall = models_ui.read_payload(saved, "customer_value_shortfall")
+        st.info(str(getattr(shortfall, "message", "")) or "The customer value model has no prediction for this "
+                "customer: they first bought after it was trained.", icon=":material/info:")
         return
     r = row.row(0, named=True)
     money = lambda v: "" if v is None else f"{merchant.currency} {v:,.2f}"  # noqa: E731
