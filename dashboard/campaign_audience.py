@@ -41,7 +41,7 @@ def _with_segments(ids: pl.DataFrame, rfm: pl.DataFrame) -> pl.DataFrame:
 
 
 def _segments(merchant_id: int, as_of: dt.date, version: int, rfm: pl.DataFrame) -> Audience | None:
-    counts = rfm.group_by("segment").len().sort("len", descending=True)
+    counts = rfm.group_by("segment").len().sort(["len", "segment"], descending=[True, False])
     options = counts["segment"].to_list()
     sizes = dict(counts.iter_rows())
     chosen = st.multiselect("Segments", options, default=options[:1], key="cp_segments",

@@ -172,7 +172,7 @@ def test_result_equals_the_simulation_outside_the_dashboard(served, oracle):
     as_of = con.execute("SELECT CAST(max(order_ts) AS DATE) FROM main.orders WHERE merchant_id = ?",
                         [mid]).fetchone()[0]
     table = rfm.compute_rfm(access, mid, as_of)
-    top = table.group_by("segment").len().sort("len", descending=True)["segment"][0]
+    top = table.group_by("segment").len().sort(["len", "segment"], descending=[True, False])["segment"][0]
     frame = table.filter(pl.col("segment") == top).select("customer_id", pl.col("segment").alias("stratum"))
     activity = history.load_activity(access, mid, as_of, 365)
     offer = simulation.Offer("discount", 15.0, (), (), "Email", 0.01, 500.0, 14)
@@ -234,3 +234,52 @@ def test_scenarios_save_compare_export_as_plain_text(served, deferred):
 def test_headings_read_in_words():
     for name, column in CAMPAIGN_COLUMNS.items():
         assert not tables.snake_case_labels([column.label]), (name, column.label)
+
+
+def test_stock_check_with_a_saved_forecast(served, oracle, trained_models):
+    """With the merchant's saved demand forecast the page flags exactly the promoted product-locations that
+    ``compute_stock_flags`` flags on the stock-out risk computed here from the same saved model."""
+    import ibis
+
+    from analytics import rfm
+    from analytics.campaigns import audience as aud
+    from analytics.campaigns import design, history, stock, uplift
+    from data.access import DataAccess, Scope
+    from models.artifacts import ModelStore
+    from models.forecasting.outputs import compute_location_demand
+    from models.stockout.risk import compute_stockout_risk
+
+    before = {k: os.environ.get(k) for k in trained_models}
+    os.environ.update(trained_models)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = open_page("merchant", cp_source="Entered by hand")
+        text = shown_text(at)
+    finally:
+        for key, value in before.items():
+            os.environ[key] = value
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    assert "No demand forecast is saved" not in text
+    access = DataAccess(ibis.duckdb.from_connection(oracle.cursor()), Scope.merchants([MERCHANT]))
+    as_of = oracle.execute("SELECT CAST(max(order_ts) AS DATE) FROM main.orders WHERE merchant_id = ?",
+                           [MERCHANT]).fetchone()[0]
+    table = rfm.compute_rfm(access, MERCHANT, as_of)
+    top = table.group_by("segment").len().sort(["len", "segment"], descending=[True, False])["segment"][0]
+    frame = table.filter(pl.col("segment") == top).select("customer_id", pl.col("segment").alias("stratum"))
+    activity = history.load_activity(access, MERCHANT, as_of, 365)
+    contacted = aud.without(frame, design.assign_holdout(frame, 0.1, 7))
+    reach = min(contacted.height / max(activity.height, 1), 1.0)
+    models = ModelStore(trained_models["RETAIL_PULSE_MODELS_DIR"],
+                        key=trained_models["RETAIL_PULSE_MODEL_KEY"].encode())
+    saved = models.latest_usable("demand_forecast", MERCHANT)
+    risk = compute_stockout_risk(access, compute_location_demand(saved.payload, days=90), service_level=0.95)
+    flags = stock.compute_stock_flags(risk, categories=(), product_ids=(), uplift=uplift.manual_prior(1.05, 1.3).median,
+                                      reach=reach, days=14)
+    if flags.is_empty():
+        assert "Every promoted product has enough stock" in text
+    else:
+        assert f"{flags.height:,} promoted product-locations may run out" in text
+        shown = [d.value for d in at.dataframe if "shortfall" in d.value.columns]
+        assert shown and shown[0]["sku"].tolist() == flags["sku"].head(500).to_list()
