@@ -2,11 +2,13 @@
 
 Candidates (``CAUSES``, a registry: each returns zero or more ``Cause`` with a weight in [0, 1]):
 
-- ``dimension``: the value of a dimension (region, channel, payment method, category) that lost far more than
-  its usual share: weight = (its share of the shortfall - its usual share) / (1 - its usual share). When no value
-  stands out, "every region fell alike" (site-wide) is the hint;
+- ``dimension``: the value of a dimension (region, channel, payment method, category) whose orders fell furthest
+  below its usual share of the orders that did come (negative binomial tail): weight = strength of that evidence
+  (-log10 of the tail / 3, at most 1) x how far it fell. When the total fell and no value stands out, "every
+  region fell alike" (site-wide) is the hint, weight = (fall / 50%, at most 1) x (1 - the best value's weight);
 - ``stockout``: products with no stock anywhere on the incident's days, weighted by their normal sales;
-- ``declines``: payment declines (and fraud declines) per attempt against the four weeks before;
+- ``declines``: payment declines (and fraud declines) per attempt against the four weeks before, weighted by how
+  unlikely that many declines are at the usual rate (binomial tail);
 - ``campaign_end``: a promotion that ended in the three days before the incident started;
 - ``funnel``: the step (view -> cart -> checkout -> purchase) whose pass rate fell most against the weeks before.
 """
@@ -18,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import ibis
+import numpy as np
 import polars as pl
+from scipy import stats
 
 from analytics import facts
-from models.alerts import series
+from models.alerts import scoring, series
 from models.alerts.detection import Frames, metric_parts
 from models.alerts.incidents import Cause, Incident
 from models.alerts.watch import METRICS
@@ -53,28 +57,43 @@ def breakdown(frames: Frames, metric: str, dimension: str, since: dt.datetime, u
 
 
 def _dimension_causes(frames: Frames, inc: Incident) -> list[Cause]:
-    metric = inc.metric if inc.metric in ("orders", "revenue") else "orders"
+    """Per dimension, the value whose orders fell furthest below its usual share of the *observed* total (so a
+    site-wide fall does not point at the biggest region): weight = strength of that evidence x how far it fell."""
     out: list[Cause] = []
     best = 0.0
     for dim in ("region", "channel", "payment_method", "category"):
-        b = breakdown(frames, metric, dim, inc.start, inc.end)
-        if not b.height or float(b["difference"].sum()) >= 0:
+        f = frames.get("orders", dim).filter(pl.col("ts") >= inc.start, pl.col("ts") < inc.end)
+        if not f.height:
             continue
-        top = b.row(0, named=True)
-        usual = min(top["usual_share"], 0.999)
-        weight = max(0.0, min(1.0, (top["share"] - usual) / (1 - usual)))
+        g = f.group_by("value").agg(pl.col("n").sum(), pl.col("c_n").sum(), pl.col("e_n").sum()).drop_nulls()
+        g = g.filter(pl.col("c_n") > 0)
+        if not g.height:
+            continue
+        tail = scoring.count_tail(g["n"].to_numpy(), g["c_n"].to_numpy(), True)
+        fell = (1 - g["n"].to_numpy() / g["c_n"].to_numpy()).clip(0, 1)
+        weights = np.minimum(1.0, -np.log10(np.maximum(tail, 1e-12)) / 3.0) * fell
+        i = int(np.argmax(weights))
+        weight = float(weights[i])
         best = max(best, weight)
-        if weight < 0.2:
+        if weight < 0.1:
             continue
-        fell = 1 - top["observed"] / top["expected"] if top["expected"] else 0.0
-        out.append(Cause("dimension", f"{_WORDS[dim].capitalize()} {top['value']}",
-                         f"{top['value']} usually brings {usual:.0%} of {METRICS[metric].title.lower()} but "
-                         f"accounts for {min(top['share'], 9.99):.0%} of the shortfall ({top['observed']:.0f} against "
-                         f"{top['expected']:.1f} expected, {fell:.0%} down)", round(weight, 3)))
-    if inc.direction == "drop" and best < 0.3 and inc.dimension == "total":
-        out.append(Cause("dimension", "Site-wide: every region and channel fell alike",
-                         "no region, channel, payment method or category lost much more than its usual share",
-                         round(1 - best, 3)))
+        value, observed, usual = g["value"][i], float(g["n"][i]), float(g["c_n"][i])
+        total_e = float(g["e_n"].sum())
+        share = float(g["e_n"][i]) / total_e if total_e else 0.0
+        out.append(Cause("dimension", f"{_WORDS[dim].capitalize()} {value}",
+                         f"{value} usually brings {share:.0%} of orders; {observed:.0f} came in these hours where its "
+                         f"usual share of the orders that did come is {usual:.1f} ({fell[i]:.0%} down, a "
+                         f"{float(tail[i]):.2g} chance)", round(weight, 3)))
+    if inc.direction == "drop":
+        f = frames.get("orders", "total").filter(pl.col("ts") >= inc.start, pl.col("ts") < inc.end)
+        o, e = float(f["n"].sum()), float(f["e_n"].fill_null(0).sum())
+        down = max(0.0, 1 - o / e) if e else 0.0
+        # Half the orders gone everywhere is the clearest site-wide fall; a value that stands out takes over.
+        weight = min(1.0, down / 0.5) * (1 - best)
+        if weight >= 0.1:
+            out.append(Cause("dimension", "Site-wide: every region and channel fell alike",
+                             f"{o:.0f} orders against {e:.1f} expected ({down:.0%} down), and no region, channel, "
+                             f"payment method or category fell much more than the others", round(weight, 3)))
     return out
 
 
@@ -113,7 +132,12 @@ def _decline_causes(frames: Frames, inc: Incident) -> list[Cause]:
         r_now, r_before = float(now[col].sum()) / n_now, float(before[col].sum()) / n_before
         if r_now <= r_before * 1.5 or r_now - r_before < 0.02:
             continue
-        weight = min(1.0, (r_now - r_before) / (r_before + 0.05))
+        # How unlikely this many declines are at the usual rate: a few extra declines in a quiet hour are not
+        # evidence, a real payment failure is overwhelming.
+        p = float(stats.binom.sf(float(now[col].sum()) - 1, int(n_now), max(r_before, 1e-4)))
+        weight = min(1.0, -np.log10(max(p, 1e-12)) / 6.0)
+        if weight < 0.1:
+            continue
         out.append(Cause("declines", kind_label, f"{r_now:.0%} of {n_now:.0f} payments {words}, against "
                          f"{r_before:.1%} in the {BASELINE_DAYS} days before", round(weight, 3)))
     return out
