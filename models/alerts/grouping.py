@@ -76,7 +76,8 @@ def build_incident(frames: Frames, group: Sequence[Anomaly]) -> Incident:
 
 
 def find_incidents(access: DataAccess, merchant_id: int, *, since: dt.datetime, until: dt.datetime,
-                   rules: Sequence[WatchRule] | None = None, grain: str = "hour") -> list[Incident]:
+                   rules: Sequence[WatchRule] | None = None, grain: str = "hour",
+                   detector: bytes | None = None) -> list[Incident]:
     if grain not in ("hour", "day"):
         raise ValueError(f"grain must be 'hour' or 'day', got {grain!r}")
     if until <= since:
@@ -86,7 +87,8 @@ def find_incidents(access: DataAccess, merchant_id: int, *, since: dt.datetime, 
     anomalies = [a for rule in rules for a in detect_rule(frames, rule)]
     from models.alerts import detectors
 
-    anomalies += detectors.combined_anomalies(frames, [a for a in anomalies if a.dimension == "total"])
+    anomalies += detectors.combined_anomalies(frames, [a for a in anomalies if a.dimension == "total"],
+                                              detector=detector)
     incidents = [build_incident(frames, g) for g in group_anomalies(anomalies, grain)]
     return sorted(incidents, key=lambda i: (-i.score, i.start))
 

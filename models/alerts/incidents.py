@@ -40,7 +40,8 @@ class Cause:
 @dataclass(frozen=True)
 class Anomaly:
     """One flagged point of one series: ``ts`` is the hour (or day) flagged; the values are the window summed
-    over ``window`` periods ending at ``ts`` (window 1: the hour itself). ``score`` is the robust residual
+    over ``window`` periods ending at ``ts`` (window 1: the hour itself; 0: flagged by the combined detector,
+    PyOD on all metrics at once, where ``score`` is its ECOD score over the highest training score). ``score`` is the robust residual
     score (positive, larger is stranger); ``probability`` the tail probability of an observation this far off."""
 
     merchant_id: int
@@ -62,7 +63,7 @@ class Anomaly:
     def onset(self) -> dt.datetime:
         """First period of the window that was flagged."""
         step = dt.timedelta(hours=1) if self.grain == "hour" else dt.timedelta(days=1)
-        return self.ts - step * (self.window - 1)
+        return self.ts - step * (max(self.window, 1) - 1)
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,14 @@ def incident_key(merchant_id: int, metric: str, detected_at: dt.datetime, grain:
 
 
 def find_incidents(access: DataAccess, merchant_id: int, *, since: dt.datetime, until: dt.datetime,
-                   rules=None, grain: str = "hour") -> list[Incident]:
+                   rules=None, grain: str = "hour", detector: bytes | None = None) -> list[Incident]:
     """Incidents of ``merchant_id`` whose anomalies are flagged in ``[since, until)`` (whole periods only),
-    most severe first. ``rules``: a sequence of ``WatchRule`` (None: ``watch.DEFAULT_RULES``)."""
+    most severe first. ``rules``: a sequence of ``WatchRule`` (None: ``watch.DEFAULT_RULES``); ``detector``: the
+    payload of a saved ``anomaly_detector`` model (None: fitted on the history read)."""
     from models.alerts import grouping
 
-    return grouping.find_incidents(access, merchant_id, since=since, until=until, rules=rules, grain=grain)
+    return grouping.find_incidents(access, merchant_id, since=since, until=until, rules=rules, grain=grain,
+                                   detector=detector)
 
 
 def metric_band(access: DataAccess, merchant_id: int, metric: str, dimension: str, value: str | None,
