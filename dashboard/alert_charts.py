@@ -61,7 +61,7 @@ def build_breakdown_figure(breakdown: pl.DataFrame, dimension: str, *, title: st
     marker = marker_for(dimension, values) if dimension in COLOURED else {"color": PALETTE[0]}
     fig = go.Figure(go.Bar(x=rows["difference"].to_list(), y=names, orientation="h", marker=marker,
                            hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))
-    fig.update_xaxes(title=plotly_text(f"Observed minus expected: {axis_title(unit, currency).lower()}"),
+    fig.update_xaxes(title=plotly_text(f"Observed minus expected: {axis_title(unit, currency)}"),
                      zeroline=True)
     fig.update_yaxes(type="category")
     return _layout(fig, title, height=max(260, 60 + 26 * rows.height))

@@ -117,7 +117,10 @@ def render_incident(inc: StoredIncident, merchant: str, currency: str | None, da
     causes = causes_frame(inc)
     if causes.height:
         st.caption("Ranked, most likely first, each with the evidence behind it.")
-        tables.render_dataframe(causes, registry=tables.ALERT_COLUMNS, key="al_causes")
+        shown = tables.display_frame(causes, tables.ALERT_COLUMNS)
+        config = tables.column_config(shown, None, tables.ALERT_COLUMNS)
+        config["evidence"] = {**config["evidence"], "width": "large"}  # the evidence is what a person reads
+        st.dataframe(shown, column_config=config, hide_index=True, key="al_causes")
     else:
         st.caption("No cause stood out: no dimension, stock-out, decline jump, campaign end or funnel step "
                    "explains this incident.")

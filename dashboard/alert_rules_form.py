@@ -66,8 +66,8 @@ def default_rules() -> list[dict]:
 
 
 def rules_frame(rules: list[dict], feedback: pl.DataFrame) -> pl.DataFrame:
-    """One row per rule with its feedback: rule_text, enabled, sensitivity, direction_text, min_volume,
-    quiet_text, incidents, useful, not_useful, useful_share."""
+    """One row per rule with its feedback: rule_text, enabled, incidents, useful_share, useful, not_useful,
+    sensitivity, direction_text, min_volume, quiet_text."""
     votes = {r["rule_key"]: r for r in feedback.iter_rows(named=True)}
     rows = []
     for r in rules:
@@ -78,10 +78,10 @@ def rules_frame(rules: list[dict], feedback: pl.DataFrame) -> pl.DataFrame:
                      "quiet_text": hours_text(r["quiet_hours"]) or "none", "incidents": fb.get("incidents", 0),
                      "useful": fb.get("useful", 0), "not_useful": fb.get("not_useful", 0),
                      "useful_share": fb.get("useful_share")})
-    return pl.DataFrame(rows, schema={"rule_text": pl.Utf8, "enabled": pl.Boolean, "sensitivity": pl.Float64,
-                                      "direction_text": pl.Utf8, "min_volume": pl.Float64, "quiet_text": pl.Utf8,
-                                      "incidents": pl.Int64, "useful": pl.Int64, "not_useful": pl.Int64,
-                                      "useful_share": pl.Float64})
+    schema = {"rule_text": pl.Utf8, "enabled": pl.Boolean, "incidents": pl.Int64, "useful_share": pl.Float64,
+              "useful": pl.Int64, "not_useful": pl.Int64, "sensitivity": pl.Float64, "direction_text": pl.Utf8,
+              "min_volume": pl.Float64, "quiet_text": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema).select(list(schema))  # feedback first: what a person tunes by
 
 
 def _rule_words(key: str) -> str:

@@ -23,7 +23,7 @@ SHOWN_ROWS = 500
 PICKABLE = 200
 VIEWS = {"alerts": "Alerts", "rules": "Rules and delivery"}
 METRIC_CHOICES = {**{m.key: m.title for m in METRICS.values()}, alert_data.STOCKOUT: "Stock-out risk"}
-LIST = ("kind_text", "title", "metric_text", "dimension_text", "severity", "started_at", "status_text", "assignee")
+LIST = ("started_at", "title", "status_text", "severity", "assignee", "metric_text", "kind_text")
 
 
 def _back() -> None:
@@ -104,7 +104,7 @@ try:
     top.caption(f"{alerts.filter(pl.col('status') == 'open').height:,} new or assigned, "
                 f"{alerts.filter(pl.col('status') == 'acknowledged').height:,} acknowledged · incidents from the "
                 "last `alerts check` run; start times are shop time")
-    columns = (["merchant"] if len(ctx.scope) > 1 else []) + list(LIST)
+    columns = list(LIST[:2]) + (["merchant"] if len(ctx.scope) > 1 else []) + list(LIST[2:])
     table = shown.head(SHOWN_ROWS).with_columns(
         pl.col("merchant_id").map_elements(lambda m: str(names.get(m, m)), return_dtype=pl.Utf8).alias("merchant"))
     tables.render_dataframe(table.select(columns), registry=tables.ALERT_COLUMNS, key="al_list")
