@@ -114,8 +114,8 @@ def render_result(sim: simulation.Simulation, currency: str) -> None:
     st.markdown(
         ("ROI: nothing is spent, so it is not defined." if not len(roi) else
          f"ROI (profit per {currency} spent): median **{np.median(roi):.0%}**, 90% of simulations between "
-         f"{low:.0%} and {high:.0%}; expected ROI {roi.mean():.0%} (Monte Carlo error: {mc_low:.0%} to "
-         f"{mc_high:.0%} over {sim.draws:,} draws)."))
+         f"{low:.0%} and {high:.0%}; expected ROI {roi.mean():.1%} (Monte Carlo error: {mc_low:.1%} to "
+         f"{mc_high:.1%} over {sim.draws:,} draws)."))
     if sim.break_even_rate is None:
         st.warning("No response rate makes this campaign pay: the offer gives away more than the extra orders "
                    "earn.", icon=":material/warning:")
