@@ -9,6 +9,8 @@ carries) through tests/apps/page_harness.py, as a staff member and as the incide
   (``AlertIncidents.record``, as ``alerts check`` does): one per watched metric of each merchant, in the last day
   of data, on a real dimension value; ``--detect`` also stores what ``find_incidents`` finds in the last
   ``--hours`` of one merchant (slower: full detection).
+- Then the list as operations open it (every merchant's incidents and likely stock-outs, the stock-out risk from
+  the saved demand forecasts in ``<warehouse>.models``), cold and warm, for information (no target).
 - Cold = the page's run for that incident after every cached result was cleared (the engine stays, as in a
   running server; each session's first run, which imports modules, is not timed). Warm = the same run again.
 
@@ -116,13 +118,12 @@ def main() -> None:
         sys.exit(f"no warehouse at {path}: run benchmarks/bench_generate.py --size benchmark first")
     tmp = Path(tempfile.mkdtemp(prefix="bench_alerts_"))
     os.environ.update({"RETAIL_PULSE_WAREHOUSE": str(path), "RETAIL_PULSE_STATE_URL": f"sqlite:///{tmp / 'state.sqlite'}",
-                       "RETAIL_PULSE_CREDENTIALS": str(tmp / "credentials.yaml"), "RETAIL_PULSE_TRAIN_IN_APP": "off",
-                       "RETAIL_PULSE_MODELS_DIR": str(tmp / "models")})
+                       "RETAIL_PULSE_CREDENTIALS": str(tmp / "credentials.yaml"), "RETAIL_PULSE_TRAIN_IN_APP": "off"})
 
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import alert_data, cache
+    from dashboard import alert_data, cache, stockout_data
     from dashboard.auth.accounts import Principal
     from data.access import DataAccess, Scope
     from data.store import open_store
@@ -174,6 +175,25 @@ def main() -> None:
             warms.append(statistics.median(warm))
             what = f"{merchant}: {_label(store_url=os.environ['RETAIL_PULSE_STATE_URL'], key=key)}"
             print(f"{name:<10}{what[:39]:<40}{colds[-1]:>8.2f}{warms[-1]:>8.2f}", flush=True)
+    # The list, as operations open the page: every merchant's incidents and likely stock-outs (each merchant's
+    # stock-out risk from its saved demand forecast, <warehouse>.models, shared with the Stock-out risk page).
+    at = sessions["staff"]
+    del at.query_params["incident"]
+    at.session_state["al_stockouts"] = False
+    timed(at)  # the list's widgets exist from here on (the first one picked is shown below it, as on the page)
+    for stockouts in (True, False):
+        at.toggle(key="al_stockouts").set_value(stockouts)
+        cold, warm = [], []
+        for _ in range(args.repeat):
+            st.cache_data.clear()
+            cache.clear()
+            for fn in (alert_data._band, alert_data._breakdown, stockout_data._risk):
+                fn.clear()
+            cold.append(timed(at))
+            warm.append(timed(at))
+        shown = sum(len(d.value) for d in at.dataframe if "title" in d.value.columns)
+        print(f"list, staff, every merchant, {'with' if stockouts else 'without'} stock-outs ({shown} alerts): "
+              f"cold {statistics.median(cold):.2f} s, warm {statistics.median(warm):.2f} s", flush=True)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"incident page, median over incidents: cold {statistics.median(colds):.2f} s (max {max(colds):.2f}), "
           f"warm {statistics.median(warms):.2f} s (max {max(warms):.2f}); targets 2 s and 0.3 s")

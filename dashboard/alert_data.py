@@ -3,7 +3,7 @@ incident's band and drill-down, computed on demand and shared across sessions.
 
 The page never runs detection over history: ``python -m models alerts check`` stores incidents
 (``data.store.alert_incidents``); this module lists them with their workflow state (``data.store.alert_actions``,
-kind ``incident``) beside the stock-out alerts of issue 8 (kind ``stockout``, from each merchant's saved demand
+kind ``incident``) beside the likely stock-outs of issue 8 (kind ``stockout``, from each merchant's saved demand
 forecast, ``dashboard.stockout_data``). Only one incident's series is computed, when it is opened
 (``band``/``breakdown``, keyed by merchant, series, span and data version).
 
@@ -29,7 +29,10 @@ from models.alerts.watch import METRICS
 STOCKOUT = "stockout"
 INCIDENT = "incident"
 KIND_WORDS = {INCIDENT: "Incident", STOCKOUT: "Stock-out risk"}
-STOCKOUT_MIN = 0.5  # stock-out alerts listed here: at least this likely (the Stock-out risk page lists all)
+# Stock-out alerts listed here: at least this likely, and a merchant's STOCKOUT_TOP largest revenues at risk among
+# them (a large catalogue has hundreds; the Stock-out risk page lists every one).
+STOCKOUT_MIN = 0.5
+STOCKOUT_TOP = 20
 DIMENSION_WORDS = {"total": "All sales", "region": "Region", "category": "Category", "channel": "Channel",
                    "payment_method": "Payment method"}
 DIRECTION_WORDS = {"drop": "Drop", "spike": "Spike", "both": "Drop or spike"}
@@ -105,7 +108,8 @@ def _row(kind, merchant_id, key, title, metric, metric_text, dimension_text, sev
 
 def build_alert_list(store, who: StorePrincipal, merchant_ids: Iterable[int],
                      stockout_risk: pl.DataFrame | None = None, limit: int = 1000) -> pl.DataFrame:
-    """Every incident stored for ``merchant_ids`` and the likely stock-outs of ``stockout_risk``, with their state.
+    """Every incident stored for ``merchant_ids`` and the likely stock-outs of ``stockout_risk`` (at least
+    STOCKOUT_MIN likely, a merchant's STOCKOUT_TOP largest revenues at risk), with their state.
 
     Columns ``LIST_COLUMNS``: ``status`` is open / acknowledged / snoozed / resolved, ``status_text`` in words
     ("New", "Acknowledged by ana", "Assigned to bo", "Snoozed until ...", "Resolved: reason"); ``metric`` is the
@@ -123,9 +127,12 @@ def build_alert_list(store, who: StorePrincipal, merchant_ids: Iterable[int],
                              states.get((inc.merchant_id, inc.incident_key)), now))
     if stockout_risk is not None and stockout_risk.height and ids:
         states = store.alerts.states(who, alert_kind=STOCKOUT, merchant_ids=ids)
-        risky = stockout_risk.filter(pl.col("merchant_id").is_in(ids)
-                                     & (pl.col("stockout_probability") >= STOCKOUT_MIN))
-        for r in risky.sort("stockout_probability", descending=True).iter_rows(named=True):
+        risky = (stockout_risk.filter(pl.col("merchant_id").is_in(ids)
+                                      & (pl.col("stockout_probability") >= STOCKOUT_MIN))
+                 .sort("revenue_at_risk", descending=True, nulls_last=True)
+                 .group_by("merchant_id", maintain_order=True).head(STOCKOUT_TOP)
+                 .sort("stockout_probability", descending=True, maintain_order=True))
+        for r in risky.iter_rows(named=True):
             rows.append(_row(STOCKOUT, r["merchant_id"], r["alert_key"],
                              f"Stock-out risk: {r['product']} at {r['location']}", STOCKOUT, KIND_WORDS[STOCKOUT],
                              "Product at a location", float(r["stockout_probability"]), None,

@@ -67,9 +67,19 @@ EVERY_METRIC = {f"e{n:03d}{metric[:12]:0<12}": incident(3, f"e{n:03d}{metric[:12
                                                         start=START - dt.timedelta(hours=8 * n))
                 for n, (metric, m) in enumerate(METRICS.items())}
 SEEDED.update(EVERY_METRIC)
-STOCKOUT = pl.DataFrame({"merchant_id": [2, 1], "alert_key": ["product:7@store:1", "product:9@store:2"],
-                         "product": ["Wool socks", "Rain coat"], "location": ["Leeds", "York"],
-                         "stockout_probability": [0.8, 0.7]})
+# Merchant 2: more likely stock-outs than the list takes (alert_data.STOCKOUT_TOP by revenue at risk), and one
+# below alert_data.STOCKOUT_MIN; merchant 1: one.
+STOCKOUT = pl.DataFrame({
+    "merchant_id": [2] * (alert_data.STOCKOUT_TOP + 2) + [1],
+    "alert_key": [f"product:{n}@store:1" for n in range(alert_data.STOCKOUT_TOP + 2)] + ["product:9@store:2"],
+    "product": ["Wool socks"] + [f"Product {n}" for n in range(1, alert_data.STOCKOUT_TOP + 2)] + ["Rain coat"],
+    "location": ["Leeds"] * (alert_data.STOCKOUT_TOP + 2) + ["York"],
+    "stockout_probability": [0.8] + [0.6] * alert_data.STOCKOUT_TOP + [0.3] + [0.7],
+    "revenue_at_risk": [100.0 + n for n in range(alert_data.STOCKOUT_TOP + 1)] + [5000.0, 10.0]})
+LISTED_STOCKOUTS = {  # what the list should take: per merchant, likely enough, largest revenue at risk first
+    m: set(g.filter(pl.col("stockout_probability") >= alert_data.STOCKOUT_MIN)
+           .sort("revenue_at_risk", descending=True).head(alert_data.STOCKOUT_TOP)["alert_key"])
+    for (m,), g in STOCKOUT.group_by("merchant_id")}
 
 
 # ---------------------------------------------------------------------------------------------- plumbing
@@ -162,8 +172,14 @@ def test_every_allowed_role_sees_its_merchants_alerts_only(app, role):
     listed = frame(at, "title")
     scope = PRINCIPALS[role].merchant_ids
     keys = {k for k, i in SEEDED.items() if scope is None or i.merchant_id in scope}
-    stockouts = STOCKOUT.filter(pl.col("merchant_id").is_in(list(scope or (1, 2))))
-    assert listed.height == len(keys) + stockouts.height
+    stockouts = set().union(*(LISTED_STOCKOUTS[m] for m in (scope or (1, 2))))
+    if scope is None or 2 in scope:  # the oracle has teeth: the cap and the threshold each leave one out
+        assert "product:1@store:1" in stockouts
+        assert "product:0@store:1" not in stockouts and "product:21@store:1" not in stockouts
+    assert listed.height == len(keys) + len(stockouts)
+    wanted = STOCKOUT.filter(pl.col("alert_key").is_in(list(stockouts)))
+    titles = {f"Stock-out risk: {p} at {loc}" for p, loc in zip(wanted["product"], wanted["location"])}
+    assert set(listed.filter(pl.col("kind_text") == "Stock-out risk")["title"]) == titles
     assert set(listed["kind_text"]) == {"Incident", "Stock-out risk"}
     options = at.selectbox(key="al_pick").options
     assert len(options) == listed.height
@@ -173,7 +189,7 @@ def test_every_allowed_role_sees_its_merchants_alerts_only(app, role):
     # newest first, stock-outs (no start) after the incidents
     starts = [s for s in listed["started_at"].to_list() if s]
     assert starts == sorted(starts, reverse=True)
-    assert listed["kind_text"].to_list()[-stockouts.height:] == ["Stock-out risk"] * stockouts.height
+    assert listed["kind_text"].to_list()[-len(stockouts):] == ["Stock-out risk"] * len(stockouts)
     for d in at.dataframe:
         columns = list(d.value.columns)
         assert not tables.unknown_columns(columns, tables.ALERT_COLUMNS), columns
