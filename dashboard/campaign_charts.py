@@ -19,7 +19,11 @@ def build_profit_figure(profit: np.ndarray, currency: str | None, title: str = "
     finite = profit[np.isfinite(profit)]
     fig = go.Figure()
     if len(finite):
-        edges = np.histogram_bin_edges(finite, bins=BINS)
+        # Bin edges on multiples of the width, so zero is an edge and no bar mixes losses with gains.
+        width = float(finite.max() - finite.min()) / BINS or max(abs(float(finite[0])), 1.0)
+        edges = np.arange(np.floor(finite.min() / width), np.ceil(finite.max() / width) + 1) * width
+        if len(edges) < 2:
+            edges = np.array([edges[0], edges[0] + width])
         counts, edges = np.histogram(finite, bins=edges)
         centres = (edges[:-1] + edges[1:]) / 2
         share = counts / len(finite)

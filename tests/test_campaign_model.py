@@ -152,3 +152,13 @@ def test_stock_flags_only_promoted_products_short_of_stock():
     flags = stock.compute_stock_flags(risk, categories=("candles",), product_ids=(), uplift=1.5, reach=1.0, days=14)
     # Product 1: 5 x 18 + 5 x 0.5 x 14 = 125 > 100; product 2: 50 + 25 = 75 <= 100; product 3 is not promoted.
     assert flags["sku"].to_list() == ["a"] and flags["shortfall"].to_list() == [25.0]
+
+
+def test_profit_chart_splits_at_zero_and_escapes_text():
+    from dashboard.campaign_charts import build_profit_figure
+
+    sim = simulation.simulate(STATS, OFFER, PRIOR, draws=5000, seed=4)
+    fig = build_profit_figure(sim.profit, "<b>GBP</b>")
+    loss = next(t for t in fig.data if t.name == "Loss")
+    assert sum(loss.y) == pytest.approx(sim.loss_probability)  # every loss bar lies left of zero, whole
+    assert "<b>" not in fig.layout.xaxis.title.text and "&lt;b&gt;" in fig.layout.xaxis.title.text
