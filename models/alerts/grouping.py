@@ -60,11 +60,30 @@ def _series_sum(frames: Frames, metric: str, dimension: str, value: str | None, 
     return o, e, float(lo[0]), float(hi[0])
 
 
+def _change_point(frames: Frames, lead: Anomaly, earliest: dt.datetime, end: dt.datetime) -> dt.datetime:
+    """Where the lead series' shortfall (or excess) began: the start in [earliest, lead.ts] that maximises the
+    summed difference from expected up to ``end`` (a long window reaches back into ordinary hours; this trims it)."""
+    if lead.window == 0:
+        return earliest
+    f = frames.get(series.SOURCE_OF[lead.metric], lead.dimension)
+    f = f.filter(pl.col("value") == (lead.dimension_value or series.TOTAL), pl.col("ts") >= earliest,
+                 pl.col("ts") < end)
+    if not f.height:
+        return earliest
+    _, obs, exp, _, _, _ = metric_parts(lead.metric, f)
+    centre = exp.get("e", exp.get("y"))
+    diff = np.nan_to_num(centre - obs["y"]) if lead.direction == "drop" else np.nan_to_num(obs["y"] - centre)
+    tail_sums = np.cumsum(diff[::-1])[::-1]  # sum from each start to the end
+    latest = int(np.searchsorted(f["ts"].to_numpy(), np.datetime64(lead.ts), side="right"))
+    best = int(np.argmax(tail_sums[:max(latest, 1)]))
+    return f["ts"][best]
+
+
 def build_incident(frames: Frames, group: Sequence[Anomaly]) -> Incident:
     first = min(group, key=_order)
     lead = max(group, key=lambda a: (a.score, -_order(a)[1]))
-    start = min(a.onset for a in group)
     end = max(a.ts for a in group) + step(frames.grain)
+    start = _change_point(frames, lead, min(a.onset for a in group), end)
     observed, expected, low, high = _series_sum(frames, lead.metric, lead.dimension, lead.dimension_value, start, end)
     members = tuple(sorted(group, key=_order))
     draft = Incident(
