@@ -126,9 +126,16 @@ def metric_band(access: DataAccess, merchant_id: int, metric: str, dimension: st
     kind, _, _, _, o, e = metric_parts(metric, f, conditional=False)
     if METRICS[metric].kind in ("ratio", "mean"):
         n = f["n"].to_numpy().astype(float)
+        z = float(scoring.stats.norm.isf(10.0 ** -scoring.threshold(0.5)))
         with np.errstate(invalid="ignore", divide="ignore"):
             o, e = np.where(n > 0, o / n, np.nan), np.where(n > 0, e / n, np.nan)
-        lo, hi = e, e
+            if METRICS[metric].kind == "ratio":  # a share of sessions or payments: binomial spread
+                sd = np.sqrt(np.clip(e * (1 - e), 0, None) * (1 + scoring.DISPERSION * n) / n)
+                lo, hi = np.clip(e - z * sd, 0, 1), np.clip(e + z * sd, 0, 1)
+            else:  # a mean delay: spread of one delivery over the square root of the deliveries
+                spread = np.sqrt(np.maximum(f["m2"].fill_null(np.nan).to_numpy() - f["m1"].fill_null(np.nan)
+                                            .to_numpy() ** 2, 0.25) / n)
+                lo, hi = e - z * spread, e + z * spread
     else:
         lo, hi = band(kind, e, None, None, scoring.threshold(0.5))
     return pl.DataFrame({"ts": f["ts"], "observed": o, "expected": e, "low": lo, "high": hi}, schema=schema)
