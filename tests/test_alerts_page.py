@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -261,6 +262,33 @@ def test_a_link_opens_the_incident_with_band_drill_down_and_causes(app, fixture_
     assert causes["cause"].to_list() == [c.label for c in inc.causes]
     run(at.button(key="al_back").click())
     assert "incident" not in at.query_params and has(at.selectbox, "al_pick")
+
+
+@pytest.mark.parametrize("user,password,opens", [("ops2", "ops2-password-1", True),
+                                                  ("shop1", "shop1-password-1", False)])
+def test_the_notification_link_opens_the_incident_after_sign_in(app, monkeypatch, user, password, opens):
+    """Through the real entrypoint: a signed-out person follows ``/alerts?incident=<key>`` (merchant 2's), signs
+    in, and lands on the incident, unless it is another merchant's."""
+    from dashboard import state
+    from dashboard.auth import login as auth
+
+    monkeypatch.setenv("RETAIL_PULSE_COOKIE_KEY", secrets.token_urlsafe(48))
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"))
+    at.query_params["incident"] = "b2000000000000m2"
+    run(at)
+    at.session_state[state.LINKED_PAGE] = "alerts"  # what the form reads from a browser's /alerts
+    at.text_input(key=auth.USERNAME_KEY).input(user)
+    at.text_input(key=auth.PASSWORD_KEY).input(password)
+    run(at.button(key=auth.SUBMIT_KEY).click())
+    assert at.title[0].value == "Alerts"
+    facts = frame(at, "about")
+    if opens:
+        assert dict(zip(facts["about"], facts["detail"]))["Series"] == "Revenue, all sales"
+        assert has(at.button, "al_back")
+    else:
+        assert any("No incident" in w.value for w in at.warning)
+        assert facts is None or "Revenue" not in dict(zip(facts["about"], facts["detail"]))["Series"]
+        assert all("Revenue dropped" not in t for t in frame(at, "title")["title"].to_list())
 
 
 @pytest.mark.parametrize("key", list(EVERY_METRIC))
