@@ -1,7 +1,7 @@
 """"Bought together" and what to suggest to a customer next, with the hit-rate backtest against popularity.
 
-Learned from basket lines (``analytics.baskets.load_basket_lines``; baskets over the cap skipped as in
-``mining``) up to an as-of day:
+Learned from the basket lines of the ``TRAIN_DAYS`` days up to an as-of day (``analytics.baskets.
+load_basket_lines``; baskets over the cap skipped as in ``mining``):
 
 - ``neighbours``: for each product A, the products B bought in the same basket more often than chance
   (lift above 1, at least ``MIN_PAIR_BASKETS`` baskets): confidence P(B in basket | A in basket), lift, baskets.
@@ -20,8 +20,8 @@ typical: someone who just bought a kettle needs no kettle. The ``k`` best are re
 
 Backtest (``backtest``): the last ``HOLDOUT_DAYS`` days are held out; the model is learned from the days before;
 for customers who bought before and in the holdout, hit rate at k = share of them who bought at least one of
-their k suggestions in the holdout. The baseline suggests the k products in most baskets of the training days
-to everyone.
+their k suggestions in the holdout. The baseline suggests to everyone the k products in most baskets of all the
+days before the holdout.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ MIN_RATE_DAYS = 14  # a product on sale for fewer days is rated as if on sale th
 WEIGHTS = (0.0, 0.25, 1.0, 4.0)  # personal weights tried on the validation month
 RECENT_DAYS = 90
 HALF_LIFE_DAYS = 90
+TRAIN_DAYS = 365  # the recommender learns from the last year (older orders weigh under 6% at this half-life)
 REPEAT_TYPICAL = 0.2
 CANDIDATES = 200  # the most popular products every customer is scored on, besides their co-purchases
 HOLDOUT_DAYS = 30
@@ -59,7 +60,7 @@ def fit_recommender(lines: pl.DataFrame, as_of: dt.date | None = None, max_items
                     personal_weight: float = 1.0) -> Recommender:
     """Learn neighbours and popularity from the baskets of ``lines`` ordered on or before ``as_of``."""
     as_of = as_of or lines["day"].max()
-    lines = lines.filter(pl.col("day") <= as_of)
+    lines = lines.filter(pl.col("day").is_between(as_of - dt.timedelta(days=TRAIN_DAYS - 1), as_of))
     kept, counts = cap_baskets(lines, max_items)
     items = kept.select("order_id", "customer_id", "day", "product_id").unique(["order_id", "product_id"])
     n = max(counts.baskets, 1)
@@ -179,7 +180,10 @@ def _score_split(lines: pl.DataFrame, cutoff: dt.date, holdout_days: int, k: int
     held = held.join(customers, on="customer_id")
     history = train.join(customers, on="customer_id")
     hits = {w: hit_rate(recommend(replace(model, personal_weight=w), history, k), held) for w in weights}
-    by_baskets = model.popularity.sort(["baskets", "product_id"], descending=[True, False]).head(k)
+    # The baseline counts baskets over every training day, whatever window the model itself learns from.
+    kept, _ = cap_baskets(train)
+    by_baskets = kept.group_by("product_id").agg(pl.col("order_id").n_unique().alias("baskets")).sort(
+        ["baskets", "product_id"], descending=[True, False]).head(k)
     recent = model.popularity.head(k)
     return {"customers": customers.height, "hits": hits,
             "baseline": hit_rate(customers.join(by_baskets.select("product_id"), how="cross"), held),
