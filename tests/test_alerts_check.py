@@ -88,8 +88,8 @@ def _channels(store_url: str, merchants: list[int], http: HttpReceiver, smtp: Sm
         for m in merchants:
             AlertChannels(store).save(STAFF, merchant_id=m, label="hook", url=http.url(f"m{m}"), request_id=f"h{m}",
                                       digest=False)
-        AlertChannels(store).save(STAFF, merchant_id=merchants[0], label="mail", url=smtp.url("ops@one.example.com"), digest=False,
-                                  request_id="mail")
+        AlertChannels(store).save(STAFF, merchant_id=merchants[0], label="mail", url=smtp.url("ops@one.example.com"),
+                                  digest=False, request_id="mail")
     finally:
         store.close()
 

@@ -64,7 +64,8 @@ def incident_title(incident: Any) -> str:
     change = "" if not incident.expected else \
         f" {abs(incident.observed - incident.expected) / abs(incident.expected):.0%}"
     verb = "dropped" if incident.direction == "drop" else "spiked"
-    where = "" if incident.dimension == "total" else f" ({_words(incident.dimension)}: {plain(incident.dimension_value)})"
+    where = ("" if incident.dimension == "total"
+             else f" ({_words(incident.dimension)}: {plain(incident.dimension_value)})")
     return f"{_words(incident.metric).capitalize()} {verb}{change}{where}"
 
 
