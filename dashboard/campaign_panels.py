@@ -30,8 +30,7 @@ def render_offer(products: pl.DataFrame, currency: str) -> simulation.Offer:
     left, right = st.columns(2)
     kind = left.radio("Offer", simulation.OFFER_KINDS, horizontal=True, key="cp_offer_kind",
                       format_func=str.capitalize)
-    pct = left.slider("Discount (%)", 5, 50, 15, step=5, key="cp_discount",
-                      disabled=kind != "discount") if kind == "discount" else 0
+    pct = left.slider("Discount (%)", 5, 50, 15, step=5, key="cp_discount") if kind == "discount" else 0
     categories = sorted(c for c in products["category"].unique().to_list() if c is not None)
     cats = left.multiselect("Categories it covers", categories, key="cp_categories",
                             placeholder="Every category", help="Empty with no products: the whole catalogue.")

@@ -184,4 +184,5 @@ def break_even(stats: AudienceStats, offer: Offer) -> tuple[float | None, float 
     if slope <= 0:
         return None, None, base_rate
     u = cost / slope
-    return u, min(u * base_rate, 1.0) if u * base_rate <= 1 else None, base_rate
+    rate = u * base_rate
+    return u, (rate if rate <= 1 else None), base_rate

@@ -6,7 +6,7 @@ Principal scope keeps a merchant's people away from every other merchant's scena
 
 Body: ``{section: {field: value}}`` with the sections of ``SECTIONS`` (audience, offer, response, result,
 design): values are numbers, text, yes/no, None or short lists of those. The page builds it
-(``dashboard.campaign_scenario_io``); this module checks shape, sizes and text so nobody can store a broken or
+(``dashboard.campaign_saved.build_body``); this module checks shape, sizes and text so nobody can store a broken or
 oversized body, and keeps names and notes verbatim (they are shown as plain text).
 """
 
