@@ -91,7 +91,10 @@ def detect(store, access, *, merchant_ids: Iterable[int] | None = None, lookback
     report = report or CheckReport()
     started = time.perf_counter()
     incidents_store, channels = AlertIncidents(store), AlertChannels(store)
-    for merchant_id, (name, last) in sorted(merchant_clock(access, merchant_ids).items()):
+    clock = merchant_clock(access, merchant_ids)
+    for unknown in sorted(set(merchant_ids or ()) - set(clock)):
+        report.failures.append(f"merchant {unknown}: no such merchant in the warehouse")
+    for merchant_id, (name, last) in sorted(clock.items()):
         report.merchants += 1
         report.names[merchant_id] = name
         body = rules_for(store, merchant_id)
