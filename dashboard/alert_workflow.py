@@ -157,20 +157,54 @@ def describe(a) -> str:
     return text + (f" ({a.note})" if a.note else "")
 
 
-def history_frame(actions) -> pl.DataFrame:
-    """The actions newest first: recorded_at (naive UTC), actor, action_text."""
-    done = list(reversed(actions))
-    return pl.DataFrame({"recorded_at": [a.recorded_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
-                                         if a.recorded_at.tzinfo else a.recorded_at for a in done],
-                         "actor": [a.actor for a in done], "action_text": [describe(a) for a in done]},
+def _utc(at: dt.datetime) -> dt.datetime:
+    """A stored time as naive UTC for the grid (SQLite hands back naive UTC, PostgreSQL an aware time)."""
+    return at.astimezone(dt.timezone.utc).replace(tzinfo=None) if at.tzinfo else at
+
+
+def system_events(entries, channel_labels: Mapping[str, str]) -> list[tuple[dt.datetime, str, str]]:
+    """(when, who, what) of the audit entries that are not people's actions: found, updated, notified."""
+    out = []
+    for e in entries:
+        after = e.after if isinstance(e.after, dict) else {}
+        channel = channel_labels.get(after.get("channel"), "a removed channel")
+        text = {"detect": "found by the alerts check",
+                "update": "updated by a later alerts check (its end or figures changed)",
+                "notify": f"notification sent to {channel}",
+                "notify_failed": f"notification to {channel} given up after {after.get('attempts')} attempts"}.get(
+            e.action)
+        if text is not None:
+            out.append((_utc(e.recorded_at), e.actor, text))
+    return out
+
+
+def history_frame(actions, events=()) -> pl.DataFrame:
+    """People's actions and the system's events, newest first: recorded_at (naive UTC), actor, action_text."""
+    rows = [(_utc(a.recorded_at), a.actor, describe(a)) for a in actions] + list(events)
+    rows.sort(key=lambda r: r[0], reverse=True)
+    return pl.DataFrame({"recorded_at": [r[0] for r in rows], "actor": [r[1] for r in rows],
+                         "action_text": [r[2] for r in rows]},
                         schema={"recorded_at": pl.Datetime("us"), "actor": pl.Utf8, "action_text": pl.Utf8})
 
 
 def render_history(principal: Principal, alert: Mapping) -> None:
-    actions = cache.store().alerts.history(alert_data.store_principal(principal), merchant_id=int(alert["merchant_id"]),
-                                           alert_key=alert["alert_key"], alert_kind=alert["kind"])
-    if not actions:
+    """What was done with the alert: people's actions (the workflow) and, for an incident, when the check found
+    or updated it and each notification sent (the audit log)."""
+    store, who = cache.store(), alert_data.store_principal(principal)
+    merchant = int(alert["merchant_id"])
+    actions = store.alerts.history(who, merchant_id=merchant, alert_key=alert["alert_key"], alert_kind=alert["kind"])
+    events = []
+    if alert["kind"] == alert_data.INCIDENT:
+        entries = store.audit.entries(who, merchant_ids=[merchant], entity=f"alert:{alert_data.INCIDENT}",
+                                      entity_id=alert["alert_key"])
+        labels = {}
+        if any(e.action.startswith("notify") for e in entries):
+            from data.store.alert_channels import AlertChannels
+
+            labels = {cid: c.label for cid, c in AlertChannels(store).channels(who, merchant).items()}
+        events = system_events(entries, labels)
+    if not actions and not events:
         st.caption("Nobody has acted on this alert yet.")
         return
-    st.caption("What was done (newest first; times in UTC). Every action is also in the audit log.")
-    tables.render_dataframe(history_frame(actions), registry=tables.ALERT_COLUMNS, key="al_history")
+    st.caption("What was done (newest first; times in UTC). Every entry is also in the audit log.")
+    tables.render_dataframe(history_frame(actions, events), registry=tables.ALERT_COLUMNS, key="al_history")

@@ -363,6 +363,7 @@ def test_workflow_writes_the_store_and_shows(app):
         assert frame(at, "title")["status_text"].to_list() == ["Resolved: carrier outage, fixed"]
         history = frame(at, "action_text")["action_text"].to_list()
         assert history[0] == "resolved: carrier outage, fixed" and f"comment: {HOSTILE}" in history
+        assert history[-1] == "found by the alerts check"  # the check's audit entry, oldest
         assert [a.action for a in store.alerts.history(who, merchant_id=2, alert_key=key, alert_kind="incident")] == [
             "acknowledge", "assign", "feedback", "feedback", "comment", "snooze", "resolve"]
         audit = store.audit.entries(alert_data.store_principal(PRINCIPALS["admin"]), merchant_ids=[2],
@@ -456,3 +457,20 @@ def test_quiet_hours_read_and_written_back():
                        ("7-", "'7-'"), ("-1", "'-1'")):
         with pytest.raises(ValueError, match=words):
             parse(bad)
+
+
+def test_system_events_read_the_audit_entries():
+    from dashboard.alert_workflow import system_events
+    from data.store.audit import AuditEntry
+
+    at = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.timezone.utc)
+
+    def entry(action, after):
+        return AuditEntry(1, at, "alert-detection", 2, "alert:incident", "k", action, None, after, None)
+
+    events = system_events([entry("detect", {"score": 6}), entry("notify", {"channel": "c1", "attempts": 1}),
+                            entry("notify_failed", {"channel": "gone", "attempts": 10}),
+                            entry("acknowledge", {"acknowledged_by": "x"})], {"c1": "Ops on Slack"})
+    assert [e[2] for e in events] == ["found by the alerts check", "notification sent to Ops on Slack",
+                                      "notification to a removed channel given up after 10 attempts"]
+    assert events[0][0] == dt.datetime(2026, 11, 2, 9, 30)  # naive UTC for the grid
