@@ -182,6 +182,8 @@ def render_customer_value(merchant: Merchant, customer: int, data_version: int) 
     facts += [(f"Value over the next {d} days", f"{money(r[f'clv_{d}'])} (between {money(r.get(f'clv_{d}_low'))} "
                f"and {money(r.get(f'clv_{d}_high'))})") for d in (90, 180, 365)]
     st.table({"Prediction": [k for k, _ in facts], "Value": [v for _, v in facts]}, hide_index=True)
+    st.caption(f"From the customer value model version {saved.version}, made on the data it was trained on (the "
+               "Predicted value tab has its model card); ranges: 80% intervals.")
 
 
 def render_value_section(ctx: PageContext, merchant: Merchant) -> None:
