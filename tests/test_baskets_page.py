@@ -11,6 +11,7 @@ names stay plain text on screen and in the CSV and Excel downloads; every table 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -148,8 +149,13 @@ def test_every_allowed_role_sees_rules_together_suggestions_and_bundles(served, 
     rules = found["if_products"]
     assert rules.height and {"support", "confidence", "lift", "baskets"} <= set(rules.columns)
     assert rules["lift"].to_list() == sorted(rules["lift"].to_list(), reverse=True)
-    for frame in found.values():
-        assert not tables.unknown_columns(frame.columns, tables.BASKET_COLUMNS), frame.columns
+    for d in at.dataframe:  # headings in words, registered; no empty cell shown as None
+        columns = list(d.value.columns)
+        assert not tables.unknown_columns(columns, tables.BASKET_COLUMNS), columns
+        labels = [json.loads(d.proto.columns or "{}").get(c, {}).get("label") for c in columns]
+        assert all(labels) and not tables.snake_case_labels(labels), labels
+        assert not d.value.isna().any().any()
+        assert not d.value.astype(str).isin(["None", "null", "nan", "NaN"]).any().any()
     assert any(e.label.startswith("Model card") for e in at.expander)
     pickers = [s for s in at.selectbox if s.key == "bk_merchant"]
     assert (len(pickers[0].options) if pickers else 1) == (1 if role == "merchant" else 3)
