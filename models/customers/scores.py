@@ -32,7 +32,7 @@ def empty_scores() -> pl.DataFrame:
 def load_booster(text: str) -> xgb.Booster:
     booster = xgb.Booster()
     booster.load_model(bytearray(text.encode()))
-    booster.set_param({"nthread": 2})
+    booster.set_param({"nthread": 1})
     return booster
 
 

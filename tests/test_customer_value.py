@@ -1,0 +1,102 @@
+"""Customer value against the planted truth of the demo warehouse (merchant 1, a GB gifts shop).
+
+Time split: the models learn from purchases before a cutoff 180 days before the end of the data (read through
+``load_purchases(until=cutoff)``, so nothing later can leak) and score every customer as of the cutoff. What
+happened after it is counted here with plain SQL on the orders, and the planted churn dates come from
+``truth.customer_profiles``. Run with ``-s`` for the figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import duckdb
+import ibis
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from data.access import DataAccess, Scope
+from models.customers import features, scores, train
+from models.customers.baseline import Baseline
+
+MERCHANT = 1
+HELD_OUT_DAYS = 180
+
+
+@pytest.fixture(scope="module")
+def backtest(demo_warehouse):
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([MERCHANT]))
+    end = con.execute("SELECT max(order_ts)::DATE + 1 FROM main.orders WHERE merchant_id = ?", [MERCHANT]).fetchone()[0]
+    cutoff = end - dt.timedelta(days=HELD_OUT_DAYS)
+    history = features.load_purchases(access, until=cutoff)
+    started = time.perf_counter()
+    trained = train.train_customer_value(history)
+    seconds = time.perf_counter() - started
+    scored = scores.compute_scores(history, cutoff, trained.boosters, trained.choices, trained.intervals,
+                                   trained.baseline)
+    summary = features.compute_summary(history, cutoff)
+    base = Baseline.fit(summary).predict(summary, (90, 180))
+    after = pl.from_pandas(con.execute("""
+        SELECT customer_id,
+               count(*) FILTER (WHERE order_ts < ?::DATE + 90) AS orders_90,
+               sum(CASE WHEN status = 'returned' THEN 0 ELSE gross_amount - discount_amount END)::DOUBLE AS spend_180
+        FROM main.orders
+        WHERE merchant_id = ? AND order_type = 'sale' AND status <> 'cancelled' AND customer_id IS NOT NULL
+          AND order_ts >= ?::DATE AND order_ts < ?::DATE + 180
+        GROUP BY customer_id""", [cutoff, MERCHANT, cutoff, cutoff]).fetch_df())
+    truth = pl.from_pandas(con.execute("SELECT customer_id, churn_date, value_tier FROM truth.customer_profiles "
+                                      "WHERE merchant_id = ?", [MERCHANT]).fetch_df()).with_columns(pl.col("churn_date").cast(pl.Date))
+    con.close()
+    frame = (scored.join(base.select("customer_id", pl.col("churn_90").alias("base_churn_90"), "p_alive",
+                                     pl.col("clv_180").alias("base_clv_180")), on="customer_id", how="left")
+             .join(after, on="customer_id", how="left").join(truth, on="customer_id", how="left")
+             .with_columns(pl.col("orders_90").fill_null(0), pl.col("spend_180").fill_null(0.0)))
+    return frame, trained, cutoff, seconds
+
+
+def test_churn_beats_the_baseline_on_a_time_split(backtest):
+    frame, trained, cutoff, seconds = backtest
+    churned = (frame["orders_90"] == 0).to_numpy()
+    ours = roc_auc_score(churned, frame["churn_90"])
+    no_purchase = roc_auc_score(churned, frame["base_churn_90"])
+    not_alive = roc_auc_score(churned, 1 - frame["p_alive"])
+    planted = (frame["churn_date"].is_not_null() & (frame["churn_date"] < cutoff + dt.timedelta(days=90))).to_numpy()
+    ours_planted = roc_auc_score(planted, frame["churn_90"])
+    print(f"\nCustomer value, demo merchant {MERCHANT}, cutoff {cutoff}: {frame.height:,} customers, trained in "
+          f"{seconds:.1f} s, churn model {trained.choices['churn_90']}\n"
+          f"  churn in 90 days (no purchase), AUC: ours {ours:.3f}, BG/NBD P(no purchase in 90 days) {no_purchase:.3f}, "
+          f"BG/NBD 1 - P(alive) {not_alive:.3f}; against the planted churn dates {ours_planted:.3f}")
+    assert ours >= 0.75 and ours_planted >= 0.75
+    assert ours > no_purchase and ours > not_alive
+
+
+def test_180_day_value_against_what_was_spent(backtest):
+    frame, trained, cutoff, _ = backtest
+    real = frame["spend_180"].to_numpy()
+    ours, base = frame["clv_180"].to_numpy(), frame["base_clv_180"].to_numpy()
+    inside = np.mean((real >= frame["clv_180_low"].to_numpy()) & (real <= frame["clv_180_high"].to_numpy()))
+    ratio = ours.sum() / real.sum()
+    tiers = frame.group_by("value_tier").agg(pl.col("clv_180").mean()).sort("value_tier")
+    means = dict(zip(tiers["value_tier"], tiers["clv_180"]))
+    print(f"\n  180-day value (GBP), model {trained.choices['clv_180']}: MAE ours {np.abs(ours - real).mean():.2f}, "
+          f"BG/NBD + Gamma-Gamma {np.abs(base - real).mean():.2f}; total predicted {ours.sum():,.0f} against "
+          f"{real.sum():,.0f} spent ({ratio - 1:+.1%}; baseline {base.sum() / real.sum() - 1:+.1%}); 80% interval "
+          f"held {inside:.1%} of customers; mean by planted tier {({k: round(v, 1) for k, v in means.items()})}")
+    assert abs(ratio - 1) <= 0.15
+    assert means["high"] > means["mid"] > means["low"]
+    assert inside >= 0.8
+
+
+def test_scores_are_well_formed(backtest):
+    frame, *_ = backtest
+    assert frame["customer_id"].is_unique().all()
+    assert ((frame["churn_90"] >= 0) & (frame["churn_90"] <= 1)).all()
+    assert ((frame["churn_90"] + frame["repeat_90"] - 1).abs() < 1e-9).all()
+    for h in (90, 180, 365):
+        assert (frame[f"clv_{h}_low"] <= frame[f"clv_{h}"]).all() and (frame[f"clv_{h}"] <= frame[f"clv_{h}_high"]).all()
+    # Longer horizons hold at least as much value in total.
+    assert frame["clv_90"].sum() < frame["clv_180"].sum() < frame["clv_365"].sum()
