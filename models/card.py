@@ -30,6 +30,17 @@ METRIC_WORDS: dict[str, str] = {
     "validation_payments": "Held-out payments (matured)",
     "validation_chargebacks": "Chargebacks among them",
     "flagged_share": "Share of held-out payments flagged",
+    "auc_xgboost": "AUC of XGBoost (1 is perfect, 0.5 is chance)",
+    "auc_bgnbd": "AUC of BG/NBD",
+    "mae_xgboost": "Mean absolute error of XGBoost (money)",
+    "mae_bgnbd": "Mean absolute error of BG/NBD + Gamma-Gamma (money)",
+    "winner": "Won the backtest",
+    "validation_cutoff": "Backtest cutoff (predicted from the day before)",
+    "validation_customers": "Customers in the backtest",
+    "validation_split": "Checked on",
+    "actual_total": "Total really spent after the cutoff (money)",
+    "predicted_total": "Total predicted (money)",
+    "interval_coverage": "Share of customers inside the 80% interval",
 }
 
 

@@ -118,6 +118,27 @@ def _winner_notes(metrics: dict, currency: str) -> list[str]:
     return out
 
 
+TARGET_WORDS = {"churn_90": "Churn in 90 days", "expected_orders_90": "Orders in 90 days",
+                "clv_90": "Value over 90 days", "clv_180": "Value over 180 days", "clv_365": "Value over 365 days"}
+
+
+def card_metrics(metrics: dict) -> dict:
+    """The backtest figures under the card's words (models.card.METRIC_WORDS): AUC for churn, mean absolute
+    error for the rest, per model, the winner and the value targets' totals and interval coverage."""
+    out = {}
+    for name, m in metrics.items():
+        measure = "auc" if name == "churn_90" else "mae"
+        row = {f"{measure}_xgboost": m["xgboost"], f"{measure}_bgnbd": m["bgnbd"],
+               "winner": "XGBoost" if m["winner"] == "xgboost" else "BG/NBD",
+               "validation_cutoff": m["validation_cutoff"], "validation_customers": m["validation_customers"],
+               "validation_split": "later period" if m["split"] == "time" else "held-out customers"}
+        for key in ("actual_total", "predicted_total", "interval_coverage"):
+            if key in m:
+                row[key] = m[key]
+        out[TARGET_WORDS.get(name, name)] = row
+    return out
+
+
 def _currency(access: DataAccess) -> str:
     m = access.to_polars(access.table("merchants").select("currency"))
     return str(m["currency"][0]) if m.height else ""
@@ -147,7 +168,7 @@ def fit(access: DataAccess, progress: Progress) -> Fitted:
         "Churn: no purchase in the 90 days after the cutoff; a repeat purchase is its opposite. Values are spend "
         f"on goods ({currency}, after discounts, before shipping; returned orders count as no spend), not "
         "discounted; intervals hold 80% of the validation customers with a similar prediction."])
-    return Fitted(payload=payload, params=result.params, window=result.window, metrics=result.metrics,
+    return Fitted(payload=payload, params=result.params, window=result.window, metrics=card_metrics(result.metrics),
                   rows=result.rows, notes=notes)
 
 
