@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import alert_data, alert_incident, alert_rules_form, alert_workflow, cache, tables, widgets
 from dashboard.context import guard
-from dashboard.navigation import PAGES_BY_KEY
+from dashboard.navigation import PAGES_BY_KEY, may_open
 from dashboard.plain_text import markdown_text
 from data.store.errors import StoreError
 from models.alerts.watch import METRICS
@@ -67,8 +67,8 @@ def render_one(alert: dict, incident) -> None:
     else:
         st.caption(f"{markdown_text(alert['title'])}: see its forecast, cover and purchase orders on the "
                    "Stock-out risk page.")
-        st.page_link(str(PAGES_BY_KEY["stockout"].path), label="Stock-out risk",
-                     icon=":material/inventory_2:")
+        if may_open(ctx.principal.role, "stockout"):
+            st.page_link(str(PAGES_BY_KEY["stockout"].path), label="Stock-out risk", icon=":material/inventory_2:")
     st.subheader("What to do", anchor=False)
     alert_workflow.render_actions(ctx.principal, alert, store.now())
     alert_workflow.render_history(ctx.principal, alert)
@@ -101,9 +101,9 @@ try:
     alerts = alert_data.build_alert_list(store, who, ctx.scope, risk)
     shown = alert_data.filter_alerts(alerts, alert_data.ListFilters(state, tuple(metrics), tuple(chosen),
                                                                     ctx.principal.username))
-    top.caption(f"{alerts.filter(pl.col('status') == 'open').height:,} new or assigned, "
-                f"{alerts.filter(pl.col('status') == 'acknowledged').height:,} acknowledged · incidents from the "
-                "last `alerts check` run; start times are shop time")
+    top.caption(f"{alerts.filter(pl.col('status') == 'open').height:,} alerts new or assigned, "
+                f"{alerts.filter(pl.col('status') == 'acknowledged').height:,} acknowledged · incidents as "
+                "`python -m models alerts check` stored them; start times are shop time")
     columns = list(LIST[:2]) + (["merchant"] if len(ctx.scope) > 1 else []) + list(LIST[2:])
     table = shown.head(SHOWN_ROWS).with_columns(
         pl.col("merchant_id").map_elements(lambda m: str(names.get(m, m)), return_dtype=pl.Utf8).alias("merchant"))
