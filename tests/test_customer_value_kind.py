@@ -1,0 +1,111 @@
+"""The ``customer_value`` kind end to end: trained through the registry for one merchant (its scores hold that
+merchant's customers and no one else's), and the too-little-data answer on real data with one purchase per
+customer (the customer shopping dataset, imported through the real importer)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import ibis
+import polars as pl
+import pytest
+
+from data.access import DataAccess, Scope
+from data.importers import import_file
+from data.warehouse import open_for_loading
+from models import registry
+from models.artifacts import ModelStore
+from models.card import build_model_card
+from models.customers import outputs, scores
+from models.customers.readiness import check_history
+
+KEY = b"customer-value-test-key-" + b"k" * 32
+MERCHANT = 2
+
+
+def _train(path, merchant_id: int, root) -> tuple:
+    con = duckdb.connect(str(path), read_only=True)
+    version = int(con.execute("SELECT value FROM main.meta WHERE key = 'data_version'").fetchone()[0])
+    store = ModelStore(root, key=KEY)
+    saved = registry.train(outputs.KEY, lambda: ibis.duckdb.from_connection(con.cursor()), merchant_id, version, store)
+    return con, saved, version
+
+
+@pytest.fixture(scope="module")
+def demo_model(demo_warehouse, tmp_path_factory):
+    con, saved, version = _train(demo_warehouse, MERCHANT, tmp_path_factory.mktemp("cv_models"))
+    yield con, saved, version
+    con.close()
+
+
+def test_a_merchants_model_holds_only_its_customers(demo_model):
+    con, saved, _ = demo_model
+    scored = outputs.load_scores(saved.payload)
+    buyers = con.execute("SELECT DISTINCT customer_id FROM main.orders WHERE merchant_id = ? AND order_type = 'sale' "
+                         "AND status <> 'cancelled' AND customer_id IS NOT NULL", [MERCHANT]).fetchall()
+    others = con.execute("SELECT count(*) FROM main.customers WHERE merchant_id <> ?", [MERCHANT]).fetchone()[0]
+    assert others > 0
+    assert set(scored["customer_id"].to_list()) == {r[0] for r in buyers}
+    foreign = con.execute("SELECT count(*) FROM main.customers WHERE merchant_id <> ? AND customer_id IN "
+                          "(SELECT unnest(?::BIGINT[]))", [MERCHANT, scored["customer_id"].to_list()]).fetchone()[0]
+    assert foreign == 0
+    assert scored.columns == list(scores.SCORE_COLUMNS)
+
+
+def test_rescoring_with_the_saved_models_gives_the_saved_scores(demo_model):
+    con, saved, _ = demo_model
+    access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([MERCHANT]))
+    again = outputs.rescore(access, saved.payload)
+    saved_scores = outputs.load_scores(saved.payload)
+    assert again.height == saved_scores.height
+    for name in scores.SCORE_COLUMNS[1:]:
+        assert (again[name] - saved_scores[name]).abs().max() < 1e-4, name
+
+
+def test_the_card_says_which_model_won(demo_model):
+    _, saved, version = demo_model
+    card = build_model_card(saved, version)
+    notes = " ".join(card.notes)
+    print("\n" + "\n".join(card.notes))
+    assert "Churn in 90 days:" in notes and "won the backtest" in notes and "Value over 180 days:" in notes
+    assert outputs.load_shortfall(saved.payload) is None
+    metrics = dict(card.metrics)
+    print("\n".join(f"{k}: {v}" for k, v in card.metrics))
+    assert "Churn in 90 days: AUC of XGBoost (1 is perfect, 0.5 is chance)" in metrics
+    assert "Value over 180 days: Mean absolute error of BG/NBD + Gamma-Gamma (money)" in metrics
+
+
+def test_customer_shopping_is_too_little_data(datasets_dir, tmp_path):
+    path = tmp_path / "shop.duckdb"
+    open_for_loading(path).close()
+    result = import_file(path, datasets_dir / "customer_shopping_data.csv.gz", preset="customer_shopping",
+                         create_merchant=("Istanbul Shopping Malls", "TR", "TRY"))
+    assert result.status == "loaded", result.message
+    raw = pl.read_csv(datasets_dir / "customer_shopping_data.csv.gz", infer_schema=False)
+    con, saved, _ = _train(path, 1, tmp_path / "models")
+    con.close()
+    shortfall = outputs.load_shortfall(saved.payload)
+    print(f"\nCustomer shopping dataset: {shortfall.message}")
+    assert shortfall is not None and shortfall.reason == "few_repeat_buyers"
+    assert shortfall.repeat_buyers == 0 and shortfall.customers == raw["customer_id"].n_unique()
+    assert "none of them bought on more than one day" in shortfall.message
+    assert outputs.load_scores(saved.payload).height == 0
+    assert saved.meta["notes"] == [shortfall.message]
+
+
+def _purchases(customers: int, repeat: int, days: int = 400) -> pl.DataFrame:
+    rows = [(c, dt.date(2025, 1, 1) + dt.timedelta(days=c % days)) for c in range(customers)]
+    rows += [(c, dt.date(2025, 1, 1) + dt.timedelta(days=c % days + 1)) for c in range(repeat)]
+    return pl.DataFrame(rows, schema={"customer_id": pl.Int64, "day": pl.Date}, orient="row")
+
+
+def test_a_shop_with_few_repeat_buyers_is_told_so():
+    few = check_history(_purchases(5_000, 99), min_days=210)
+    assert few is not None and few.reason == "few_repeat_buyers" and few.repeat_buyers == 99
+    assert "only 99 bought on more than one day" in few.message
+    assert check_history(_purchases(5_000, 100), min_days=210) is None
+    short = check_history(_purchases(5_000, 500, days=100), min_days=210)
+    assert short is not None and short.reason == "history" and short.history_days == 101
+    empty = check_history(_purchases(0, 0), min_days=210)
+    assert empty is not None and empty.reason == "no_customers"
