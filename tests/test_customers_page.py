@@ -59,7 +59,7 @@ def served(fixture_warehouse_path, tmp_path_factory):
     con = duckdb.connect(str(path))
     try:
         last = con.execute("SELECT CAST(max(order_ts) AS DATE) FROM main.orders WHERE merchant_id = ?",
-                           [MERCHANT]).fetchone()[0]
+                           [MERCHANT]).fetchall()[0][0]
         best = rfm.compute_rfm(DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.unrestricted()),
                                MERCHANT, last).sort("monetary", descending=True)["customer_id"].head(2).to_list()
         for customer, ref in zip(best, (FORMULA, MARKUP)):
@@ -94,7 +94,7 @@ def oracle(served, fixture_warehouse_path):
         access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.unrestricted())
         if as_of is None:
             as_of = con.execute("SELECT CAST(max(order_ts) AS DATE) FROM main.orders WHERE merchant_id = ?",
-                                [merchant]).fetchone()[0]
+                                [merchant]).fetchall()[0][0]
         if (merchant, as_of) not in memo:
             memo[merchant, as_of] = rfm.compute_rfm(access, merchant, as_of)
         return as_of, memo[merchant, as_of]
@@ -321,7 +321,7 @@ def test_predicted_value_of_a_customer_from_the_model_contract(served, oracle, m
     assert facts["Chance of leaving within 90 days"] == "25%"
     assert facts["Expected orders in 90 days"] == "1.5"
     con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
-    currency = con.execute("SELECT currency FROM main.merchants WHERE merchant_id = ?", [MERCHANT]).fetchone()[0]
+    currency = con.execute("SELECT currency FROM main.merchants WHERE merchant_id = ?", [MERCHANT]).fetchall()[0][0]
     con.close()
     expected = f"{currency} 180.00 (between {currency} 179.00 and {currency} 181.00)"
     assert facts["Value over the next 180 days"] == expected

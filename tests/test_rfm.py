@@ -42,7 +42,7 @@ def access(con, scope: Scope | None = None) -> DataAccess:
 
 def plain_rfm(con, merchant: int, as_of: dt.date) -> pl.DataFrame:
     """RFM by hand in polars from the raw tables (no ibis, no analytics code): the module doc's definitions."""
-    orders, lines, products = (pl.from_arrow(con.sql(f"SELECT * FROM main.{t}").to_arrow_table())
+    orders, lines, products = (pl.from_arrow(con.cursor().sql(f"SELECT * FROM main.{t}").to_arrow_table())
                                for t in ("orders", "order_lines", "products"))
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     o = orders.filter(pl.col("merchant_id") == merchant, pl.col("customer_id").is_not_null(), pl.col("order_ts") < end,
@@ -109,19 +109,19 @@ def test_rfm_equals_plain_polars_on_online_retail(retail):
     assert got.columns == list(rfm.COLUMNS)
     assert_frame_equal(got, expected, check_exact=True)
     # Credit notes count: someone's revenue is below the sum of their sales.
-    assert (got["monetary"] < 0).any() or got["monetary"].sum() < float(
-        con.execute("SELECT sum(line_amount) FROM main.order_lines JOIN main.orders USING (order_id) "
-                    "WHERE order_type = 'sale' AND customer_id IS NOT NULL AND order_ts < '2010-10-01'").fetchone()[0])
+    sales = con.execute("SELECT sum(line_amount) FROM main.order_lines JOIN main.orders USING (order_id) WHERE "
+                        "order_type = 'sale' AND customer_id IS NOT NULL AND order_ts < '2010-10-01'").fetchall()[0][0]
+    assert (got["monetary"] < 0).any() and got["monetary"].sum() < float(sales)
 
 
 def test_rfm_counts_the_as_of_day_and_not_later(retail):
     con, merchant = retail
-    day = con.execute("SELECT CAST(min(order_ts) AS DATE) + 40 FROM main.orders").fetchone()[0]
+    day = con.execute("SELECT CAST(min(order_ts) AS DATE) + 40 FROM main.orders").fetchall()[0][0]
     got = rfm.compute_rfm(access(con), merchant, day)
     assert_frame_equal(got, plain_rfm(con, merchant, day), check_exact=True)
     assert got["recency_days"].min() == 0 or not con.execute(
         "SELECT count(*) FROM main.orders WHERE CAST(order_ts AS DATE) = ? AND customer_id IS NOT NULL "
-        "AND order_type = 'sale' AND status <> 'cancelled'", [day]).fetchone()[0]
+        "AND order_type = 'sale' AND status <> 'cancelled'", [day]).fetchall()[0][0]
 
 
 def test_several_dates_in_one_query_equal_one_date_at_a_time(retail):
@@ -268,7 +268,7 @@ def test_a_merchant_scope_never_returns_another_merchants_customers(fixture_ware
     try:
         merchants = [r[0] for r in con.execute("SELECT merchant_id FROM main.merchants ORDER BY 1").fetchall()]
         assert len(merchants) >= 2
-        last = con.execute("SELECT CAST(max(order_ts) AS DATE) FROM main.orders").fetchone()[0]
+        last = con.execute("SELECT CAST(max(order_ts) AS DATE) FROM main.orders").fetchall()[0][0]
         own = {m: {r[0] for r in con.execute("SELECT customer_id FROM main.customers WHERE merchant_id = ?",
                                              [m]).fetchall()} for m in merchants}
         for m in merchants:
