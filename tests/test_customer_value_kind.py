@@ -5,11 +5,13 @@ customer (the customer shopping dataset, imported through the real importer)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import duckdb
 import ibis
 import polars as pl
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from data.access import DataAccess, Scope
 from data.importers import import_file
@@ -33,10 +35,29 @@ def _train(path, merchant_id: int, root) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def demo_model(demo_warehouse, tmp_path_factory):
-    con, saved, version = _train(demo_warehouse, MERCHANT, tmp_path_factory.mktemp("cv_models"))
+def store_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("cv_models")
+
+
+@pytest.fixture(scope="module")
+def demo_model(demo_warehouse, store_root):
+    con, saved, version = _train(demo_warehouse, MERCHANT, store_root)
     yield con, saved, version
     con.close()
+
+
+@pytest.fixture(scope="module")
+def shopping_model(datasets_dir, tmp_path_factory, store_root):
+    """The customer shopping dataset imported through the real importer (merchant 1 of its own warehouse),
+    its model saved beside the demo merchant's."""
+    path = tmp_path_factory.mktemp("shop") / "shop.duckdb"
+    open_for_loading(path).close()
+    result = import_file(path, datasets_dir / "customer_shopping_data.csv.gz", preset="customer_shopping",
+                         create_merchant=("Istanbul Shopping Malls", "TR", "TRY"))
+    assert result.status == "loaded", result.message
+    con, saved, _ = _train(path, 1, store_root)
+    con.close()
+    return path, saved
 
 
 def test_a_merchants_model_holds_only_its_customers(demo_model):
@@ -76,15 +97,9 @@ def test_the_card_says_which_model_won(demo_model):
     assert "Value over 180 days: Mean absolute error of BG/NBD + Gamma-Gamma (money)" in metrics
 
 
-def test_customer_shopping_is_too_little_data(datasets_dir, tmp_path):
-    path = tmp_path / "shop.duckdb"
-    open_for_loading(path).close()
-    result = import_file(path, datasets_dir / "customer_shopping_data.csv.gz", preset="customer_shopping",
-                         create_merchant=("Istanbul Shopping Malls", "TR", "TRY"))
-    assert result.status == "loaded", result.message
+def test_customer_shopping_is_too_little_data(datasets_dir, shopping_model):
+    _, saved = shopping_model
     raw = pl.read_csv(datasets_dir / "customer_shopping_data.csv.gz", infer_schema=False)
-    con, saved, _ = _train(path, 1, tmp_path / "models")
-    con.close()
     shortfall = outputs.load_shortfall(saved.payload)
     print(f"\nCustomer shopping dataset: {shortfall.message}")
     assert shortfall is not None and shortfall.reason == "few_repeat_buyers"
@@ -109,3 +124,68 @@ def test_a_shop_with_few_repeat_buyers_is_told_so():
     assert short is not None and short.reason == "history" and short.history_days == 101
     empty = check_history(_purchases(0, 0), min_days=210)
     assert empty is not None and empty.reason == "no_customers"
+
+
+def _section() -> None:
+    """AppTest script: the predicted-value section for the merchant in session_state."""
+    import types
+
+    import streamlit as st
+
+    from dashboard.customer_value_panels import render_value_section
+
+    ctx = types.SimpleNamespace(data_version=st.session_state["version"])
+    render_value_section(ctx, st.session_state["merchant"])
+
+
+@pytest.fixture
+def page_env(shopping_model, store_root, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("RETAIL_PULSE_WAREHOUSE", str(shopping_model[0]))
+    monkeypatch.setenv("RETAIL_PULSE_MODELS_DIR", str(store_root))
+    monkeypatch.setenv("RETAIL_PULSE_MODEL_KEY", KEY.decode())
+    monkeypatch.setenv("RETAIL_PULSE_TRAIN_IN_APP", "off")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _open(merchant: int, version: int) -> AppTest:
+    at = AppTest.from_function(_section)
+    at.session_state["merchant"] = merchant
+    at.session_state["version"] = version
+    at.run(timeout=30)
+    assert not at.exception, at.exception
+    return at
+
+
+def test_section_shows_the_saved_predictions(page_env, demo_model):
+    _, saved, version = demo_model
+    at = _open(MERCHANT, version)
+    scored = outputs.load_scores(saved.payload)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Customers likely to leave"] == f"{int((scored['churn_90'] >= 0.5).sum()):,}"
+    assert metrics["Expected spend, next 180 days"] == f"EUR {scored['clv_180'].sum():,.0f}"
+    titles = {json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")}
+    assert titles == {"Chance of no purchase in the next 90 days", "Expected spend over the next 180 days"}
+    bands = at.dataframe[0].value
+    assert int(bands["Customers"].sum()) == scored.height
+    assert any("Model card" in e.label for e in at.expander)
+    assert not at.warning
+
+
+def test_section_says_when_there_is_too_little_data(page_env, shopping_model):
+    _, saved = shopping_model
+    at = _open(1, saved.data_version)
+    assert len(at.warning) == 1 and "Not enough data" in at.warning[0].value
+    assert "none of them bought on more than one day" in at.warning[0].value
+    assert not at.metric and not at.get("plotly_chart")
+
+
+def test_section_without_a_model_says_how_to_train(page_env):
+    at = _open(3, 1)
+    assert any("python -m models train" in i.value for i in at.info)
+    assert not at.metric
