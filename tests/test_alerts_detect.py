@@ -90,3 +90,44 @@ def test_incident_key_is_stable_and_distinct():
     assert incident_key(1, "orders", T0) == incident_key(1, "orders", T0)
     assert len({incident_key(1, "orders", T0), incident_key(2, "orders", T0), incident_key(1, "revenue", T0),
                 incident_key(1, "orders", T0 + dt.timedelta(hours=1))}) == 4
+
+
+def _synthetic(days: int, seed: int = 3):
+    """Hourly Poisson counts with a known weekday x hour profile: mean = 40 a day x weekday x hour shape."""
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    hour_shape = np.array([0.2] * 7 + [1.0] * 12 + [0.8] * 5)
+    hour_shape = hour_shape / hour_shape.sum()
+    weekday = np.array([1.0, 1.0, 1.0, 1.1, 1.3, 0.7, 0.6])
+    ts, mean = [], []
+    for d in range(days):
+        day = dt.datetime(2026, 1, 5) + dt.timedelta(days=d)
+        for h in range(24):
+            ts.append(day + dt.timedelta(hours=h))
+            mean.append(40 * weekday[day.weekday()] * hour_shape[h])
+    mean = np.array(mean)
+    return pl.DataFrame({"ts": ts, "n": rng.poisson(mean).astype(float)}), mean
+
+
+def test_expected_tracks_a_known_weekly_and_hourly_profile():
+    from models.alerts import expected as ex
+
+    frame, mean = _synthetic(120)
+    got = ex.expected_total(frame, "hour", {})["expected"].to_numpy()
+    last = slice(-24 * 28, None)  # four weeks after the history filled up
+    day_got = got[last].reshape(-1, 24).sum(axis=1)
+    day_true = mean[last].reshape(-1, 24).sum(axis=1)
+    assert np.all(np.abs(day_got / day_true - 1) < 0.2)
+    assert abs(got[last].sum() / mean[last].sum() - 1) < 0.05
+
+
+def test_expected_of_a_day_cut_short_equals_the_whole_days():
+    from models.alerts import expected as ex
+
+    frame, _ = _synthetic(80)
+    whole = ex.expected_total(frame, "hour", {})
+    cut = ex.expected_total(frame.head(frame.height - 10), "hour", {})  # the check runs before the day ends
+    a = whole.head(cut.height)["expected"].to_numpy()
+    b = cut["expected"].to_numpy()
+    assert np.allclose(a[~np.isnan(a)], b[~np.isnan(b)])

@@ -92,13 +92,15 @@ def test_planted_incidents(run):
             delays.append((first.detected_at + dt.timedelta(hours=1) - r["start_ts"]).total_seconds() / 3600)
             onsets.append((first.start - r["start_ts"]).total_seconds() / 3600)
             top = max(hits, key=lambda i: i.score).causes[:1]
+            top_label = top[0].label if top else "no cause"
             if r["region"]:
                 ranked.append(bool(top) and top[0].kind == "dimension" and r["region"] in top[0].label)
             else:
                 ranked.append(bool(top) and top[0].label.startswith("Site-wide"))
         elif oracle < CLEAR:
             feasible_missed.append((r["incident_id"], m))
-        rows.append((r["incident_id"], m, r["kind"], r["region"], str(r["start_ts"]), bool(hits), f"{oracle:.2g}"))
+        rows.append((r["incident_id"], m, r["kind"], r["region"], str(r["start_ts"]), bool(hits), f"{oracle:.2g}",
+                     top_label if hits else ""))
     months = (until - SINCE).days / 30.44
     fraud = card_testing_hours(con)
     fraud_explained = {i.key for m in merchants for i in found[m] if i.key not in matched
@@ -111,7 +113,7 @@ def test_planted_incidents(run):
                 name = f"{i.metric}/{i.dimension}/{i.direction}"
                 by_rule[name] = by_rule.get(name, 0) + 1
     print("\nfalse incidents by lead series:", dict(sorted(by_rule.items(), key=lambda kv: -kv[1])))
-    print("planted incidents (id, merchant, kind, region, start, detected, oracle probability):")
+    print("planted incidents (id, merchant, kind, region, start, detected, oracle probability, first cause):")
     for row in rows:
         print("  ", row)
     print(f"detected {detected} of {len(planted)} ({detected / len(planted):.0%}; issue target 90%)")

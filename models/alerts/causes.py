@@ -3,9 +3,9 @@
 Candidates (``CAUSES``, a registry: each returns zero or more ``Cause`` with a weight in [0, 1]):
 
 - ``dimension``: the value of a dimension (region, channel, payment method, category) whose orders fell furthest
-  below its usual share of the orders that did come (negative binomial tail): weight = strength of that evidence
+  below its usual share of the orders that did come (negative binomial tail, times sqrt(values)): weight = strength of that evidence
   (-log10 of the tail / 3, at most 1) x how far it fell. When the total fell and no value stands out, "every
-  region fell alike" (site-wide) is the hint, weight = (fall / 50%, at most 1) x (1 - the best value's weight);
+  region fell alike" (site-wide) is the hint, weight = fall / 40%, at most 1;
 - ``stockout``: products with no stock anywhere on the incident's days, weighted by their normal sales;
 - ``declines``: payment declines (and fraud declines) per attempt against the four weeks before, weighted by how
   unlikely that many declines are at the usual rate (binomial tail);
@@ -69,7 +69,9 @@ def _dimension_causes(frames: Frames, inc: Incident) -> list[Cause]:
         g = g.filter(pl.col("c_n") > 0)
         if not g.height:
             continue
-        tail = scoring.count_tail(g["n"].to_numpy(), g["c_n"].to_numpy(), True)
+        # The worst of many values is picked: its chance is scaled by sqrt(values), a mild multiple-test correction
+        # (a full Bonferroni factor buries a real regional outage among fifteen regions).
+        tail = np.minimum(1.0, scoring.count_tail(g["n"].to_numpy(), g["c_n"].to_numpy(), True) * np.sqrt(g.height))
         fell = (1 - g["n"].to_numpy() / g["c_n"].to_numpy()).clip(0, 1)
         weights = np.minimum(1.0, -np.log10(np.maximum(tail, 1e-12)) / 3.0) * fell
         i = int(np.argmax(weights))
@@ -88,8 +90,9 @@ def _dimension_causes(frames: Frames, inc: Incident) -> list[Cause]:
         f = frames.get("orders", "total").filter(pl.col("ts") >= inc.start, pl.col("ts") < inc.end)
         o, e = float(f["n"].sum()), float(f["e_n"].fill_null(0).sum())
         down = max(0.0, 1 - o / e) if e else 0.0
-        # Half the orders gone everywhere is the clearest site-wide fall; a value that stands out takes over.
-        weight = min(1.0, down / 0.5) * (1 - best)
+        # 40% of the orders gone everywhere is a plain site-wide fall; a single region's outage moves the total
+        # by its share of orders only, so it stays well under that.
+        weight = min(1.0, down / 0.4)
         if weight >= 0.1:
             out.append(Cause("dimension", "Site-wide: every region and channel fell alike",
                              f"{o:.0f} orders against {e:.1f} expected ({down:.0%} down), and no region, channel, "

@@ -133,7 +133,11 @@ def expected_total(total: pl.DataFrame, grain: str, kinds: dict[dt.date, str], c
     # Hour shares per (weekend?, hour) over the last WEEKS weeks of ordinary days, from earlier days only.
     f = f.with_columns((pl.col("dow") >= 6).alias("weekend"),
                        pl.when(special).then(None).otherwise(pl.col("y")).alias("y_ord"))
-    by_hour = (f.group_by("day", "weekend", "hour").agg(pl.col("y_ord").sum()).sort("day")
+    # Every day gets all 24 hours (a day cut short by ``until`` too), so shares are of a whole day.
+    hours = pl.DataFrame({"hour": list(range(24))}, schema={"hour": pl.Int8})
+    all_hours = f.select("day", "weekend").unique().join(hours, how="cross")
+    by_hour = (all_hours.join(f.group_by("day", "weekend", "hour").agg(pl.col("y_ord").sum()),
+                              on=["day", "weekend", "hour"], how="left").sort("day")
                .with_columns(pl.col("y_ord").shift(1).rolling_sum(WEEKS * 7, min_samples=1)
                              .over("weekend", "hour").alias("hour_sum")))
     by_hour = by_hour.with_columns((pl.col("hour_sum") / pl.col("hour_sum").sum().over("day", "weekend"))

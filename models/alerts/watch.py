@@ -70,12 +70,14 @@ class WatchRule:
         object.__setattr__(self, "quiet_hours", hours)
 
 
-# Defaults: business volumes are watched for drops, failures and delays for spikes, at sensitivity 0.5 (a more
-# sensitive 0.75 for orders found no more planted incidents on the demo truth and 0.2 more false ones a month).
+# Defaults: business volumes are watched for drops, failures and delays for spikes, at sensitivity 0.5, except the
+# total of orders, the series a shop feels first, at 0.95 (alert at score 2.7). On the demo truth that finds 7 of
+# 16 planted incidents instead of 4, for 0.73 false incidents per merchant per month instead of 0.09 (the
+# issue allows 1).
 DEFAULT_DIRECTION = {"orders": "drop", "revenue": "drop", "conversion": "drop", "payment_declines": "spike",
                      "delivery_delay": "spike"}
-DEFAULT_SENSITIVITY: dict[str, float] = {}
+DEFAULT_SENSITIVITY: dict[tuple[str, str], float] = {("orders", "total"): 0.95}
 
 DEFAULT_RULES: tuple[WatchRule, ...] = tuple(
-    WatchRule(m.key, d, direction=DEFAULT_DIRECTION[m.key], sensitivity=DEFAULT_SENSITIVITY.get(m.key, 0.5))
+    WatchRule(m.key, d, direction=DEFAULT_DIRECTION[m.key], sensitivity=DEFAULT_SENSITIVITY.get((m.key, d), 0.5))
     for m in METRICS.values() for d in m.dimensions)
