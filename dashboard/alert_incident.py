@@ -74,6 +74,17 @@ def breakdown_table(split: pl.DataFrame, unit: str) -> pl.DataFrame:
                         pl.col("share").alias("part_of_difference"))
 
 
+def _render_split(table: pl.DataFrame, inc: StoredIncident, dim: str, unit: str, currency: str | None) -> None:
+    if not table.height:
+        st.caption("Nothing was recorded in this span to split.")
+        return
+    widgets.render_figure(alert_charts.build_breakdown_figure(
+        table, dim, title=f"{alert_data.metric_title(inc.metric)} by {alert_data.DIMENSION_WORDS[dim].lower()}, "
+                          "observed minus expected", unit=unit, currency=currency), key="al_breakdown")
+    tables.render_dataframe(breakdown_table(table, unit), currency if unit == "money" else None,
+                            registry=tables.ALERT_COLUMNS, key="al_breakdown_table")
+
+
 def render_incident(inc: StoredIncident, merchant: str, currency: str | None, data_version: int,
                     as_of: dt.datetime | None) -> None:
     unit = METRICS[inc.metric].unit if inc.metric in METRICS else ""
@@ -101,16 +112,11 @@ def render_incident(inc: StoredIncident, merchant: str, currency: str | None, da
     if dims:
         st.selectbox("Split by", dims, key="al_drill",
                      format_func=lambda d: alert_data.DIMENSION_WORDS.get(d, d))
-        table = split.result()
-        if table.height:
-            widgets.render_figure(alert_charts.build_breakdown_figure(
-                table, dim, title=f"{alert_data.metric_title(inc.metric)} by "
-                                  f"{alert_data.DIMENSION_WORDS[dim].lower()}, observed minus expected",
-                unit=unit, currency=currency), key="al_breakdown")
-            tables.render_dataframe(breakdown_table(table, unit), currency if unit == "money" else None,
-                                    registry=tables.ALERT_COLUMNS, key="al_breakdown_table")
-        else:
-            st.caption("Nothing was recorded in this span to split.")
+        try:
+            _render_split(split.result(), inc, dim, unit, currency)
+        except Exception as exc:  # noqa: BLE001 - as for the band: the rest of the incident stays usable
+            st.warning(f"The split by {alert_data.DIMENSION_WORDS[dim].lower()} cannot be computed now "
+                       f"({type(exc).__name__}).")
     else:
         st.caption("This metric is watched for the whole shop only.")
     st.subheader("Likely causes")

@@ -250,12 +250,20 @@ def test_a_link_opens_the_incident_with_band_drill_down_and_causes(app, fixture_
     split = frame(at, "dimension_value")
     inc = SEEDED[key]
     con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
-    counts = dict(con.execute(
-        "SELECT coalesce(channel, '(none)'), count(*) FROM orders WHERE merchant_id = 1 AND order_type = 'sale' "
-        "AND status <> 'cancelled' AND order_ts >= ? AND order_ts < ? GROUP BY 1", [inc.start, inc.end]).fetchall())
-    con.close()
+
+    def counts(column: str) -> dict:
+        return {k: float(v) for k, v in con.execute(
+            f"SELECT coalesce({column}, '(none)'), count(*) FROM orders WHERE merchant_id = 1 AND order_type = 'sale' "
+            "AND status <> 'cancelled' AND order_ts >= ? AND order_ts < ? GROUP BY 1", [inc.start, inc.end]).fetchall()}
+
+    assert at.selectbox(key="al_drill").value == "channel"  # the incident's own dimension first
     shown = {v: o for v, o in zip(split["dimension_value"], split["observed_orders"]) if o}
-    assert shown == pytest.approx({k: float(v) for k, v in counts.items()})
+    assert shown == pytest.approx(counts("channel"))
+    run(at.selectbox(key="al_drill").set_value("payment_method"))
+    split = frame(at, "dimension_value")
+    shown = {v: o for v, o in zip(split["dimension_value"], split["observed_orders"]) if o}
+    assert shown == pytest.approx(counts("payment_method"))
+    con.close()
     assert split["difference_orders"].to_list() == pytest.approx(
         (split["observed_orders"] - split["expected_orders"]).to_list())
     causes = frame(at, "evidence")
