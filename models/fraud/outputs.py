@@ -89,8 +89,10 @@ def load_training_scores(payload: bytes) -> np.ndarray:
     return pl.read_parquet(io.BytesIO(_read(payload, "training_scores.parquet")))["score"].to_numpy()
 
 
-def train_on(access: DataAccess, progress: Progress | None = None, *, window_days: int | None = None) -> Trained:
-    """Fit on every payment in scope (see ``train``'s module doc for labels, split and blend)."""
+def train_on(access: DataAccess, progress: Progress | None = None, *, window_days: int | None = None,
+             decisions: pl.DataFrame | None = None) -> Trained:
+    """Fit on every payment in scope (see ``train``'s module doc for labels, split and blend). ``decisions``:
+    reviewer decisions as labels (``train.decision_labels``; a decline counts as fraud)."""
     report = progress or (lambda f, t: None)
     report(0.05, "Computing payment features")
     features = compute_features(access)
@@ -98,7 +100,16 @@ def train_on(access: DataAccess, progress: Progress | None = None, *, window_day
         raise train.NotEnoughLabels("no payments in scope to train on")
     t = access.table("payments")
     chargebacks = access.to_polars(t.select("payment_id", "chargeback", "chargeback_date"))
-    return train_from_features(features, chargebacks, report, window_days=window_days)
+    return train_from_features(features, chargebacks, report, window_days=window_days, decisions=decisions)
+
+
+def reviewer_labels(store, merchant_id: int) -> pl.DataFrame:
+    """The merchant's current reviewer decisions in the operational store as labels for ``train_on``
+    (payment_id, outcome; see ``train.decision_labels``)."""
+    from data.store import Principal
+
+    who = Principal.merchants("fraud-training", [int(merchant_id)])
+    return train.decision_labels(store.reviews.decision_log(who, merchant_ids=[int(merchant_id)]))
 
 
 @dataclass(frozen=True)
@@ -114,10 +125,10 @@ class Trained:
 
 
 def train_from_features(features: pl.DataFrame, chargebacks: pl.DataFrame, progress: Progress | None = None, *,
-                        window_days: int | None = None) -> Trained:
+                        window_days: int | None = None, decisions: pl.DataFrame | None = None) -> Trained:
     report = progress or (lambda f, t: None)
     window_days = train.chargeback_window_days() if window_days is None else window_days
-    labelled = train.label_matured(features, chargebacks, window_days=window_days)
+    labelled = train.label_matured(features, chargebacks, window_days=window_days, decisions=decisions)
     fit_rows, cal_rows, val_rows = train.split_by_time(labelled)
     if cal_rows.height == 0 or val_rows.height == 0:
         raise train.NotEnoughLabels(f"{labelled.height:,} matured payments: too few to train, calibrate and "

@@ -1,6 +1,8 @@
 """Training the fraud model: matured labels, a time split, XGBoost, a PyOD detector, a calibration, a threshold.
 
-Labels. A payment is fraud when a chargeback arrived for it. It counts as legitimate only once its
+Labels. A payment is fraud when a chargeback arrived for it, or when a reviewer declined it (its current
+decision in the review queue, ``label_matured``'s ``decisions``: a stopped payment never gets a chargeback). It
+counts as legitimate only once its
 chargeback window (``RETAIL_PULSE_CHARGEBACK_WINDOW_DAYS``, default 90) has closed by the newest payment in the
 data (the data's "now"): younger payments are left out of training and evaluation, fraud and legitimate alike,
 so the base rate of the recent weeks is not inflated by chargebacks that arrived early. Declined attempts carry
@@ -50,18 +52,36 @@ def chargeback_window_days(environ: dict[str, str] | None = None) -> int:
     return settings.whole_number("chargeback_window_days", 1, 730, environ)
 
 
-def label_matured(features: pl.DataFrame, chargebacks: pl.DataFrame, *, window_days: int) -> pl.DataFrame:
+def label_matured(features: pl.DataFrame, chargebacks: pl.DataFrame, *, window_days: int,
+                  decisions: pl.DataFrame | None = None) -> pl.DataFrame:
     """Payments that went through (not declined) whose chargeback window closed by the data's newest payment,
-    with ``label`` (True: a chargeback arrived). ``chargebacks``: payment_id, chargeback (bool), and optionally
-    chargeback_date (a chargeback dated after the data's newest payment is not known yet)."""
+    with ``label`` (True: fraud). ``chargebacks``: payment_id, chargeback (bool), and optionally chargeback_date
+    (a chargeback dated after the data's newest payment is not known yet).
+
+    ``decisions`` (payment_id, outcome: the current reviewer decision of each reviewed payment, see
+    ``decision_labels``): a ``decline`` counts as fraud. A payment stopped by review never gets a chargeback,
+    so without its decision the fraud the reviewers caught would be learnt as legitimate. An ``approve`` adds
+    nothing the chargebacks do not say: the payment is legitimate once its window closed without one, fraud
+    if one arrived after all; an ``escalate`` says nothing yet."""
     now = features["paid_ts"].max()
     known = pl.col("chargeback").fill_null(False)
     if "chargeback_date" in chargebacks.columns:
         known = known & (pl.col("chargeback_date").is_null() | (pl.col("chargeback_date") <= now.date()))
     matured = features.filter((pl.col("status") != "declined")
                               & (pl.col("paid_ts") <= now - dt.timedelta(days=window_days)))
-    return matured.join(chargebacks.select("payment_id", known.alias("label")), on="payment_id",
-                        how="left").with_columns(pl.col("label").fill_null(False))
+    labelled = matured.join(chargebacks.select("payment_id", known.alias("label")), on="payment_id",
+                            how="left").with_columns(pl.col("label").fill_null(False))
+    if decisions is None or decisions.height == 0:
+        return labelled
+    declined = decisions.filter(pl.col("outcome") == "decline").select("payment_id").unique()
+    return labelled.with_columns(pl.col("label") | pl.col("payment_id").is_in(declined["payment_id"].implode()))
+
+
+def decision_labels(decisions) -> pl.DataFrame:
+    """payment_id, outcome of each payment's current decision, from the store's decision log
+    (``store.reviews.decision_log``: reversed decisions are left out, a reversal stands for them)."""
+    rows = [(d.payment_id, d.outcome) for d in decisions if d.current]
+    return pl.DataFrame(rows, schema={"payment_id": pl.Int64, "outcome": pl.Utf8}, orient="row")
 
 
 def evaluate(validation: pl.DataFrame, threshold: float) -> dict:
