@@ -114,6 +114,8 @@ def _pick_customer(merchant: Merchant, as_of: dt.date, data_version: int) -> int
         return None
     words = {r["customer_id"]: f"{r['customer_ref'] or r['customer_id']} · {r['segment']}"
              for r in choices.iter_rows(named=True)}
+    if st.session_state.get("cu_customer") not in words:  # another merchant's or date's pick: start afresh
+        st.session_state.pop("cu_customer", None)
     return st.selectbox(f"Or pick one of the {choices.height:,} customers with the highest revenue",
                         list(words), key="cu_customer", format_func=words.get)
 

@@ -337,3 +337,13 @@ def test_clusters_equal_the_engine(served, oracle):
     assert shown["description"].to_list() == expected.summary["description"].to_list()
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert heat["type"] == "heatmap" and sum(map(sum, heat["z"])) == table.height
+
+
+def test_a_customer_picked_for_one_merchant_does_not_leak_into_another(served, oracle):
+    _, mine = oracle(MERCHANT)
+    _, theirs = oracle(OTHER)
+    foreign = theirs["customer_id"][0]
+    at = open_page("analyst", cu_merchant=MERCHANT, cu_tab="Customer", cu_customer=foreign)
+    assert at.selectbox(key="cu_customer").value in set(mine["customer_id"].to_list())
+    at = open_page("merchant", cu_tab="Customer", cu_find=str(foreign))  # typing another merchant's number
+    assert any("No customer of" in i.value for i in at.info) and not at.get("plotly_chart")
