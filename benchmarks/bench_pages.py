@@ -46,7 +46,7 @@ def main() -> None:
     # bench_out/bench.duckdb.models).
     os.environ.update({"RETAIL_PULSE_WAREHOUSE": args.warehouse, "RETAIL_PULSE_DEMO": "1",
                        "RETAIL_PULSE_CREDENTIALS": str(Path(tmp) / "credentials.yaml"),
-                       "RETAIL_PULSE_TRAIN_IN_APP": "off"})
+                       "RETAIL_PULSE_TRAIN_IN_APP": "off", "RETAIL_PULSE_ALERTS_EVERY_MINUTES": "off"})
 
     import streamlit as st
     from streamlit.testing.v1 import AppTest

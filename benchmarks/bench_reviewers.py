@@ -148,7 +148,8 @@ def main() -> None:
         for u in users:
             add_user(u, DEMO_PASSWORD, "fraud_reviewer", path=creds, rounds=4)
         env = {"RETAIL_PULSE_WAREHOUSE": str(wh), "RETAIL_PULSE_DEMO": "1", "RETAIL_PULSE_CREDENTIALS": str(creds),
-               "RETAIL_PULSE_TRAIN_IN_APP": "off", "RETAIL_PULSE_LOGIN_FREE_ATTEMPTS": "100"}
+               "RETAIL_PULSE_TRAIN_IN_APP": "off", "RETAIL_PULSE_LOGIN_FREE_ATTEMPTS": "100",
+               "RETAIL_PULSE_ALERTS_EVERY_MINUTES": "off"}
         with dashboard_server(env, timeout=180) as server:
             times, errors, decided, wall, before, after = asyncio.run(
                 run_all(server.url, server.pid, users, DEMO_PASSWORD, args.decisions, args.think))

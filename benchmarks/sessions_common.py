@@ -47,7 +47,7 @@ def demo_server(warehouse: str) -> Iterator[tuple[Server, str]]:
         # try before checking it (5 per user and client by default), so this load test lifts that limit.
         env = {"RETAIL_PULSE_WAREHOUSE": str(wh), "RETAIL_PULSE_DEMO": "1",
                "RETAIL_PULSE_CREDENTIALS": str(Path(tmp) / "credentials.yaml"),
-               "RETAIL_PULSE_LOGIN_FREE_ATTEMPTS": "100"}
+               "RETAIL_PULSE_LOGIN_FREE_ATTEMPTS": "100", "RETAIL_PULSE_ALERTS_EVERY_MINUTES": "off"}
         with dashboard_server(env, timeout=180) as server:
             yield server, DEMO_PASSWORD
 

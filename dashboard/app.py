@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts dashboard
 
 import streamlit as st  # noqa: E402
 
-from dashboard import cache, colours, sidebar, state, web_guard  # noqa: E402
+from dashboard import alerts_schedule, cache, colours, sidebar, state, web_guard  # noqa: E402
 from dashboard.auth import login  # noqa: E402
 from dashboard.context import PageContext, publish  # noqa: E402
 from dashboard.navigation import pages_for  # noqa: E402
@@ -33,6 +33,7 @@ try:
 except (SchemaError, WarehouseBusy, WarehouseMissing) as exc:  # a clear line instead of a traceback
     st.error(f"Retail Pulse cannot open the warehouse. {exc}")
     st.stop()
+alerts_schedule.start_for(cache)  # the dashboard's own alert check (it holds the warehouse file)
 colours.use_book(cache.colour_book(data_version))  # one look per category for everyone (dashboard/colours.py)
 scope = sidebar.render_scope(principal, data_version)
 filters, as_of = sidebar.render_filters(scope, data_version)

@@ -169,6 +169,13 @@ SETTINGS: tuple[Setting, ...] = (
         "notifications link to `<it>/alerts?incident=<key>`. Empty: notifications carry no link.",
     ),
     Setting(
+        "alerts_every_minutes",
+        "RETAIL_PULSE_ALERTS_EVERY_MINUTES",
+        "15",
+        "The dashboard runs the alert check (detection and delivery, as `python -m models alerts check`) itself "
+        "every this many minutes (1 to 1440) on the warehouse it holds; `off` leaves it to a scheduled command.",
+    ),
+    Setting(
         "import_max_cells",
         "RETAIL_PULSE_IMPORT_MAX_CELLS",
         "20000000",

@@ -14,6 +14,7 @@ from data.warehouse import Warehouse
 # Pages never start background training in tests unless a test asks for it (it would train for minutes on the
 # shared CPU and make page tests depend on timing); tests of training set RETAIL_PULSE_TRAIN_IN_APP=on.
 os.environ.setdefault("RETAIL_PULSE_TRAIN_IN_APP", "off")
+os.environ.setdefault("RETAIL_PULSE_ALERTS_EVERY_MINUTES", "off")  # likewise the in-app alert check
 
 FIXTURE_SEED = 7
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
