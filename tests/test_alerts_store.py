@@ -76,6 +76,10 @@ def test_channels_are_checked_with_apprise_masked_and_never_audited_in_full(stor
     assert SECRET not in saved.masked_url and saved.masked_url.startswith("mailto://") and saved.service == "E-Mail"
     hook = channels.save(ONE, merchant_id=1, label="Hook", url="json://127.0.0.1:9/x", request_id="c2", digest=False)
     assert channels.urls_for(1)[saved.channel_id]["url"] == url  # the delivery job alone reads it in full
+    token = channels.save(ONE, merchant_id=1, label="Token hook", url=f"json://hooks.example.com/alerts/T01/{SECRET}",
+                          request_id="c2b", digest=False)  # a generic webhook's token sits in its path
+    assert SECRET not in token.masked_url and token.masked_url.startswith("json://hooks.example.com/alerts/T...1/")
+    channels.remove(ONE, merchant_id=1, channel_id=token.channel_id, request_id="c2c")
     for bad, words in [(f"slack://{SECRET}", "delivery channel 'Bad', URL: apprise cannot use a slack:// URL"),
                        ("nope://x", "apprise cannot use a nope:// URL"), ("", "an apprise URL is required")]:
         with pytest.raises(InvalidValue, match=words) as refused:
@@ -86,7 +90,7 @@ def test_channels_are_checked_with_apprise_masked_and_never_audited_in_full(stor
     with pytest.raises(OutOfScope):
         channels.save(ONE, merchant_id=2, label="x", url="json://127.0.0.1:9/x", request_id="c4")
     audit = store.audit.entries(STAFF, entity="alert_channel")
-    assert [e.action for e in audit] == ["save", "save", "remove"]
+    assert [e.action for e in audit] == ["save", "save", "save", "remove", "remove"]
     assert all(SECRET not in repr(e) for e in audit)
 
 

@@ -78,7 +78,24 @@ def inspect_url(url: object, field: str) -> tuple[str, str]:
         hint = f" ({reason})" if reason else ""
         raise InvalidValue(f"{field}: apprise cannot use {what}{hint}; see https://github.com/caronc/apprise/wiki "
                            "for the form each service takes")
-    return plugin.url(privacy=True), str(plugin.service_name)
+    return mask_path(plugin.url(privacy=True)), str(plugin.service_name)
+
+
+_PLAIN_SEGMENT = re.compile(r"^[a-z][a-z-]{0,15}$")
+
+
+def mask_path(url: str) -> str:
+    """Apprise masks the secrets of the services it knows, but a generic webhook (json://, xml://, form://) keeps
+    its path, where the token of a hook URL often sits (``/T0001/B0002/secret``): each path segment that is not
+    a plain lowercase word shows as its first and last character, as apprise shows the tokens it knows."""
+    head, sep, rest = url.partition("://")
+    if not sep or "/" not in rest:
+        return url
+    host, _, tail = rest.partition("/")
+    path, qmark, query = tail.partition("?")
+    masked = "/".join(seg if not seg or _PLAIN_SEGMENT.match(seg) or "..." in seg
+                      else (f"{seg[0]}...{seg[-1]}" if len(seg) > 2 else "...") for seg in path.split("/"))
+    return f"{head}://{host}/{masked}{qmark}{query}"
 
 
 def redact(text: str, url: str) -> str:
