@@ -39,6 +39,16 @@ def promotions(access: DataAccess, merchant_id: int, first: dt.date, last: dt.da
     return [(r[0], r[1], r[2], r[3] is None and r[4] is None) for r in frame.iter_rows()]
 
 
+def daily_orders(access: DataAccess, merchant_id: int, first: dt.date, until: dt.datetime) -> pl.DataFrame:
+    """day, total: non-cancelled sale orders per day from the daily rollup (a long span, read cheaply), every day."""
+    r = access.table("rollup_orders_daily")
+    r = r.filter((r.merchant_id == int(merchant_id)) & (r.day >= first) & (r.day < until.date()))
+    frame = access.to_polars(r.group_by("day").aggregate(total=r.orders.sum()))
+    days = pl.date_range(first, max(first, until.date() - dt.timedelta(days=1)), "1d", eager=True).alias("day")
+    return pl.DataFrame({"day": days}).join(frame.with_columns(pl.col("total").cast(pl.Float64)), on="day",
+                                            how="left").with_columns(pl.col("total").fill_null(0.0))
+
+
 def _rolling_rate(grid: pl.DataFrame, num: str, den: str, name: str) -> pl.DataFrame:
     """Per (day, value): sum(num) / sum(den) over the SHARE_DAYS days before the day."""
     daily = grid.with_columns(pl.col("ts").dt.date().alias("day")).group_by("day", "value").agg(
@@ -57,8 +67,10 @@ class Frames:
         self.access, self.merchant_id, self.grain = access, int(merchant_id), grain
         self.since, self.until = since, until
         self.start = dt.datetime.combine(since.date() - dt.timedelta(days=ex.HISTORY_DAYS), dt.time())
-        self.kinds = ex.special_days(merchant_country(access, merchant_id), self.start.date(), until.date(),
-                                     promotions(access, merchant_id, self.start.date(), until.date()))
+        first = self.start.date() - dt.timedelta(days=ex.FACTOR_DAYS + ex.HISTORY_DAYS)
+        self.kinds = ex.special_days(merchant_country(access, merchant_id), first, until.date(),
+                                     promotions(access, merchant_id, first, until.date()))
+        self.factors = ex.day_factor_table(daily_orders(access, merchant_id, first, until), self.kinds)
         self._cache: dict[tuple[str, str], pl.DataFrame] = {}
 
     def get(self, source: str, dimension: str) -> pl.DataFrame:
@@ -75,7 +87,7 @@ class Frames:
             total = grid
         else:
             total = grid.group_by("ts").agg(pl.col("n").sum()).sort("ts")
-        e_total = ex.expected_total(total.select("ts", "n"), self.grain, self.kinds).rename(
+        e_total = ex.expected_total(total.select("ts", "n"), self.grain, self.kinds, factors=self.factors).rename(
             {"expected": "e_total", "uncertainty": "u"})
         if dimension == "total":
             grid = grid.join(e_total, on="ts", how="left").with_columns(

@@ -30,7 +30,11 @@ WEEKS = 8
 RECENT_DAYS = 14
 SHARE_DAYS = 28
 SHARE_PRIOR = 20.0  # pseudo-count pulling a value's hourly share to its overall share
-HISTORY_DAYS = WEEKS * 7 + 7  # history to read before the first period scored
+# Every statistic looks back a bounded number of days (levels: 8 weeks + 14 days of ratios; shares: 8 weeks), so
+# with this much history read, the expected value of a period does not depend on where the history started:
+# a later check finds the same flags, hence the same incident keys.
+HISTORY_DAYS = WEEKS * 7 + RECENT_DAYS + 7
+FACTOR_DAYS = 400  # special days whose effect is learnt (the same holiday last year); read as daily orders
 
 
 def special_days(country: str | None, first: dt.date, last: dt.date,
@@ -84,14 +88,16 @@ def _day_factors(days: pl.DataFrame, kinds: dict[dt.date, str]) -> pl.DataFrame:
     last year, earlier days of the same promotion), else of the same kind (two seen at least), else 1; the
     uncertainty (extra relative variance for the scorer) says how much that guess is worth."""
     rows = []
-    by_label: dict[str, list[float]] = {}
-    by_kind: dict[str, list[float]] = {}
+    by_label: dict[str, list[tuple[dt.date, float]]] = {}
+    by_kind: dict[str, list[tuple[dt.date, float]]] = {}
     for day, total, base in days.select("day", "total", "base").iter_rows():
         label = kinds.get(day, "")
         kind = label.split(":", 1)[0]
         factor, unc = 1.0, 0.0
         if label:
-            same, alike = by_label.get(label, []), by_kind.get(kind, [])
+            oldest = day - dt.timedelta(days=FACTOR_DAYS)  # a bounded look-back: the same answer whatever was read
+            same = [r for d, r in by_label.get(label, []) if d >= oldest]
+            alike = [r for d, r in by_kind.get(kind, []) if d >= oldest]
             if same:
                 factor, unc = float(np.median(same)), 0.01
             elif len(alike) >= 2:
@@ -103,47 +109,64 @@ def _day_factors(days: pl.DataFrame, kinds: dict[dt.date, str]) -> pl.DataFrame:
                 unc = 0.15
         rows.append((day, min(max(factor, 0.2), 4.0), unc))
         if label and base and total is not None and base == base and base > 0:
-            by_label.setdefault(label, []).append(float(total) / float(base))
-            by_kind.setdefault(kind, []).append(float(total) / float(base))
+            by_label.setdefault(label, []).append((day, float(total) / float(base)))
+            by_kind.setdefault(kind, []).append((day, float(total) / float(base)))
     return pl.DataFrame(rows, schema={"day": pl.Date, "factor": pl.Float64, "uncertainty": pl.Float64},
                         orient="row")
 
 
-def expected_total(total: pl.DataFrame, grain: str, kinds: dict[dt.date, str], column: str = "n") -> pl.DataFrame:
-    """total: a complete grid (ts, ``column``) of one series -> ts, expected (null until enough history),
-    uncertainty (extra relative variance of the expected value on special days, 0 on ordinary ones)."""
-    f = total.select("ts", pl.col(column).alias("y")).sort("ts").with_columns(
-        pl.col("ts").dt.date().alias("day"), pl.col("ts").dt.hour().alias("hour"),
-        pl.col("ts").dt.weekday().alias("dow"))
-    special = pl.col("day").is_in(list(kinds))
-    days = f.group_by("day", "dow").agg(pl.col("y").sum().alias("total")).sort("day")
-    ordinary = pl.when(pl.col("day").is_in(list(kinds))).then(None).otherwise(pl.col("total"))
-    days = days.with_columns(
+def _levels(days: pl.DataFrame, kinds: dict[dt.date, str]) -> pl.DataFrame:
+    """days (day, dow, total) -> + weekday_level, recent_ratio, base (the expected total of an ordinary day)."""
+    special = list(kinds)
+    ordinary = pl.when(pl.col("day").is_in(special)).then(None).otherwise(pl.col("total"))
+    days = days.sort("day").with_columns(
         ordinary.shift(1).rolling_mean(WEEKS, min_samples=2).over("dow").alias("weekday_level"))
-    plain = pl.when(pl.col("day").is_in(list(kinds))).then(None).otherwise(pl.col("total") / pl.col("weekday_level"))
+    plain = pl.when(pl.col("day").is_in(special)).then(None).otherwise(pl.col("total") / pl.col("weekday_level"))
     days = days.with_columns(plain.alias("r")).with_columns(
         pl.col("r").shift(1).rolling_median(RECENT_DAYS, min_samples=3).fill_null(1.0).clip(0.3, 3.0)
         .alias("recent_ratio"))
-    days = days.with_columns((pl.col("weekday_level") * pl.col("recent_ratio")).alias("base"))
-    days = days.join(_day_factors(days.select("day", "total", "base"), kinds), on="day", how="left")
+    return days.with_columns((pl.col("weekday_level") * pl.col("recent_ratio")).alias("base"))
+
+
+def day_factor_table(daily: pl.DataFrame, kinds: dict[dt.date, str]) -> pl.DataFrame:
+    """daily: (day, total) of a long span (FACTOR_DAYS and more) -> day, factor, uncertainty of special days."""
+    days = daily.with_columns(pl.col("day").dt.weekday().alias("dow"))
+    return _day_factors(_levels(days, kinds).select("day", "total", "base"), kinds)
+
+
+def expected_total(total: pl.DataFrame, grain: str, kinds: dict[dt.date, str], column: str = "n",
+                   factors: pl.DataFrame | None = None) -> pl.DataFrame:
+    """total: a complete grid (ts, ``column``) of one series -> ts, expected (null until enough history),
+    uncertainty (extra relative variance of the expected value on special days, 0 on ordinary ones).
+    ``factors``: special days' (day, factor, uncertainty) learnt on a longer span (``day_factor_table``);
+    None: learnt on this series."""
+    f = total.select("ts", pl.col(column).alias("y")).sort("ts").with_columns(
+        pl.col("ts").dt.date().alias("day"), pl.col("ts").dt.hour().alias("hour"),
+        pl.col("ts").dt.weekday().alias("dow"))
+    days = _levels(f.group_by("day", "dow").agg(pl.col("y").sum().alias("total")), kinds)
+    if factors is None:
+        factors = _day_factors(days.select("day", "total", "base"), kinds)
+    days = days.join(factors.select("day", "factor", "uncertainty"), on="day", how="left").with_columns(
+        pl.col("factor").fill_null(1.0), pl.col("uncertainty").fill_null(0.0))
     days = days.with_columns((pl.col("base") * pl.col("factor")).alias("day_expected"))
     if grain == "day":
         return f.join(days.select("day", "day_expected", "uncertainty"), on="day").select(
             "ts", pl.col("day_expected").alias("expected"), "uncertainty")
-    # Hour shares per (weekend?, hour) over the last WEEKS weeks of ordinary days, from earlier days only.
-    f = f.with_columns((pl.col("dow") >= 6).alias("weekend"),
-                       pl.when(special).then(None).otherwise(pl.col("y")).alias("y_ord"))
-    # Every day gets all 24 hours (a day cut short by ``until`` too), so shares are of a whole day.
+    # Hour shares of a working day and of a weekend day over the last WEEKS weeks of ordinary days (earlier days
+    # only). Every day gets all 24 hours (a day cut short by ``until`` too), so shares are of a whole day, and the
+    # window counts days, not rows, so it reaches back the same whatever history was read.
+    f = f.with_columns((pl.col("dow") >= 6).alias("weekend"))
+    ordinary = pl.when(pl.col("day").is_in(list(kinds))).then(None).otherwise(pl.col("y"))
     hours = pl.DataFrame({"hour": list(range(24))}, schema={"hour": pl.Int8})
-    all_hours = f.select("day", "weekend").unique().join(hours, how="cross")
-    by_hour = (all_hours.join(f.group_by("day", "weekend", "hour").agg(pl.col("y_ord").sum()),
-                              on=["day", "weekend", "hour"], how="left").sort("day")
-               .with_columns(pl.col("y_ord").shift(1).rolling_sum(WEEKS * 7, min_samples=1)
-                             .over("weekend", "hour").alias("hour_sum")))
-    by_hour = by_hour.with_columns((pl.col("hour_sum") / pl.col("hour_sum").sum().over("day", "weekend"))
-                                   .alias("hour_share"))
-    # A weekend day's share comes from the weekend days before it: forward-fill within (weekend, hour).
-    return (f.join(by_hour.select("day", "weekend", "hour", "hour_share"), on=["day", "weekend", "hour"], how="left")
+    grid = f.select("day", "weekend").unique().join(hours, how="cross")
+    counts = f.group_by("day", "hour").agg(ordinary.sum().alias("y_ord"))
+    by_hour = grid.join(counts, on=["day", "hour"], how="left").sort("day").with_columns(
+        *[pl.when(pl.col("weekend") == we).then(pl.col("y_ord")).otherwise(0.0).fill_null(0.0)
+          .shift(1).rolling_sum(WEEKS * 7, min_samples=1).over("hour").alias(name)
+          for we, name in ((False, "s_work"), (True, "s_weekend"))])
+    picked = pl.when(pl.col("weekend")).then(pl.col("s_weekend")).otherwise(pl.col("s_work"))
+    by_hour = by_hour.with_columns((picked / picked.sum().over("day")).alias("hour_share"))
+    return (f.join(by_hour.select("day", "hour", "hour_share"), on=["day", "hour"], how="left")
             .join(days.select("day", "day_expected", "uncertainty"), on="day", how="left")
             .select("ts", (pl.col("day_expected") * pl.col("hour_share")).alias("expected"), "uncertainty")
             .sort("ts"))
