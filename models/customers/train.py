@@ -211,8 +211,8 @@ def train_customer_value(purchases: pl.DataFrame, progress=None) -> Trained | Sh
                 interval_coverage=round(float(np.mean((actual >= low) & (actual <= high))), 3))
         rows = max(rows, learn.height)
         trained.boosters[target.name] = bytes(model.save_raw("json")).decode()
-    report(0.9, "Fitting BG/NBD and Gamma-Gamma on the whole history")
-    summary = features.compute_summary(purchases, end)
+    report(0.9, "Fitting BG/NBD and Gamma-Gamma on the whole history (the sampled customers)")
+    summary = features.compute_summary(sample, end)  # the sample's fit: the same parameters, a fraction of the time
     trained.baseline = Baseline.fit(summary)
     _extrapolate_intervals(trained, trained.baseline.predict(summary, HORIZONS))
     trained.params = {"step_days": STEP_DAYS, "min_history_days": MIN_HISTORY_DAYS, "trees": XGB_PARAMS["n_estimators"],
