@@ -55,11 +55,43 @@ def backtest(demo_warehouse):
                                      pl.col("clv_180").alias("base_clv_180")), on="customer_id", how="left")
              .join(after, on="customer_id", how="left").join(truth, on="customer_id", how="left")
              .with_columns(pl.col("orders_90").fill_null(0), pl.col("spend_180").fill_null(0.0)))
-    return frame, trained, cutoff, seconds
+    return frame, trained, cutoff, seconds, history
+
+
+FEATURES_SQL = """
+WITH p AS (
+  SELECT customer_id, order_ts::DATE AS day, channel,
+         CASE WHEN status = 'returned' THEN 0 ELSE gross_amount - discount_amount END::DOUBLE AS spend
+  FROM main.orders
+  WHERE merchant_id = $m AND order_type = 'sale' AND status <> 'cancelled' AND customer_id IS NOT NULL
+    AND order_ts < $c::DATE),
+d AS (SELECT DISTINCT customer_id, day FROM p),
+g AS (SELECT customer_id, day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap FROM d)
+SELECT customer_id,
+       min($c::DATE - day)::DOUBLE AS recency_days, max($c::DATE - day)::DOUBLE AS tenure_days,
+       count(*)::DOUBLE AS orders, count(DISTINCT day)::DOUBLE AS purchase_days, sum(spend) AS spend,
+       count(*) FILTER (WHERE $c::DATE - day <= 90)::DOUBLE AS orders_90,
+       coalesce(sum(spend) FILTER (WHERE $c::DATE - day <= 365), 0) AS spend_365,
+       avg((channel = 'app')::INT)::DOUBLE AS share_app,
+       (SELECT avg(gap) FROM g WHERE g.customer_id = p.customer_id)::DOUBLE AS mean_gap_days
+FROM p GROUP BY customer_id ORDER BY customer_id
+"""
+
+
+def test_features_equal_plain_sql(backtest, demo_warehouse):
+    *_, cutoff, _, history = backtest
+    ours = features.compute_features(history, cutoff)
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    sql = pl.from_pandas(con.execute(FEATURES_SQL, {"m": MERCHANT, "c": cutoff}).fetch_df())
+    con.close()
+    assert ours["customer_id"].to_list() == sql["customer_id"].to_list()
+    for name in sql.columns[1:]:
+        np.testing.assert_allclose(ours[name].to_numpy(), sql[name].to_numpy(), rtol=1e-9, atol=1e-6,
+                                   err_msg=name)
 
 
 def test_churn_beats_the_baseline_on_a_time_split(backtest):
-    frame, trained, cutoff, seconds = backtest
+    frame, trained, cutoff, seconds, _ = backtest
     churned = (frame["orders_90"] == 0).to_numpy()
     ours = roc_auc_score(churned, frame["churn_90"])
     no_purchase = roc_auc_score(churned, frame["base_churn_90"])
@@ -75,7 +107,7 @@ def test_churn_beats_the_baseline_on_a_time_split(backtest):
 
 
 def test_180_day_value_against_what_was_spent(backtest):
-    frame, trained, cutoff, _ = backtest
+    frame, trained, cutoff, _, _ = backtest
     real = frame["spend_180"].to_numpy()
     ours, base = frame["clv_180"].to_numpy(), frame["base_clv_180"].to_numpy()
     inside = np.mean((real >= frame["clv_180_low"].to_numpy()) & (real <= frame["clv_180_high"].to_numpy()))
