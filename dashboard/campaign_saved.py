@@ -9,6 +9,7 @@ code spans) and written inert into CSV and Excel (``dashboard.downloads``).
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import polars as pl
@@ -18,10 +19,13 @@ from analytics.campaigns import simulation, uplift
 from dashboard import downloads, tables
 from dashboard.auth.accounts import Principal
 from dashboard.campaign_columns import CAMPAIGN_COLUMNS
+from dashboard.plain_text import markdown_text
+from data import safe_csv
 from data.store.campaign_scenarios import Scenario, Scenarios
 from data.store.errors import StoreError
 from data.store.principal import Principal as StorePrincipal
 
+LABEL = "Figure"  # heading of the comparison's first column, the figures' names
 # Rows of the comparison: (label in words, section, field, format).
 ROWS = (
     ("Audience", "audience", "label", "text"), ("Customers contacted", "audience", "contacted", "count"),
@@ -82,17 +86,44 @@ def _cell(value: object, kind: str, currency: str) -> str:
     return str(value)
 
 
+def _headings(scenarios: list[Scenario]) -> list[str]:
+    """A column heading per scenario: its name, with its save time when another column has that name (two
+    scenarios, or one named like the label column), and a number if even that is taken. Names are the
+    person's text: a repeated heading would fail the table and hide every scenario."""
+    names = [s.name for s in scenarios]
+    taken, heads = {LABEL}, []
+    for s in scenarios:
+        head = s.name if names.count(s.name) == 1 and s.name not in taken else f"{s.name} ({s.saved_at:%d %b %H:%M})"
+        base, n = head, 2
+        while head in taken:
+            head, n = f"{base} #{n}", n + 1
+        taken.add(head)
+        heads.append(head)
+    return heads
+
+
 def compare_frame(scenarios: list[Scenario]) -> pl.DataFrame:
     """One row per figure, one column per scenario (its name), as text: what the comparison shows and exports.
-    Two scenarios of one name get their save time added so no column is lost."""
-    names = [s.name for s in scenarios]
-    heads = [f"{s.name} ({s.saved_at:%d %b %H:%M})" if names.count(s.name) > 1 else s.name for s in scenarios]
-    data = {"measure": [r[0] for r in ROWS] + ["Saved by", "Note"]}
-    for head, s in zip(heads, scenarios):
+    Every column keeps its own heading (``_headings``)."""
+    data = {LABEL: [r[0] for r in ROWS] + ["Saved by", "Note"]}
+    for head, s in zip(_headings(scenarios), scenarios):
         currency = s.body["offer"].get("currency") or ""
         data[head] = [_cell(s.body.get(sec, {}).get(field), kind, currency) for _, sec, field, kind in ROWS] + [
             s.author, s.note or ""]
     return pl.DataFrame(data, schema={k: pl.Utf8 for k in data})
+
+
+def inert_headings(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with headings a spreadsheet would run as a formula prefixed with ``'`` (the scenario names are
+    headings here, and ``data.safe_csv`` makes only the cells inert)."""
+    heads: list[str] = []
+    for column in frame.columns:
+        head = column if re.match(safe_csv.PLAIN_NUMBER, column) else re.sub(safe_csv.FORMULA_START, "'\\1", column)
+        base, n = head, 2
+        while head in heads or (head != column and head in frame.columns):  # "=x" beside a scenario named "'=x"
+            head, n = f"{base} #{n}", n + 1
+        heads.append(head)
+    return frame.rename(dict(zip(frame.columns, heads)))
 
 
 def render_scenarios(store, principal: Principal, merchant_id: int, body: dict | None) -> None:
@@ -105,10 +136,12 @@ def render_scenarios(store, principal: Principal, merchant_id: int, body: dict |
         from data.store import new_request_id
 
         try:
-            saved = scenarios.save(who, merchant_id, name, body, request_id=new_request_id(), note=note or None)
-            left.success(f"Saved as revision {saved.revision}.")
+            rid = new_request_id()
+            saved = scenarios.save(who, merchant_id, name, body, request_id=rid, note=note or None)
+            left.success(f"Saved as revision {saved.revision}." if saved.request_id == rid else
+                         f"Already saved as revision {saved.revision}: nothing changed.")
         except StoreError as exc:
-            left.error(str(exc))
+            left.error(markdown_text(str(exc)))
     try:
         listed = scenarios.list(who, merchant_id)
     except StoreError as exc:
@@ -124,9 +157,9 @@ def render_scenarios(store, principal: Principal, merchant_id: int, body: dict |
         return
     frame = compare_frame([by_id[d] for d in chosen])
     with right:
-        st.dataframe(frame.rename({"measure": "Figure"}), hide_index=True, width="stretch")
+        st.dataframe(frame, hide_index=True, width="stretch")
         a, b = st.columns(2)
-        a.download_button("Scenarios (CSV)", downloads.csv_builder(frame), "campaign-scenarios.csv",
+        a.download_button("Scenarios (CSV)", downloads.csv_builder(inert_headings(frame)), "campaign-scenarios.csv",
                           downloads.CSV_MIME, key="cp_scen_csv", icon=":material/download:")
         b.download_button("Scenarios (Excel)", downloads.excel_builder(frame), "campaign-scenarios.xlsx",
                           downloads.EXCEL_MIME, key="cp_scen_xlsx", icon=":material/download:")

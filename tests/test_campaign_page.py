@@ -19,7 +19,7 @@ import streamlit as st
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from dashboard import tables
+from dashboard import downloads, tables
 from dashboard.auth.accounts import Principal
 from dashboard.campaign_columns import CAMPAIGN_COLUMNS
 from dashboard.navigation import ROLES, pages_for
@@ -229,6 +229,36 @@ def test_scenarios_save_compare_export_as_plain_text(served, deferred):
         assert [s.name for s in mine] == [HOSTILE] and mine[0].author == "nordlicht"
     finally:
         store.close()
+
+
+def test_comparison_keeps_every_scenario_whatever_its_name(served):
+    """A scenario named like the comparison's label column ("Figure") broke the page for everyone opening that
+    merchant (duplicate column); one named "measure" replaced the figures' names. Formula names stay inert in
+    the CSV's heading row too."""
+    import datetime as dt
+
+    from data.store.campaign_scenarios import Scenario
+    from dashboard.campaign_saved import compare_frame, inert_headings
+
+    body = {"audience": {"label": "x"}, "offer": {"currency": "GBP"}, "response": {}, "result": {}, "design": {}}
+    names = ["Figure", "measure", FORMULA, "'" + FORMULA, "Plain"]
+    frame = compare_frame([Scenario(str(i), 1, MERCHANT, n, None, body, "me", dt.datetime(2026, 1, 1, 9, i))
+                           for i, n in enumerate(names)])
+    assert frame.width == 1 + len(names) and frame["Figure"][0] == "Audience"
+    assert frame.columns[1].startswith("Figure (") and frame.columns[2] == "measure"
+    csv = downloads.csv_bytes(inert_headings(frame)).decode()
+    heading = next(iter(csv.splitlines()))
+    assert ",=" not in heading and ",\"=" not in heading and "'" + FORMULA in heading
+    assert pl.read_csv(io.StringIO(csv)).width == frame.width
+    at = open_page("analyst")  # a saved "Figure" scenario: the page still opens and compares it
+    store = open_store(served["state_url"])
+    try:
+        Scenarios(store).save(StorePrincipal.staff("ana"), at.session_state["cu_merchant"] if "cu_merchant" in
+                              at.session_state else 1, "Figure", body, request_id="figure-1")
+    finally:
+        store.close()
+    at = open_page("analyst")
+    assert any("Figure (" in c for d in at.dataframe for c in d.value.columns)
 
 
 def test_headings_read_in_words():

@@ -89,3 +89,15 @@ def test_sections_are_the_documented_ones():
     assert set(body()) == set(SECTIONS)
     with pytest.raises(InvalidValue):
         Scenarios.save(Scenarios.__new__(Scenarios), SHOP1, 1, "  ", body(), request_id="n")
+
+
+def test_a_re_clicked_save_of_the_same_scenario_stores_no_second_revision(store):
+    # The page gives every click a new request id, so a double click used to store the same scenario twice.
+    scenarios = Scenarios(store)
+    first = scenarios.save(SHOP1, 1, "Spring candles", body(), request_id="c-1", note="as planned")
+    again = scenarios.save(SHOP1, 1, "Spring candles", body(), request_id="c-2", note="as planned")
+    assert (again.revision, again.request_id) == (1, "c-1")
+    assert len(scenarios.history(SHOP1, first.document_id)) == 1
+    changed = scenarios.save(SHOP1, 1, "Spring candles", body(), request_id="c-3", note="new note")
+    assert changed.revision == 2  # a changed note (or body) is a new revision
+    assert scenarios.save(SHOP1, 1, "Spring candles", body(99.0), request_id="c-4", note="new note").revision == 3

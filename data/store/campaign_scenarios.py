@@ -103,7 +103,8 @@ class Scenarios:
 
     def save(self, who: Principal, merchant_id: int, name: str, body: dict, *, request_id: str,
              note: str | None = None) -> Scenario:
-        """A new scenario, or a new revision of the merchant's scenario of the same name."""
+        """A new scenario, or a new revision of the merchant's scenario of the same name; the saved one
+        unchanged when its body and note are the same (check ``request_id`` to tell)."""
         name = (name or "").strip()
         if not name:
             raise InvalidValue("give the scenario a name")
@@ -111,7 +112,9 @@ class Scenarios:
             raise InvalidValue(f"a scenario name has at most {MAX_NAME} characters, not {len(name)}")
         same = next((s for s in self.list(who, merchant_id) if s.name == name), None)
         if same is not None and same.request_id == request_id:
-            return same  # this very save, sent again (a double click, a retry)
+            return same  # this very save, sent again (a retry)
+        if same is not None and same.body == check_body(body) and same.note == (note or None):
+            return same  # nothing changed (a re-clicked button gets a new request id): no second revision
         if same is None:
             rev = self.documents.create(who, kind=KIND, merchant_id=int(merchant_id), body=body,
                                         request_id=request_id, title=name, note=note)
