@@ -94,7 +94,7 @@ def test_the_card_says_which_model_won(demo_model):
     metrics = dict(card.metrics)
     print("\n".join(f"{k}: {v}" for k, v in card.metrics))
     assert "Churn in 90 days: AUC of XGBoost (1 is perfect, 0.5 is chance)" in metrics
-    assert "Value over 180 days: Mean absolute error of BG/NBD + Gamma-Gamma (money)" in metrics
+    assert "Value over 180 days: Mean absolute error of BG/NBD + Gamma-Gamma (orders, or money for value)" in metrics
 
 
 def test_customer_shopping_is_too_little_data(datasets_dir, shopping_model):
