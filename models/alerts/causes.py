@@ -5,11 +5,12 @@ Candidates (``CAUSES``, a registry: each returns zero or more ``Cause`` with a w
 - ``dimension``: the value of a dimension (region, channel, payment method, category) whose orders fell furthest
   below its usual share of the orders that did come (negative binomial tail, times sqrt(values)): weight = strength of that evidence
   (-log10 of the tail / 3, at most 1) x how far it fell. When the total fell and no value stands out, "every
-  region fell alike" (site-wide) is the hint, weight = fall / 40%, at most 1;
+  region fell alike" (site-wide) is the hint, weight = (fall - 10%) / 40%, at most 1;
 - ``stockout``: products with no stock anywhere on the incident's days, weighted by their normal sales;
 - ``declines``: payment declines (and fraud declines) per attempt against the four weeks before, weighted by how
   unlikely that many declines are at the usual rate (binomial tail);
-- ``campaign_end``: a promotion that ended in the three days before the incident started;
+- ``campaign_end``: a promotion that ended in the three days before the incident started (weight 0.1 + half its
+  discount, at most 0.4: expected values already leave promotion days out);
 - ``funnel``: the step (view -> cart -> checkout -> purchase) whose pass rate fell most against the weeks before.
 """
 
@@ -90,9 +91,9 @@ def _dimension_causes(frames: Frames, inc: Incident) -> list[Cause]:
         f = frames.get("orders", "total").filter(pl.col("ts") >= inc.start, pl.col("ts") < inc.end)
         o, e = float(f["n"].sum()), float(f["e_n"].fill_null(0).sum())
         down = max(0.0, 1 - o / e) if e else 0.0
-        # 40% of the orders gone everywhere is a plain site-wide fall; a single region's outage moves the total
-        # by its share of orders only, so it stays well under that.
-        weight = min(1.0, down / 0.4)
+        # Half the orders gone everywhere is a plain site-wide fall; a single region's outage moves the total by its
+        # share of orders only, and the expected level itself is a few percent off, so the first 10% count nothing.
+        weight = min(1.0, max(0.0, down - 0.1) / 0.4)
         if weight >= 0.1:
             out.append(Cause("dimension", "Site-wide: every region and channel fell alike",
                              f"{o:.0f} orders against {e:.1f} expected ({down:.0%} down), and no region, channel, "
@@ -158,7 +159,9 @@ def _campaign_causes(frames: Frames, inc: Incident) -> list[Cause]:
         scope = f" on {r['category']}" if r["category"] else ""
         out.append(Cause("campaign_end", f"Campaign {r['name']} ended",
                          f"{r['name']} ({r['discount_pct']:.0f}% off{scope}) ended on {r['end_date']}",
-                         round(min(1.0, 0.2 + r["discount_pct"] / 100), 3)))
+                         # Expected values already leave promotion days out, so an ended campaign explains a
+                         # drop only modestly: a hint to check, never stronger than clear evidence.
+                         round(min(0.4, 0.1 + r["discount_pct"] / 200), 3)))
     return out
 
 
@@ -200,7 +203,7 @@ CAUSES: dict[str, Callable[[Frames, Incident], list[Cause]]] = {
 
 def rank_causes(frames: Frames, inc: Incident) -> tuple[Cause, ...]:
     """Every candidate of ``CAUSES`` for the incident, best first."""
-    found = [c for fn in CAUSES.values() for c in fn(frames, inc)]
+    found = [replace(c, weight=float(c.weight)) for fn in CAUSES.values() for c in fn(frames, inc)]
     return tuple(sorted(found, key=lambda c: (-c.weight, c.kind, c.label)))
 
 

@@ -39,6 +39,15 @@ def promotions(access: DataAccess, merchant_id: int, first: dt.date, last: dt.da
     return [(r[0], r[1], r[2], r[3] is None and r[4] is None) for r in frame.iter_rows()]
 
 
+def last_event(access: DataAccess, merchant_id: int, until: dt.datetime) -> dt.datetime:
+    """The last session event before ``until + SESSION_MARGIN`` (``until`` when none)."""
+    e = access.table("interactions")
+    e = e.filter((e.merchant_id == int(merchant_id)) & (e.event_ts >= until - dt.timedelta(days=2))
+                 & (e.event_ts < until + series.SESSION_MARGIN))
+    value = access.scalar(e.event_ts.max())
+    return value if value is not None else until
+
+
 def daily_orders(access: DataAccess, merchant_id: int, first: dt.date, until: dt.datetime) -> pl.DataFrame:
     """day, total: non-cancelled sale orders per day from the daily rollup (a long span, read cheaply), every day."""
     r = access.table("rollup_orders_daily")
@@ -72,6 +81,8 @@ class Frames:
                                      promotions(access, merchant_id, first, until.date()))
         self.factors = ex.day_factor_table(daily_orders(access, merchant_id, first, until), self.kinds)
         self._cache: dict[tuple[str, str], pl.DataFrame] = {}
+        # Periods whose sessions may not have ended when the data stops (the last hour before the last event).
+        self.open_sessions_from = min(until, last_event(access, merchant_id, until) - series.SESSION_MARGIN / 2)
 
     def get(self, source: str, dimension: str) -> pl.DataFrame:
         key = (source, dimension)
@@ -154,6 +165,8 @@ def detect_rule(frames: Frames, rule: WatchRule) -> list[Anomaly]:
         ts = f["ts"].to_numpy()
         hours = f["ts"].dt.hour().to_numpy()
         quiet = np.isin(hours, list(rule.quiet_hours)) if frames.grain == "hour" else np.zeros(len(ts), bool)
+        if rule.metric == "conversion":  # sessions of the last period may still be open: their purchases are to come
+            quiet = quiet | (f["ts"] >= frames.open_sessions_from).to_numpy()
         # A value's expected count follows the observed total, so a special day's guess matters only for totals.
         unc = f["u"].to_numpy() if rule.dimension == "total" and "u" in f.columns else None
         scored = scoring.score_series(kind, obs, exp, volume, direction=rule.direction, min_volume=min_volume,

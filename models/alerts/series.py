@@ -34,6 +34,7 @@ SOURCE_OF = {"orders": "orders", "revenue": "orders", "conversion": "sessions",
              "payment_declines": "payments", "delivery_delay": "deliveries"}
 _UNIT = {"hour": "h", "day": "D"}
 COLUMNS = ("ts", "value", "n", "k", "amount", "amount_sq", "fraud")
+SESSION_MARGIN = dt.timedelta(hours=2)  # sessions last minutes; their late events are read this far past until
 
 
 def _period(col: ir.TimestampValue, grain: str) -> ir.TimestampValue:
@@ -75,9 +76,13 @@ def _orders(access: DataAccess, merchant_id: int, dimension: str, since: dt.date
 def _sessions(access: DataAccess, merchant_id: int, dimension: str, since: dt.datetime, until: dt.datetime,
               grain: str) -> ir.Table:
     e = facts.table(access, "interactions")
-    e = e.filter((e.merchant_id == merchant_id) & (e.event_ts >= since) & (e.event_ts < until))
+    # A session that starts before ``until`` may end after it: its later events (a purchase) count when they
+    # are there; the check leaves out the last hour, whose sessions may still be open (see detection).
+    e = e.filter((e.merchant_id == merchant_id) & (e.event_ts >= since)
+                 & (e.event_ts < until + SESSION_MARGIN))
     per = e.group_by("session_id").aggregate(
         first=e.event_ts.min(), channel=e.channel.max(), bought=(e.event_type == "purchase").any())
+    per = per.filter(per.first < until)
     value = per.channel.fill_null("(not recorded)") if dimension == "channel" else ibis.literal(TOTAL)
     return per.group_by(ts=_period(per.first, grain), value=value).aggregate(
         n=per.count(), k=per.bought.cast("int64").sum())
