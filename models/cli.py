@@ -116,7 +116,7 @@ def list_models(warehouse: WarehouseOpt = None) -> None:
     console.print(table)
 
 
-def _since(text: Optional[str]):
+def _since(text: Optional[str], option: str = "--since"):
     import datetime as dt
 
     if text is None:
@@ -124,7 +124,7 @@ def _since(text: Optional[str]):
     try:
         return dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        _fail(f"--since {text!r}: not a date or time; write it as 2026-03-01 or 2026-03-01T14:00")
+        _fail(f"{option} {text!r}: not a date or time; write it as 2026-03-01 or 2026-03-01T14:00")
 
 
 @app.command()
@@ -197,8 +197,12 @@ def alerts_check(
     bad = [g for g in grains if g not in check.GRAINS]
     if bad:
         _fail(f"--grain {', '.join(bad)}: use hour or day")
-    end = _since(until)
+    end = _since(until, "--until")
     path = settings.warehouse_path(warehouse)
+    if not deliver_only and not Path(path).exists():
+        # A mistyped path is a setting to fix, not a busy warehouse: fail before a store is made beside it.
+        _fail(f"no warehouse at {path}: check --warehouse or RETAIL_PULSE_WAREHOUSE (a new one is made with "
+              "`python -m data generate`)")
     try:
         store = open_store(warehouse=path)
     except StoreUnavailable as exc:

@@ -200,3 +200,22 @@ def test_the_real_detection_run_twice_at_once_stores_and_sends_once(tmp_path, de
     expected = {(f"/m{i.merchant_id}", i.incident_key): 1 for i in stored}
     assert dict(_received(http)) == expected
     assert len(smtp.messages) == sum(1 for i in stored if i.merchant_id == merchants[0])
+
+
+def test_bad_command_lines_get_a_clear_message_and_no_traceback(tmp_path, fixture_warehouse_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from models.cli import app
+
+    monkeypatch.setenv("RETAIL_PULSE_STATE_URL", f"sqlite:///{tmp_path / 'state.sqlite'}")
+    runner = CliRunner()
+    bad_until = runner.invoke(app, ["alerts", "check", "-w", str(fixture_warehouse_path), "--until", "2026-13-45"])
+    assert bad_until.exit_code == 2 and "--until '2026-13-45': not a date" in bad_until.output, bad_until.output
+    monkeypatch.delenv("RETAIL_PULSE_STATE_URL")  # the store would be made beside the warehouse
+    missing = tmp_path / "typo" / "warehouse.duckdb"
+    run = runner.invoke(app, ["alerts", "check", "-w", str(missing)])
+    assert run.exit_code == 2 and "no warehouse at" in run.output, run.output
+    assert not missing.parent.exists()  # no stray store (nor folder) beside a mistyped path
+    for result in (bad_until, run):
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
