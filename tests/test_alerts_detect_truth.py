@@ -176,3 +176,22 @@ def test_anomaly_detector_kind_trains_through_the_model_layer(run, tmp_path):
     day = until - dt.timedelta(days=1)
     with_saved = find_incidents(access, merchants[0], since=day, until=until, detector=loaded.payload)
     assert all(i.merchant_id == merchants[0] for i in with_saved)
+
+
+def test_last_hour_conversion_waits_for_open_sessions(run):
+    con, truth, merchants, found, until = run
+    m = merchants[0]
+    access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([m]))
+    last = con.cursor().execute("SELECT max(event_ts) FROM interactions WHERE merchant_id = ?", [m]).fetchall()[0][0]
+    live = Frames(access, m, until - dt.timedelta(days=1), until, "hour")  # the data stops inside the window
+    assert live.open_sessions_from == last - dt.timedelta(hours=1)
+    past = Frames(access, m, until - dt.timedelta(days=30), until - dt.timedelta(days=29), "hour")
+    assert past.open_sessions_from == until - dt.timedelta(days=29)  # later events exist: every session is whole
+    # The sessions of the last hours before a past ``until`` keep the purchases made after it.
+    s = past.get("sessions", "total")
+    bought = con.cursor().execute(
+        "SELECT count(*) FROM (SELECT session_id, min(event_ts) AS f, bool_or(event_type = 'purchase') AS b "
+        "FROM interactions WHERE merchant_id = ? GROUP BY 1) WHERE f >= ? AND f < ? AND b",
+        [m, until - dt.timedelta(days=29, hours=3), until - dt.timedelta(days=29)]).fetchall()[0][0]
+    tail = s.filter(pl.col("ts") >= until - dt.timedelta(days=29, hours=3))
+    assert tail["k"].sum() == bought
