@@ -1,8 +1,8 @@
 """What the Campaign simulator page reads, cached across sessions (``cache.shared_result``).
 
 Every function takes the merchant explicitly and reads through a ``DataAccess`` scoped to that one merchant, so
-a result only ever holds that merchant's rows and the merchant id is part of every cache key. Other engineers'
-models are read when they exist: the customer value model (``models.customers.outputs.load_scores``, kind
+a result only ever holds that merchant's rows and the merchant id is part of every cache key. Saved models are
+read when a version exists: the customer value model (``models.customers.outputs.load_scores``, kind
 ``customer_value``) through ``models_ui``; the stock check reuses the Stock-out risk page's cached risk
 (``stockout_data.risk``) on the saved demand forecast.
 """
@@ -10,18 +10,21 @@ models are read when they exist: the customer value model (``models.customers.ou
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 
 import polars as pl
 
 from analytics import facts
 from analytics.campaigns import history, uplift
 from dashboard import cache, models_ui
+from models.customers import outputs as value_outputs
 
 ENTRIES = 32
 LOOKBACK_DAYS = 365
 VALUE_KIND = "customer_value"
 FORECAST_KIND = "demand_forecast"
+SCORES_READER = "customer_value_scores"  # the name dashboard.customer_value_panels gives the same reader
+
+models_ui.register_reader(SCORES_READER, value_outputs.load_scores)
 
 
 def _access(merchant_id: int):
@@ -66,24 +69,13 @@ def references(merchant_id: int, data_version: int) -> pl.DataFrame:
     return access.to_polars(c.filter(c.merchant_id == int(merchant_id)).select("customer_id", "external_id"))
 
 
-def _module(name: str):
-    """The module, or None while it does not exist yet (the customer value model lands separately)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
 def value_scores(merchant_id: int, data_version: int) -> pl.DataFrame | None:
-    """The customer value model's scores (customer_id, churn_90, clv_180, ...), or None without a saved model."""
-    outputs = _module("models.customers.outputs")
-    if outputs is None or not hasattr(outputs, "load_scores"):
-        return None
+    """The customer value model's scores (customer_id, churn_90, clv_180, ...), or None without a saved model.
+    Read through the Customers page's reader, so both pages share one cached copy per model version."""
     saved, _ = models_ui.current_model(VALUE_KIND, merchant_id, data_version)
     if saved is None:
         return None
-    models_ui.register_reader("campaign_value_scores", outputs.load_scores)
-    return models_ui.read_payload(saved, "campaign_value_scores")
+    return models_ui.read_payload(saved, SCORES_READER)
 
 
 def stock_risk(merchant_id: int, data_version: int, store) -> pl.DataFrame | None:

@@ -261,6 +261,30 @@ def test_comparison_keeps_every_scenario_whatever_its_name(served):
     assert any("Figure (" in c for d in at.dataframe for c in d.value.columns)
 
 
+def test_churn_band_audience_is_the_value_models_customers(served, oracle, deferred, monkeypatch):
+    """With a saved customer value model, the churn-risk band targets exactly the merchant's customers whose
+    churn_90 falls in it (scores of the model contract, ``models.customers.outputs.load_scores``, stubbed)."""
+    from dashboard import campaign_data, models_ui
+
+    ids = [r[0] for r in oracle.execute("SELECT customer_id FROM main.customers WHERE merchant_id = ? ORDER BY 1",
+                                        [MERCHANT]).fetchall()]
+    scores = pl.DataFrame({"customer_id": ids, "churn_90": [0.7 if i % 3 == 0 else 0.1 for i in ids],
+                           "clv_180": [float(i % 7) for i in ids]})
+    high = {i for i in ids if i % 3 == 0}
+
+    class Saved:
+        kind, merchant_id, version, payload = "customer_value", MERCHANT, "v1", b"stub"
+
+    real = models_ui.current_model
+    monkeypatch.setattr(models_ui, "current_model", lambda kind, merchant_id, version: (Saved(), None)
+                        if kind == campaign_data.VALUE_KIND else real(kind, merchant_id, version))
+    monkeypatch.setattr(models_ui, "read_payload", lambda saved, name, *args: scores)
+    at = open_page("merchant", cp_audience_kind="Churn-risk band", cp_source="Entered by hand")
+    assert "not trained yet" not in shown_text(at)
+    csv = pl.read_csv(io.BytesIO(download(at, deferred, "cp_target_csv")), infer_schema_length=0)
+    assert {int(x) for x in csv["customer_id"]} == high
+
+
 def test_headings_read_in_words():
     for name, column in CAMPAIGN_COLUMNS.items():
         assert not tables.snake_case_labels([column.label]), (name, column.label)
