@@ -211,6 +211,21 @@ def test_workflow_feedback_per_rule_and_one_open_list_with_stockouts(store):
     assert [h.action for h in history] == ["feedback", "assign"]
 
 
+def test_a_persons_feedback_counts_once_per_incident(store):
+    # Each click of "Useful" is an action; the per-rule tally used to count every click as a vote.
+    incidents = AlertIncidents(store)
+    incidents.record(1, [incident(1, "a")], channels={}, message_for=message)
+    other = Principal.merchants("other-user", [1])
+    clicks = [(ONE, "useful"), (ONE, "useful"), (ONE, "useful"), (ONE, "not_useful"), (other, "useful")]
+    for n, (who, answer) in enumerate(clicks):
+        store.alerts.record(who, request_id=f"v{n}", merchant_id=1, alert_key="a", action="feedback", reason=answer,
+                            alert_kind="incident")
+    per_rule = incidents.feedback_by_rule(ONE)
+    assert per_rule.select("rule_key", "incidents", "useful", "not_useful", "useful_share").rows() == \
+        [("orders/region", 1, 1, 1, 0.5)]  # ONE's latest answer (not useful) and other-user's (useful)
+    assert len(store.alerts.history(ONE, merchant_id=1, alert_key="a", alert_kind="incident")) == len(clicks)
+
+
 def _migrate(engine, target: str, down: bool = False) -> None:
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
         (command.downgrade if down else command.upgrade)(migration._config(conn), target)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from data.store import alert_outbox, audit
 from data.store.alert_rules import rule_key
 from data.store.principal import Principal
-from data.store.tables import KEY, alert_incidents
+from data.store.tables import KEY, alert_actions, alert_incidents
 
 if TYPE_CHECKING:
     from data.store.store import Store
@@ -159,17 +159,18 @@ class AlertIncidents:
 
     def feedback_by_rule(self, principal: Principal, *, merchant_ids: Iterable[int] | None = None) -> pl.DataFrame:
         """Per merchant and rule: ``incidents`` stored, ``useful`` and ``not_useful`` votes, ``useful_share``
-        (useful / votes; null without votes), noisiest rules (most "not useful") first."""
+        (useful / votes; null without votes), noisiest rules (most "not useful") first. A person's vote on an
+        incident counts once, as their latest answer: a re-clicked button or a changed mind is not a second
+        vote (the workflow history keeps every click)."""
         stored = self.incidents(principal, merchant_ids=merchant_ids, limit=1_000_000)
-        states = self._store.alerts.states(principal, alert_kind=KIND, merchant_ids=merchant_ids)
+        votes_of = self._votes(principal, merchant_ids)
         counts: dict[tuple[int, str], list[int]] = {}
         for inc in stored:
             entry = counts.setdefault((inc.merchant_id, inc.rule_key), [0, 0, 0])
             entry[0] += 1
-            state = states.get((inc.merchant_id, inc.incident_key))
-            if state is not None:
-                entry[1] += state.useful_votes
-                entry[2] += state.not_useful_votes
+            useful, not_useful = votes_of.get((inc.merchant_id, inc.incident_key), (0, 0))
+            entry[1] += useful
+            entry[2] += not_useful
         frame = pl.DataFrame([{"merchant_id": m, "rule_key": r, "incidents": n, "useful": u, "not_useful": x}
                               for (m, r), (n, u, x) in counts.items()],
                              schema={"merchant_id": pl.Int64, "rule_key": pl.Utf8, "incidents": pl.Int64,
@@ -178,6 +179,24 @@ class AlertIncidents:
         return (frame.with_columns(pl.when(votes > 0).then(pl.col("useful") / votes).otherwise(None)
                                    .alias("useful_share"))
                 .sort(["not_useful", "merchant_id", "rule_key"], descending=[True, False, False]))
+
+    def _votes(self, principal: Principal, merchant_ids: Iterable[int] | None) -> dict[tuple[int, str], tuple[int, int]]:
+        """(merchant, incident key) -> (useful, not useful): each person's latest feedback on the incident."""
+        t = alert_actions
+        visible = principal.visible(merchant_ids, "alerts")
+        query = (select(t.c.merchant_id, t.c.alert_key, t.c.actor, t.c.reason)
+                 .where(t.c.alert_kind == KIND, t.c.action == "feedback").order_by(t.c.id))
+        if visible is not None:
+            query = query.where(t.c.merchant_id.in_(sorted(visible)))
+        latest: dict[tuple[int, str, str], str] = {}
+        with self._store.read() as conn:
+            for merchant_id, key, actor, reason in conn.execute(query):
+                latest[(merchant_id, key, actor)] = reason
+        out: dict[tuple[int, str], tuple[int, int]] = {}
+        for (merchant_id, key, _actor), reason in latest.items():
+            useful, not_useful = out.get((merchant_id, key), (0, 0))
+            out[(merchant_id, key)] = (useful + (reason == "useful"), not_useful + (reason != "useful"))
+        return out
 
 
 OPEN_COLUMNS = ("kind", "merchant_id", "alert_key", "title", "started_at", "severity", "status", "status_text",
