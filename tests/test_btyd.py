@@ -23,7 +23,8 @@ def retail(datasets_dir):
     raw = pl.read_csv(datasets_dir / "online_retail_II_2009_2010.csv.gz", infer_schema_length=0)
     lines = raw.filter(pl.col("Customer ID").is_not_null() & ~pl.col("Invoice").str.starts_with("C")).with_columns(
         pl.col("Quantity").cast(pl.Int64), pl.col("Price").cast(pl.Float64),
-        pl.col("InvoiceDate").str.to_datetime("%Y-%m-%d %H:%M:%S")).filter((pl.col("Quantity") > 0) & (pl.col("Price") > 0))
+        pl.col("InvoiceDate").str.to_datetime("%Y-%m-%d %H:%M:%S"))
+    lines = lines.filter((pl.col("Quantity") > 0) & (pl.col("Price") > 0))
     assert lines.height == 407_664 and lines["Customer ID"].n_unique() == 4_312  # the README's cleaning figures
     orders = lines.group_by("Invoice").agg(customer_id=pl.col("Customer ID").first().cast(pl.Float64).cast(pl.Int64),
                                            day=pl.col("InvoiceDate").first().dt.date(),

@@ -49,7 +49,8 @@ def backtest(demo_warehouse):
           AND order_ts >= ?::DATE AND order_ts < ?::DATE + 180
         GROUP BY customer_id""", [cutoff, MERCHANT, cutoff, cutoff]).fetch_df())
     truth = pl.from_pandas(con.execute("SELECT customer_id, churn_date, value_tier FROM truth.customer_profiles "
-                                      "WHERE merchant_id = ?", [MERCHANT]).fetch_df()).with_columns(pl.col("churn_date").cast(pl.Date))
+                                      "WHERE merchant_id = ?", [MERCHANT]).fetch_df())
+    truth = truth.with_columns(pl.col("churn_date").cast(pl.Date))
     con.close()
     frame = (scored.join(base.select("customer_id", pl.col("churn_90").alias("base_churn_90"), "p_alive",
                                      pl.col("clv_180").alias("base_clv_180")), on="customer_id", how="left")
@@ -100,7 +101,8 @@ def test_churn_beats_the_baseline_on_a_time_split(backtest):
     ours_planted = roc_auc_score(planted, frame["churn_90"])
     print(f"\nCustomer value, demo merchant {MERCHANT}, cutoff {cutoff}: {frame.height:,} customers, trained in "
           f"{seconds:.1f} s, churn model {trained.choices['churn_90']}\n"
-          f"  churn in 90 days (no purchase), AUC: ours {ours:.3f}, BG/NBD P(no purchase in 90 days) {no_purchase:.3f}, "
+          f"  churn in 90 days (no purchase), AUC: ours {ours:.3f}, "
+          f"BG/NBD P(no purchase in 90 days) {no_purchase:.3f}, "
           f"BG/NBD 1 - P(alive) {not_alive:.3f}; against the planted churn dates {ours_planted:.3f}")
     assert ours >= 0.75 and ours_planted >= 0.75
     assert ours > no_purchase and ours > not_alive
@@ -129,6 +131,7 @@ def test_scores_are_well_formed(backtest):
     assert ((frame["churn_90"] >= 0) & (frame["churn_90"] <= 1)).all()
     assert ((frame["churn_90"] + frame["repeat_90"] - 1).abs() < 1e-9).all()
     for h in (90, 180, 365):
-        assert (frame[f"clv_{h}_low"] <= frame[f"clv_{h}"]).all() and (frame[f"clv_{h}"] <= frame[f"clv_{h}_high"]).all()
+        assert (frame[f"clv_{h}_low"] <= frame[f"clv_{h}"]).all()
+        assert (frame[f"clv_{h}"] <= frame[f"clv_{h}_high"]).all()
     # Longer horizons hold at least as much value in total.
     assert frame["clv_90"].sum() < frame["clv_180"].sum() < frame["clv_365"].sum()

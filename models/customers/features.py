@@ -122,7 +122,8 @@ def compute_labels(purchases: pl.DataFrame, cutoff: dt.date, horizons: tuple[int
 def compute_summary(purchases: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:
     """The BG/NBD and Gamma-Gamma summary at ``cutoff``, in weeks: customer_id, frequency (purchase days after
     the first), recency (weeks from the first to the last purchase day), T (weeks from the first purchase
-    day to the last day before the cutoff, as ``lifetimes`` counts it), monetary (mean spend of the repeat purchase days; 0 without one)."""
+    day to the last day before the cutoff, as ``lifetimes`` counts it), monetary (mean spend of the repeat
+    purchase days; 0 without one)."""
     daily = purchases.filter(pl.col("day") < cutoff).group_by("customer_id", "day").agg(pl.col("spend").sum())
     daily = daily.sort("customer_id", "day")
     out = daily.group_by("customer_id").agg(

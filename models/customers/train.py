@@ -156,7 +156,8 @@ def train_customer_value(purchases: pl.DataFrame, progress=None) -> Trained | Sh
 
     def snapshot(c: dt.date) -> pl.DataFrame:
         if c not in snapshots:
-            snapshots[c] = compute_inputs(sample, c).join(features.compute_labels(sample, c, HORIZONS), on="customer_id")
+            labels = features.compute_labels(sample, c, HORIZONS)
+            snapshots[c] = compute_inputs(sample, c).join(labels, on="customer_id")
         return snapshots[c]
 
     baselines: dict[dt.date, tuple[Baseline, pl.DataFrame]] = {}
