@@ -94,6 +94,21 @@ def test_channels_are_checked_with_apprise_masked_and_never_audited_in_full(stor
     assert all(SECRET not in repr(e) for e in audit)
 
 
+def test_the_same_url_is_one_channel_so_nothing_is_sent_twice(store):
+    channels = AlertChannels(store)
+    url = f"json://hooks.example.com/alerts/{SECRET}"
+    first = channels.save(ONE, merchant_id=1, label="Ops hook", url=url, request_id="d1")
+    assert channels.save(ONE, merchant_id=1, label="Ops hook", url=url, request_id="d1") == first  # a retry
+    with pytest.raises(InvalidValue, match="the channel 'Ops hook' already sends to this URL") as refused:
+        channels.save(ONE, merchant_id=1, label="Again", url=" " + url, request_id="d2")  # the form sent again
+    assert SECRET not in str(refused.value)
+    assert list(channels.urls_for(1)) == [first.channel_id]
+    channels.save(ONE, merchant_id=1, label="Ops hook, renamed", url=url, request_id="d3",
+                  channel_id=first.channel_id)  # the channel itself may be saved again with its URL
+    channels.save(STAFF, merchant_id=2, label="Their hook", url=url, request_id="d4")  # another merchant's own
+    assert [c["label"] for c in channels.urls_for(1).values()] == ["Ops hook, renamed"]
+
+
 def _channels(store, merchant_id: int, n: int, principal=STAFF) -> list[str]:
     return [AlertChannels(store).save(principal, merchant_id=merchant_id, label=f"hook {k}",
                                       url=f"json://127.0.0.1:9/m{merchant_id}/{k}", request_id=f"m{merchant_id}c{k}",

@@ -128,6 +128,11 @@ class AlertChannels:
                 raise InvalidValue(f"merchant {merchant_id} has no delivery channel {channel_id!r}")
             if channel_id is None and len(current) >= MAX_CHANNELS:
                 raise InvalidValue(f"a merchant has at most {MAX_CHANNELS} delivery channels; remove one first")
+            # The same URL twice would send every notification twice to one receiver (a form sent again).
+            twin = next((row["label"] for cid, row in current.items() if cid != new_id and row["url"] == url.strip()),
+                        None)
+            if twin is not None:
+                raise InvalidValue(f"delivery channel {name!r}: the channel {twin!r} already sends to this URL")
             self._write(principal, values, request_id, current.get(new_id),
                         after={"label": name, "url": masked, "instant": instant, "digest": digest})
         return self.channels(principal, merchant_id)[new_id]
