@@ -33,7 +33,7 @@ def parse_hours(text: str) -> list[int]:
         if not part:
             continue
         bounds = [b.strip() for b in part.split("-")]
-        if len(bounds) > 2 or not all(b.isdigit() for b in bounds):
+        if len(bounds) > 2 or not all(b.isdecimal() for b in bounds):  # isdigit() lets "²" through to int()
             raise ValueError(f"quiet hours: {part!r} is not an hour (0-23) or a range of hours like 0-6")
         low, high = (int(bounds[0]), int(bounds[-1]))
         for h in (low, high):

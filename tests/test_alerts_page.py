@@ -462,7 +462,7 @@ def test_quiet_hours_read_and_written_back():
     for hours in ([], [3], [0, 1, 2, 22, 23], list(range(24)), [1, 3, 5, 6, 7]):
         assert parse(text(hours)) == hours
     for bad, words in (("24", "24 is not an hour"), ("a", "'a' is not an hour"), ("1-2-3", "'1-2-3'"),
-                       ("7-", "'7-'"), ("-1", "'-1'")):
+                       ("7-", "'7-'"), ("-1", "'-1'"), ("²", "'²' is not an hour"), ("1-³", "'1-³'")):
         with pytest.raises(ValueError, match=words):
             parse(bad)
 
