@@ -71,12 +71,12 @@ class WatchRule:
 
 
 # Defaults: business volumes are watched for drops, failures and delays for spikes, at sensitivity 0.5, except the
-# total of orders, the series a shop feels first, at 0.95 (alert at score 2.7). On the demo truth that finds 7 of
-# 16 planted incidents instead of 4, for 0.73 false incidents per merchant per month instead of 0.09 (the
-# issue allows 1).
+# total of orders, the series a shop feels first, at 0.9 (alert at score 2.9). On the demo truth that finds 7 of
+# 16 planted incidents instead of 4, for 0.58 false incidents per merchant per month instead of 0.09 (the issue
+# allows 1; 0.95 found no more and raised it to 0.77).
 DEFAULT_DIRECTION = {"orders": "drop", "revenue": "drop", "conversion": "drop", "payment_declines": "spike",
                      "delivery_delay": "spike"}
-DEFAULT_SENSITIVITY: dict[tuple[str, str], float] = {("orders", "total"): 0.95}
+DEFAULT_SENSITIVITY: dict[tuple[str, str], float] = {("orders", "total"): 0.9}
 
 DEFAULT_RULES: tuple[WatchRule, ...] = tuple(
     WatchRule(m.key, d, direction=DEFAULT_DIRECTION[m.key], sensitivity=DEFAULT_SENSITIVITY.get((m.key, d), 0.5))
