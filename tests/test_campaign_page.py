@@ -285,6 +285,11 @@ def test_churn_band_audience_is_the_value_models_customers(served, oracle, defer
     assert {int(x) for x in csv["customer_id"]} == high
 
 
+def test_a_one_day_campaign_reads_in_words(served):
+    text = shown_text(open_page("analyst", cp_days=1, cp_source="Entered by hand"))
+    assert "within 1 day anyway" in text and "1 days" not in text
+
+
 def test_headings_read_in_words():
     for name, column in CAMPAIGN_COLUMNS.items():
         assert not tables.snake_case_labels([column.label]), (name, column.label)

@@ -62,7 +62,8 @@ draws = st.segmented_control("Simulations", panels.DRAWS, default=10_000, key="c
                              format_func=lambda d: f"{d:,}") or 10_000
 sim = simulation.simulate(stats, offer, prior, draws=int(draws), seed=seed)
 st.caption(f"{stats.total:,} customers contacted ({everyone.total - stats.total:,} held out); "
-           f"{sim.baseline_rate:.2%} of them would buy in scope within {offer.days} days anyway.")
+           f"{sim.baseline_rate:.2%} of them would buy in scope within {offer.days} "
+           f"day{'' if offer.days == 1 else 's'} anyway.")
 panels.render_result(sim, merchant.currency)
 
 st.subheader("6. Stock check")
