@@ -9,6 +9,8 @@ import json
 
 import duckdb
 import ibis
+import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -19,7 +21,7 @@ from data.warehouse import open_for_loading
 from models import registry
 from models.artifacts import ModelStore
 from models.card import build_model_card
-from models.customers import outputs, scores
+from models.customers import features, outputs, scores
 from models.customers.readiness import check_history
 
 KEY = b"customer-value-test-key-" + b"k" * 32
@@ -189,3 +191,41 @@ def test_section_without_a_model_says_how_to_train(page_env):
     at = _open(3, 1)
     assert any("python -m models train" in i.value for i in at.info)
     assert not at.metric
+
+
+@pytest.fixture(scope="module")
+def online_retail_model(datasets_dir, tmp_path_factory, store_root):
+    """Online Retail II (373 days) imported through the real importer, its model trained through the registry."""
+    path = tmp_path_factory.mktemp("oretail") / "w.duckdb"
+    open_for_loading(path).close()
+    result = import_file(path, datasets_dir / "online_retail_II_2009_2010.csv.gz", preset="online_retail_ii",
+                         create_merchant=("Online Retail II", "GB", "GBP"))
+    assert result.status == "loaded", result.message
+    con, saved, _ = _train(path, 1, tmp_path_factory.mktemp("oretail_models"))
+    yield con, saved
+    con.close()
+
+
+def test_a_horizon_longer_than_the_data_comes_from_the_baseline(online_retail_model):
+    """One year of data holds no 365-day label: the 365-day value is BG/NBD x Gamma-Gamma, equal to what the
+    reference implementation (lifetimes) predicts with the saved parameters, and the card says so."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    con, saved = online_retail_model
+    p = outputs.load_params(saved.payload)
+    assert p["choices"]["clv_365"] == "bgnbd"
+    assert any("No day in the data has 365 days" in n for n in saved.meta["notes"])
+    access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.unrestricted())
+    purchases = features.load_purchases(access)
+    as_of = dt.date.fromisoformat(p["params"]["scored_as_of"])
+    summary = features.compute_summary(purchases, as_of)
+    bg, gg = BetaGeoFitter(), GammaGammaFitter()
+    bg.params_ = pd.Series(p["baseline"]["bgnbd"])
+    gg.params_ = pd.Series({"p": p["baseline"]["gamma_gamma"]["p"], "q": p["baseline"]["gamma_gamma"]["q"],
+                            "v": p["baseline"]["gamma_gamma"]["gamma"]})
+    x, t_x, T, m = (summary[c].to_numpy() for c in ("frequency", "recency", "T", "monetary"))
+    expected = bg.conditional_expected_number_of_purchases_up_to_time(365 / 7, x, t_x, T) * np.asarray(
+        gg.conditional_expected_average_profit(pd.Series(x), pd.Series(m)))
+    scored = outputs.load_scores(saved.payload).join(summary.select("customer_id"), on="customer_id")
+    np.testing.assert_allclose(scored.sort("customer_id")["clv_365"].to_numpy(), expected, rtol=1e-6)
+    print(f"\nOnline Retail II: {scored.height:,} customers; choices {p['choices']}")
