@@ -421,10 +421,16 @@ def test_rules_editor_saves_a_revision_and_refuses_bad_input(app):
         assert saved["orders", "region"] == defaults["orders", "region"]  # the others carried over
         shown = frame(at, "rule_text").filter(pl.col("rule_text") == "Orders, by channel").row(0, named=True)
         assert shown["quiet_text"] == "0-1, 23" and shown["direction_text"] == "Spike"
-        # feedback per rule: the two votes of the workflow test's orders/channel incident, if it ran first
-        votes = store.alerts.states(who, alert_kind="incident", merchant_ids=[2])
-        useful = sum(s.useful_votes for (m, k), s in votes.items() if SEEDED[k].dimension == "channel")
-        assert shown["useful"] == useful
+        # feedback per rule: each person's latest answer on the orders/channel incidents (the workflow test, if it
+        # ran first, clicked Useful then Not useful there: one vote, not useful)
+        latest = {}
+        for key, inc in SEEDED.items():
+            if inc.merchant_id == 2 and inc.metric == "orders" and inc.dimension == "channel":
+                for a in store.alerts.history(who, merchant_id=2, alert_key=key, alert_kind="incident"):
+                    if a.action == "feedback":
+                        latest[key, a.actor] = a.reason
+        assert (shown["useful"], shown["not_useful"]) == (sum(r == "useful" for r in latest.values()),
+                                                          sum(r != "useful" for r in latest.values()))
         # channels: a bad URL is refused with the reason, a good one is shown masked
         at.text_input(key="al_ch_label").input("Ops hook")
         at.text_input(key="al_ch_url").input("nosuchscheme://secret-token-123")
