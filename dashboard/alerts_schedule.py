@@ -81,6 +81,16 @@ def _loop(schedule: Schedule, engine, store, *, runs: int | None = None) -> None
         time.sleep(max(0.0, schedule.every_seconds - (time.time() - started)))
 
 
+_logged: set[str] = set()
+
+
+def _log_once(message: str) -> None:
+    # start_for runs on every rerun of every session: the log needs the message once per process
+    if message not in _logged:
+        _logged.add(message)
+        log.error(message)
+
+
 @st.cache_resource(show_spinner=False)
 def start(_engine, _store) -> Schedule | None:
     """Start the process's check thread once (None when the setting is `off`)."""
@@ -94,8 +104,13 @@ def start(_engine, _store) -> Schedule | None:
 
 def start_for(cache) -> Schedule | None:
     """``start`` on the dashboard's engine and store; a store that cannot open leaves alerts to the command
-    (the Alerts page says why the store is unavailable)."""
-    if every_minutes() is None:
+    (the Alerts page says why the store is unavailable). A bad ``alerts_every_minutes`` leaves it off and says
+    so in the server log, instead of failing every page of every session."""
+    try:
+        if every_minutes() is None:
+            return None
+    except settings.SettingError as exc:
+        _log_once(f"the dashboard's own alert check is off: {exc}")
         return None
     from data.store.errors import StoreError
 

@@ -89,3 +89,18 @@ def test_a_bad_setting_names_itself(raw):
 def _minutes(env):
     return alerts_schedule.every_minutes(env)
 
+
+
+def test_a_bad_setting_leaves_the_check_off_and_logs_why(monkeypatch, caplog):
+    # app.py calls start_for on every run: a raised SettingError was a traceback on every page.
+    monkeypatch.setenv("RETAIL_PULSE_ALERTS_EVERY_MINUTES", "every 5")
+
+    class NoCache:
+        def store(self):
+            raise AssertionError("not opened for a check that is off")
+
+    with caplog.at_level("ERROR", logger="retail_pulse.alerts"):
+        assert alerts_schedule.start_for(NoCache()) is None
+        assert alerts_schedule.start_for(NoCache()) is None
+    said = [r.getMessage() for r in caplog.records if "RETAIL_PULSE_ALERTS_EVERY_MINUTES" in r.getMessage()]
+    assert len(said) == 1 and "'every 5'" in said[0]
