@@ -41,6 +41,8 @@ METRIC_WORDS: dict[str, str] = {
     "actual_total": "Total really spent after the cutoff (money)",
     "predicted_total": "Total predicted (money)",
     "interval_coverage": "Share of customers inside the 80% interval",
+    "hours": "Hours of history learned from",
+    "top_training_score": "Oddest training hour's score (an hour alerts above this plus the margin)",
 }
 
 
