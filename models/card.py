@@ -43,7 +43,19 @@ METRIC_WORDS: dict[str, str] = {
     "interval_coverage": "Share of customers inside the 80% interval",
     "hours": "Hours of history learned from",
     "top_training_score": "Oddest training hour's score (an hour alerts above this plus the margin)",
+    # Customer value models saved before their metrics were named in words (raw target and model keys).
+    "churn_90": "Churn in 90 days",
+    "expected_orders_90": "Orders in 90 days",
+    "clv_90": "Value over 90 days",
+    "clv_180": "Value over 180 days",
+    "clv_365": "Value over 365 days",
+    "xgboost": "Score of XGBoost (AUC for churn, else mean absolute error)",
+    "bgnbd": "Score of BG/NBD (AUC for churn, else mean absolute error)",
+    "split": "Checked on",
 }
+# Raw values some saved models carry (model and split keys), shown in words.
+VALUE_WORDS: dict[str, str] = {"bgnbd": "BG/NBD", "xgboost": "XGBoost", "time": "later period",
+                               "customers": "held-out customers"}
 
 
 @dataclass(frozen=True)
@@ -69,16 +81,21 @@ def _number(value: Any) -> str:
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.3f}"
-    return str(value)
+    return VALUE_WORDS.get(str(value), str(value))
+
+
+def _sentence(text: str) -> str:
+    # Only the first letter raised: words such as "BG/NBD" or "XGBoost" keep their capitals.
+    return text[:1].upper() + text[1:]
 
 
 def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     rows = []
     for key, value in metrics.items():
         if isinstance(value, Mapping):
-            rows += _flatten(value, f"{prefix}{key}: ")
+            rows += _flatten(value, f"{prefix}{METRIC_WORDS.get(key, _sentence(key.replace('_', ' ')))}: ")
         else:
-            label = METRIC_WORDS.get(key, key.replace("_", " ").capitalize())
+            label = METRIC_WORDS.get(key, _sentence(key.replace("_", " ")))
             rows.append((prefix + label, _number(value)))
     return rows
 
@@ -101,7 +118,7 @@ def build_model_card(saved: SavedModel, data_version: int) -> ModelCard:
         training_rows=int(meta.get("training_rows", 0)),
         data_version=saved.data_version,
         stale=saved.data_version < int(data_version),
-        params=tuple((str(k).replace("_", " ").capitalize(), _number(v))
+        params=tuple((_sentence(str(k).replace("_", " ")), _number(v))
                      for k, v in sorted(dict(meta.get("params", {})).items())),
         metrics=tuple(_flatten(dict(meta.get("metrics", {})))),
         libraries=", ".join(f"{k} {v}" for k, v in sorted(dict(meta.get("libraries", {})).items())),

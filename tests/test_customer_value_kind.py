@@ -20,6 +20,7 @@ from data.importers import import_file
 from data.warehouse import open_for_loading
 from models import registry
 from models.artifacts import ModelStore
+from models import card as card_module
 from models.card import build_model_card
 from models.customers import features, outputs, scores
 from models.customers.readiness import check_history
@@ -97,6 +98,20 @@ def test_the_card_says_which_model_won(demo_model):
     print("\n".join(f"{k}: {v}" for k, v in card.metrics))
     assert "Churn in 90 days: AUC of XGBoost (1 is perfect, 0.5 is chance)" in metrics
     assert "Value over 180 days: Mean absolute error of BG/NBD + Gamma-Gamma (orders, or money for value)" in metrics
+    # Every measure, setting and value in words: no raw keys such as "churn_90" or "bgnbd".
+    for label, value in card.metrics + card.params:
+        assert "_" not in label and "_" not in value, (label, value)
+        assert value not in ("bgnbd", "xgboost", "time", "customers"), (label, value)
+    assert dict(card.params)["Model for churn in 90 days"] in ("XGBoost", "BG/NBD + Gamma-Gamma")
+
+
+def test_an_old_card_with_raw_metric_keys_reads_in_words():
+    """Models saved before the metrics were named in words carried {"churn_90": {"bgnbd": ...}}."""
+    rows = dict(card_module._flatten({"churn_90": {"xgboost": 0.81, "bgnbd": 0.77, "winner": "bgnbd",
+                                                   "split": "time"}}))
+    assert rows == {"Churn in 90 days: Score of XGBoost (AUC for churn, else mean absolute error)": "0.810",
+                    "Churn in 90 days: Score of BG/NBD (AUC for churn, else mean absolute error)": "0.770",
+                    "Churn in 90 days: Won the backtest": "BG/NBD", "Churn in 90 days: Checked on": "later period"}
 
 
 def test_customer_shopping_is_too_little_data(datasets_dir, shopping_model):

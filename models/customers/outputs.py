@@ -139,6 +139,24 @@ def card_metrics(metrics: dict) -> dict:
     return out
 
 
+PARAM_WORDS = {
+    "step_days": "Days between backtest cutoffs", "min_history_days": "Days of history needed before a cutoff",
+    "trees": "Trees per XGBoost model", "depth": "Depth of each tree",
+    "scored_as_of": "Customers scored as of (the day after the last purchase)",
+    "bgnbd_r": "BG/NBD r (shape of the purchase rate)", "bgnbd_alpha": "BG/NBD alpha (scale of the purchase rate, weeks)",
+    "bgnbd_a": "BG/NBD a (drop-out after a purchase)", "bgnbd_b": "BG/NBD b (drop-out after a purchase)",
+    "gamma_gamma_p": "Gamma-Gamma p (shape of the spend per purchase)", "gamma_gamma_q": "Gamma-Gamma q (shape of the "
+    "spend across customers)", "gamma_gamma_gamma": "Gamma-Gamma gamma (scale of the spend, money)",
+    **{f"model_{k}": f"Model for {v.lower()}" for k, v in TARGET_WORDS.items()},
+}
+MODEL_WORDS = {"xgboost": "XGBoost", "bgnbd": "BG/NBD + Gamma-Gamma"}
+
+
+def card_params(params: dict) -> dict:
+    """The settings and fitted parameters under words for the card (the payload keeps the plain keys)."""
+    return {PARAM_WORDS.get(k, k): MODEL_WORDS.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
+
+
 def _currency(access: DataAccess) -> str:
     m = access.to_polars(access.table("merchants").select("currency"))
     return str(m["currency"][0]) if m.height else ""
@@ -169,7 +187,7 @@ def fit(access: DataAccess, progress: Progress) -> Fitted:
         f"on goods ({currency}, after discounts, before shipping; returned orders count as no spend), not "
         "discounted. A value's interval runs from the 10th to the 90th percentile of what backtest customers with a "
         "similar prediction really spent; many spend nothing, so it often starts at 0."])
-    return Fitted(payload=payload, params=result.params, window=result.window, metrics=card_metrics(result.metrics),
+    return Fitted(payload=payload, params=card_params(result.params), window=result.window, metrics=card_metrics(result.metrics),
                   rows=result.rows, notes=notes)
 
 
