@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+import xgboost as xgb
 from streamlit.testing.v1 import AppTest
 
 from data.access import DataAccess, Scope
@@ -22,7 +23,7 @@ from models import registry
 from models.artifacts import ModelStore
 from models import card as card_module
 from models.card import build_model_card
-from models.customers import features, outputs, scores
+from models.customers import features, outputs, scores, train, warehouse
 from models.customers.readiness import check_history
 
 KEY = b"customer-value-test-key-" + b"k" * 32
@@ -244,3 +245,46 @@ def test_a_horizon_longer_than_the_data_comes_from_the_baseline(online_retail_mo
     scored = outputs.load_scores(saved.payload).join(summary.select("customer_id"), on="customer_id")
     np.testing.assert_allclose(scored.sort("customer_id")["clv_365"].to_numpy(), expected, rtol=1e-6)
     print(f"\nOnline Retail II: {scored.height:,} customers; choices {p['choices']}")
+
+
+def _same(a: pl.DataFrame, b: pl.DataFrame, tol: float = 1e-9) -> None:
+    assert a.columns == b.columns and a["customer_id"].equals(b["customer_id"])
+    for name in a.columns[1:]:
+        x, y = a[name].cast(pl.Float64).to_numpy(), b[name].cast(pl.Float64).to_numpy()
+        assert np.array_equal(np.isnan(x), np.isnan(y)), name
+        assert np.nanmax(np.abs(x - y) / np.maximum(1.0, np.abs(x)), initial=0.0) < tol, name
+
+
+def test_the_warehouse_path_scores_as_the_purchases_path_did(demo_model):
+    """A rescore aggregates in the warehouse and predicts in place; it must give what the earlier path gave:
+    polars features on every purchase, a DMatrix per prediction, BG/NBD's terms each computed on their own."""
+    con, saved, _ = demo_model
+    access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.unrestricted())
+    purchases = features.load_purchases(access)
+    end = purchases["day"].max() + dt.timedelta(days=1)
+    for cutoff in (end, end - dt.timedelta(days=100)):
+        feats, summary = warehouse.compute_inputs(access, cutoff)
+        _same(features.compute_features(purchases, cutoff), feats)
+        _same(features.compute_summary(purchases, cutoff), summary)
+
+    p = outputs.load_params(saved.payload)
+    boosters = {n: outputs._read(saved.payload, f"models/{n}.json").decode() for n in p["choices"]}
+    assert set(boosters) == {t.name for t in train.TARGETS}  # the demo backtests every target
+    base = outputs._baseline(p)
+    inputs = train.compute_inputs(purchases, end)
+    dm = xgb.DMatrix(inputs.select(train.INPUTS).to_numpy(), feature_names=list(train.INPUTS))
+    x, t_x, T = (features.compute_summary(purchases, end)[c].to_numpy() for c in ("frequency", "recency", "T"))
+    for model in ("xgboost", "bgnbd"):
+        choices = {t.name: model for t in train.TARGETS}
+        fast = scores.compute_scores_in_warehouse(access, end, boosters, choices, p["intervals"], base)
+        assert fast["customer_id"].equals(inputs["customer_id"])
+        for h in (90, 180, 365):
+            if model == "xgboost":
+                before = np.maximum(scores.load_booster(boosters[f"clv_{h}"]).predict(dm), 0.0)
+            else:
+                spend = base.spend.expected_spend(x, features.compute_summary(purchases, end)["monetary"].to_numpy())
+                before = np.maximum(base.purchases.expected_purchases(h / 7, x, t_x, T) * spend, 0.0)
+            np.testing.assert_allclose(fast[f"clv_{h}"].to_numpy(), before, rtol=1e-6, atol=1e-6)
+        churn = (scores.load_booster(boosters["churn_90"]).predict(dm) if model == "xgboost"
+                 else base.purchases.probability_no_purchase(90 / 7, x, t_x, T))
+        np.testing.assert_allclose(fast["churn_90"].to_numpy(), churn, rtol=1e-6, atol=1e-9)

@@ -34,10 +34,11 @@ class Baseline:
         """customer_id, p_alive, churn_90, and expected_orders_h and clv_h for each horizon h (days)."""
         x, t_x, T = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
         spend = self.spend.expected_spend(x, summary["monetary"].to_numpy())
-        cols = {"customer_id": summary["customer_id"], "p_alive": self.purchases.probability_alive(x, t_x, T),
-                "churn_90": self.purchases.probability_no_purchase(90 / 7, x, t_x, T)}
+        alive = self.purchases.probability_alive(x, t_x, T)  # once: every prediction below weighs by it
+        cols = {"customer_id": summary["customer_id"], "p_alive": alive,
+                "churn_90": self.purchases.probability_no_purchase(90 / 7, x, t_x, T, alive)}
         for h in horizons:
-            orders = self.purchases.expected_purchases(h / 7, x, t_x, T)
+            orders = self.purchases.expected_purchases(h / 7, x, t_x, T, alive)
             cols[f"expected_orders_{h}"] = orders
             cols[f"clv_{h}"] = orders * spend
         return pl.DataFrame({k: (v if isinstance(v, pl.Series) else np.asarray(v, dtype=float))

@@ -94,23 +94,24 @@ class BetaGeo:
         """P(still alive at T | history), eq. (12) of Fader, Hardie and Lee 2005."""
         return 1.0 / (1.0 + self._odds_dead(frequency, recency, T))
 
-    def expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
-        """E[purchases in (T, T + t] | history], eq. (10) of Fader, Hardie and Lee 2005."""
+    def expected_purchases(self, t, frequency, recency, T, alive: np.ndarray | None = None) -> np.ndarray:
+        """E[purchases in (T, T + t] | history], eq. (10) of Fader, Hardie and Lee 2005 (``alive``: the
+        ``probability_alive`` of the same customers, when the caller has it already)."""
         x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         z = t / (alpha + T + t)
         head = (a + b + x - 1) / (a - 1)
         body = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
-        return head * body / (1.0 + self._odds_dead(x, t_x, T))
+        return head * body * (self.probability_alive(x, t_x, T) if alive is None else alive)
 
-    def probability_no_purchase(self, t, frequency, recency, T) -> np.ndarray:
+    def probability_no_purchase(self, t, frequency, recency, T, alive: np.ndarray | None = None) -> np.ndarray:
         """P(no purchase in (T, T + t] | history): dead already, or alive with no purchase event in t.
 
         Alive with rate lambda, the customer buys in t with probability 1 - exp(-lambda t); lambda given the
         history and being alive is Gamma(r + x, alpha + T), whose Laplace transform gives the closed form.
         """
         x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        alive = self.probability_alive(x, t_x, T)
+        alive = self.probability_alive(x, t_x, T) if alive is None else alive
         silent = ((self.alpha + T) / (self.alpha + T + t)) ** (self.r + x)
         return 1.0 - alive * (1.0 - silent)
 

@@ -34,13 +34,18 @@ def load_purchases(access: DataAccess, until: dt.date | None = None) -> pl.DataF
     """Purchases in scope (days before ``until`` when given), one row per order: customer_id, day (date),
     spend (money, float), gross (money before discounts), discount (money), channel, promo (bool: a
     promotion applied), returned (bool), store_id. Sorted by customer_id, day."""
+    return access.to_polars(purchases_expr(access, until)).sort("customer_id", "day")
+
+
+def purchases_expr(access: DataAccess, until: dt.date | None = None) -> ibis.Table:
+    """The ``load_purchases`` rows as an ibis expression (unsorted), for queries that aggregate in the warehouse."""
     o = access.table("orders")
     o = o.filter(o.order_type == "sale", o.status != "cancelled", o.customer_id.notnull())
     if until is not None:
         o = o.filter(o.order_ts < ibis.literal(dt.datetime.combine(until, dt.time()), type="timestamp"))
     goods = ibis.coalesce(o.gross_amount - o.discount_amount, o.net_amount - ibis.coalesce(o.shipping_amount, 0), 0)
     returned = o.status == "returned"
-    expr = o.select(
+    return o.select(
         customer_id=o.customer_id.cast("int64"),
         day=o.order_ts.date(),
         spend=returned.ifelse(0, goods).cast("float64"),
@@ -51,7 +56,6 @@ def load_purchases(access: DataAccess, until: dt.date | None = None) -> pl.DataF
         returned=returned,
         store_id=o.store_id,
     )
-    return access.to_polars(expr).sort("customer_id", "day")
 
 
 def _days(a: pl.Expr, b: dt.date) -> pl.Expr:

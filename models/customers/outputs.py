@@ -25,7 +25,7 @@ import zipfile
 import polars as pl
 
 from data.access import DataAccess
-from models.customers import features, scores, train
+from models.customers import features, scores, train, warehouse
 from models.customers.baseline import Baseline
 from models.customers.btyd import BetaGeo, GammaGamma
 from models.customers.readiness import Shortfall
@@ -89,13 +89,13 @@ def rescore(access: DataAccess, payload: bytes, as_of: dt.date | None = None) ->
     p = load_params(payload)
     if p.get("status") != TRAINED:
         return scores.empty_scores()
-    purchases = features.load_purchases(access, as_of)
-    if purchases.height == 0:
+    last = warehouse.last_day(access, as_of)
+    if last is None:
         return scores.empty_scores()
-    as_of = as_of or purchases["day"].max() + dt.timedelta(days=1)
+    as_of = as_of or last + dt.timedelta(days=1)
     boosters = {name: _read(payload, f"models/{name}.json").decode() for name, c in p["choices"].items()
                 if c == "xgboost"}
-    return scores.compute_scores(purchases, as_of, boosters, p["choices"], p["intervals"], _baseline(p))
+    return scores.compute_scores_in_warehouse(access, as_of, boosters, p["choices"], p["intervals"], _baseline(p))
 
 
 def _winner_notes(metrics: dict, currency: str) -> list[str]:

@@ -10,12 +10,15 @@ its backtest (``train``).
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
 import xgboost as xgb
 
-from models.customers import features, train
+from data.access import DataAccess
+from models.customers import features, train, warehouse
 from models.customers.baseline import Baseline
 
 VALUE_HORIZONS = (90, 180, 365)
@@ -29,30 +32,53 @@ def empty_scores() -> pl.DataFrame:
     return pl.DataFrame(schema=SCORE_SCHEMA)
 
 
-def load_booster(text: str) -> xgb.Booster:
+def load_booster(text: str, threads: int = 1) -> xgb.Booster:
     booster = xgb.Booster()
     booster.load_model(bytearray(text.encode()))
-    booster.set_param({"nthread": 1})
+    booster.set_param({"nthread": threads})
     return booster
+
+
+def prediction_threads() -> int:
+    """Two XGBoost threads only on an idle machine: on a loaded 2-core machine two threads spin-wait and run
+    slower than one (see ``train.XGB_PARAMS``)."""
+    cores = os.cpu_count() or 1
+    return min(2, cores) if os.getloadavg()[0] < max(cores - 1, 1) * 0.5 else 1
 
 
 def compute_scores(purchases: pl.DataFrame, as_of: dt.date, boosters: dict[str, str], choices: dict[str, str],
                    intervals: dict[str, dict], baseline: Baseline) -> pl.DataFrame:
-    """``SCORE_COLUMNS`` for every customer with a purchase before ``as_of`` (see module doc)."""
+    """``SCORE_COLUMNS`` for every customer with a purchase before ``as_of`` (see module doc), from purchases
+    in memory (training has them already)."""
     inputs = train.compute_inputs(purchases, as_of)
+    return _predict(inputs, lambda: features.compute_summary(purchases, as_of), boosters, choices, intervals, baseline)
+
+
+def compute_scores_in_warehouse(access: DataAccess, as_of: dt.date, boosters: dict[str, str],
+                                choices: dict[str, str], intervals: dict[str, dict],
+                                baseline: Baseline) -> pl.DataFrame:
+    """The same scores with the features aggregated in the warehouse (``warehouse.compute_inputs``): a rescore
+    reads one row per customer, not every purchase."""
+    feats, summary = warehouse.compute_inputs(access, as_of)
+    return _predict(train.add_season(feats, as_of), lambda: summary, boosters, choices, intervals, baseline)
+
+
+def _predict(inputs: pl.DataFrame, summary: Callable[[], pl.DataFrame], boosters: dict[str, str],
+             choices: dict[str, str], intervals: dict[str, dict], baseline: Baseline) -> pl.DataFrame:
     if inputs.height == 0:
         return empty_scores()
-    dm = train.matrix(inputs)
+    # One contiguous float32 matrix (what XGBoost works in) predicted in place: no DMatrix copy per model.
+    x = np.ascontiguousarray(inputs.select(train.INPUTS).to_numpy(), dtype=np.float32)
+    threads = prediction_threads()
     base = None
     cols: dict[str, np.ndarray] = {}
     for target in train.TARGETS:
         if choices.get(target.name) == "xgboost":
-            cols[target.name] = load_booster(boosters[target.name]).predict(dm).astype(float)
+            cols[target.name] = load_booster(boosters[target.name], threads).inplace_predict(x).astype(float)
             continue
         if base is None:  # only when the baseline won somewhere: its hypergeometric terms cost seconds at 1M
-            base = inputs.select("customer_id").join(
-                baseline.predict(features.compute_summary(purchases, as_of), train.HORIZONS), on="customer_id",
-                how="left")
+            base = inputs.select("customer_id").join(baseline.predict(summary(), train.HORIZONS), on="customer_id",
+                                                     how="left")
         cols[target.name] = base[target.name].to_numpy().astype(float)
     out = {"customer_id": inputs["customer_id"], "churn_90": cols["churn_90"], "repeat_90": 1.0 - cols["churn_90"],
            "expected_orders_90": cols["expected_orders_90"]}

@@ -75,14 +75,14 @@ class Trained:
     validation: dict[str, pl.DataFrame] = field(default_factory=dict)  # target -> customer_id, actual, xgboost, bgnbd
 
 
-def _season(frame: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:
+def add_season(frame: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:
     angle = 2 * math.pi * cutoff.timetuple().tm_yday / 365.25
     return frame.with_columns(season_sin=pl.lit(math.sin(angle)), season_cos=pl.lit(math.cos(angle)))
 
 
 def compute_inputs(purchases: pl.DataFrame, cutoff: dt.date) -> pl.DataFrame:
     """customer_id and the model's ``INPUTS`` at ``cutoff``."""
-    return _season(features.compute_features(purchases, cutoff), cutoff)
+    return add_season(features.compute_features(purchases, cutoff), cutoff)
 
 
 def matrix(frame: pl.DataFrame) -> xgb.DMatrix:
