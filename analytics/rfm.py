@@ -20,8 +20,9 @@ arbitrary split of ties by id), a tied group straddling a quintile boundary take
 score can be skipped when one value fills a whole quintile (say 45% of customers have one order: they all
 get F 1 and the next value starts at F 3). Deterministic: no random or id-based tie breaking.
 
-The aggregation runs in the engine (one query through ibis: per-order merchandise sums joined to the
-orders, then per customer); scoring and segments run in polars on the per-customer frame.
+The aggregation runs in the engine (one query through ibis: purchases counted per customer from the orders, and
+the revenue lines joined to their orders and summed per customer); scoring and segments run in polars on the
+per-customer frame.
 """
 
 from __future__ import annotations
@@ -46,48 +47,78 @@ def _end(as_of: dt.date) -> ir.TimestampScalar:
     return ibis.literal(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()), type="timestamp")
 
 
-def _purchases(access: DataAccess, merchant_id: int, end: ir.TimestampScalar) -> ir.Table:
-    """The merchant's order documents that count (see the module doc) placed before ``end``, one row per order
-    with its merchandise amount: customer_id, order_id, order_ts, order_type, status, amount (DECIMAL money)."""
+def _orders(access: DataAccess, merchant_id: int, end: ir.TimestampScalar) -> ir.Table:
+    """The merchant's order documents that count (see the module doc) placed before ``end``."""
     o = facts.table(access, "orders")
-    o = o.filter(o.merchant_id == merchant_id, o.customer_id.notnull(), o.order_ts < end,
-                 o.order_type.isin([facts.SALE, facts.RETURN]), o.status != facts.CANCELLED)
+    return o.filter(o.merchant_id == merchant_id, o.customer_id.notnull(), o.order_ts < end,
+                    o.order_type.isin([facts.SALE, facts.RETURN]), o.status != facts.CANCELLED)
+
+
+def _revenue_lines(access: DataAccess, merchant_id: int, o: ir.Table) -> ir.Table:
+    """The merchandise lines of ``o``'s documents that count as revenue, each with its order's columns.
+
+    The lines are joined to the orders and summed per customer afterwards (``_per_customer``), not summed per
+    order first: a per-order sum groups 24M lines into 10M orders at 10M (the costliest step of the query),
+    while the join's hash table holds only the counted orders and the groups are the customers. At 10M this
+    took about 35% less CPU for the same exact DECIMAL sums (the README's speed section)."""
+    revenue = o.filter((o.order_type == facts.RETURN) | (o.status != facts.RETURNED))
     p = facts.table(access, "products")
     merchandise = p.filter(p.merchant_id == merchant_id, p.is_merchandise).product_id
     lines = facts.table(access, "order_lines")
     lines = lines.filter(lines.merchant_id == merchant_id, lines.product_id.isin(merchandise))
-    # Summing lines per order first keeps the join to the orders one row per order (fewer, smaller rows).
-    per_order = lines.group_by("order_id").aggregate(amount=lines.line_amount.sum())
-    j = o.left_join(per_order, o.order_id == per_order.order_id)
-    return j.select(j.customer_id, j.order_id, j.order_ts, j.order_type, j.status, j.amount)
+    lines = lines.select("order_id", "line_amount")
+    return revenue.inner_join(lines, "order_id")
 
 
-def _per_customer(j: ir.Table, *keys: str) -> ir.Table:
-    purchase = j.order_type == facts.SALE
-    revenue = (j.order_type == facts.RETURN) | (j.status != facts.RETURNED)
-    per = j.group_by([*keys, "customer_id"]).aggregate(
-        last_ts=j.order_ts.max(where=purchase),
-        frequency=j.order_id.count(where=purchase),
-        monetary=j.amount.sum(where=revenue),
-    )
-    return per.filter(per.frequency > 0)
+def _counts(o: ir.Table, *keys: str) -> ir.Table:
+    """Per ``keys`` and customer with a purchase in ``o``: last_ts and frequency (purchases)."""
+    sales = o.filter(o.order_type == facts.SALE)
+    return sales.group_by([*keys, "customer_id"]).aggregate(last_ts=sales.order_ts.max(),
+                                                            frequency=sales.order_id.count())
+
+
+def _money(lines: ir.Table, *keys: str) -> ir.Table:
+    """Per ``keys`` and customer: monetary, the sum of the revenue lines' amounts (``_revenue_lines``)."""
+    return lines.group_by([*keys, "customer_id"]).aggregate(monetary=lines.line_amount.sum())
+
+
+def _rfm(counts: ir.Table, money: ir.Table, *keys: str) -> ir.Table:
+    # Left join from the buyers: a customer with credit notes only has no purchase and no row; a buyer without
+    # counted merchandise gets a null monetary (0 once scored).
+    j = counts.left_join(money, [*keys, "customer_id"])
+    return j.select(*keys, "customer_id", "last_ts", "frequency", "monetary")
 
 
 def rfm_table(access: DataAccess, merchant_id: int, as_of: dt.date) -> ir.Table:
     """Per customer of ``merchant_id`` with a purchase on or before ``as_of``: customer_id, last_ts (timestamp
     of the last purchase), frequency (purchases), monetary (revenue, DECIMAL money). An ibis expression."""
-    return _per_customer(_purchases(access, merchant_id, _end(as_of)))
+    o = _orders(access, merchant_id, _end(as_of))
+    return _rfm(_counts(o), _money(_revenue_lines(access, merchant_id, o)))
 
 
 def rfm_tables_at(access: DataAccess, merchant_id: int, dates: list[dt.date]) -> ir.Table:
-    """``rfm_table`` for several as-of dates in one query, with an ``as_of`` (date) column: the per-order amounts
-    (the costly part) are computed once and each order counts toward every date it precedes."""
+    """``rfm_table`` for several as-of dates in one query, with an ``as_of`` (date) column.
+
+    The lines (the costly part) are read once: each order falls in a *period*, the number of as-of dates it
+    comes after (0: on or before the first date); orders and lines are summed per customer and period, and a
+    date adds up the periods up to its own (period k counts toward the k-th date on). Sums of DECIMAL sums
+    stay exact."""
+    dates = sorted(dates)
     ends = [dt.datetime.combine(d + dt.timedelta(days=1), dt.time()) for d in dates]
-    days = pl.DataFrame({"as_of": dates, "end_ts": ends}, schema={"as_of": pl.Date, "end_ts": pl.Datetime("us")})
-    d = ibis.memtable(days)
-    po = _purchases(access, merchant_id, _end(max(dates)))
-    j = po.inner_join(d, po.order_ts < d.end_ts)
-    return _per_customer(j, "as_of")
+    o = _orders(access, merchant_id, _end(dates[-1]))
+    period = sum(((o.order_ts >= ibis.literal(e, type="timestamp")).cast("int32") for e in ends[:-1]),
+                 ibis.literal(0, type="int32"))
+    o = o.mutate(period=period)
+    d = ibis.memtable(pl.DataFrame({"as_of": dates, "upto": list(range(len(dates)))},
+                                   schema={"as_of": pl.Date, "upto": pl.Int32}))
+    c = _counts(o, "period")
+    c = c.inner_join(d, c.period <= d.upto)
+    counts = c.group_by("as_of", "customer_id").aggregate(last_ts=c.last_ts.max(),
+                                                          frequency=c.frequency.sum())
+    m = _money(_revenue_lines(access, merchant_id, o), "period")
+    m = m.inner_join(d, m.period <= d.upto)
+    money = m.group_by("as_of", "customer_id").aggregate(monetary=m.monetary.sum())
+    return _rfm(counts, money, "as_of")
 
 
 def score(values: pl.Expr, *, descending: bool = False) -> pl.Expr:
