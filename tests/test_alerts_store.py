@@ -53,6 +53,8 @@ def test_rules_default_then_saved_revised_checked_and_scoped(store):
     rules.save(ONE, 1, request_id="r2", digest_hour=None)
     assert rules.get(ONE, 1) == {"owner": "ana", "digest_hour": None, "rules": body["rules"], "saved": True}
     assert [r.revision for r in rules.history(ONE, 1)] == [1, 2]
+    again = rules.save(ONE, 1, request_id="r3", digest_hour=None, rules=[rule])  # the same, clicked again
+    assert again["rules"] == body["rules"] and [r.revision for r in rules.history(ONE, 1)] == [1, 2]
     for bad, words in [({**rule, "sensitivity": 2}, "rule 1 (orders/region): sensitivity must be between 0 and 1"),
                        ({**rule, "metric": "visits"}, "unknown metric 'visits'"),
                        ({**rule, "dimension": "colour"}, "'orders' is not watched by 'colour'"),

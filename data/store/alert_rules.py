@@ -116,6 +116,7 @@ class AlertRules:
     def __init__(self, store, known: Mapping[str, tuple[str, ...]] | None = None):
         kind = ALERT_RULES if known is None else DocumentKind(KIND, ("current",), lambda b: check_body(b, known),
                                                              ALERT_RULES.doc)
+        self._kind = kind
         self.documents = Documents(store, kinds=(kind,))
 
     def _current(self, who: Principal, merchant_id: int):
@@ -130,12 +131,15 @@ class AlertRules:
 
     def save(self, who: Principal, merchant_id: int, *, request_id: str, owner: Any = ...,
              digest_hour: Any = ..., rules: Any = ...) -> dict:
-        """Change the fields given (the others carry over); returns the stored body."""
+        """Change the fields given (the others carry over); returns the stored body. Saving what is already
+        stored writes no revision (a re-clicked button gets a new request id)."""
         current = self._current(who, merchant_id)
         body = dict(current.body) if current is not None else dict(DEFAULT_BODY)
         for name, value in (("owner", owner), ("digest_hour", digest_hour), ("rules", rules)):
             if value is not ...:
                 body[name] = value
+        if current is not None and self._kind.check_body(body) == current.body:
+            return current.body
         if current is None:
             saved = self.documents.create(who, kind=KIND, merchant_id=merchant_id, body=body,
                                           request_id=request_id, title="Alert rules")
