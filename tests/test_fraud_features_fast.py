@@ -211,3 +211,20 @@ def test_fast_scores_and_reasons_equal_the_previous_implementation(con, features
         assert fast[column].equals(reference[column]), column
     written = int((fast["reasons"].list.len() > 0).sum())
     assert 0 < written < fast.height
+
+
+def test_features_of_named_payments_equal_those_rows_of_the_full_computation(con, features):
+    """``payment_ids``: the windows run over those payments' identities only, with the same numbers."""
+    one = features.filter(pl.col("merchant_id") == 1)
+    busy = one.filter((pl.col("device_payments_1h") > 0) | (pl.col("card_prior_payments") > 3)).head(40)
+    ids = busy["payment_id"].to_list() + one.sample(40, seed=5)["payment_id"].to_list()
+    ids += features.filter(pl.col("merchant_id") == 2).head(3)["payment_id"].to_list()  # out of scope: not returned
+    asked = compute_features(_access(con, [1]), payment_ids=ids)
+    assert asked.height > 40 and asked.equals(one.filter(pl.col("payment_id").is_in(ids)))
+    since = one["paid_ts"].sort()[int(one.height * 0.7)]
+    until = since + dt.timedelta(days=20)
+    window = compute_features(_access(con, [1]), since=since, until=until)
+    picked = window.sample(30, seed=2)["payment_id"].to_list()
+    assert compute_features(_access(con, [1]), since=since, until=until, payment_ids=picked).equals(
+        window.filter(pl.col("payment_id").is_in(picked)))
+    assert compute_features(_access(con, [1]), payment_ids=[]).height == 0

@@ -14,6 +14,7 @@ Whether they are themselves scored is ``scoring``'s choice (they are, but never 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import ibis
 import ibis.expr.types as ir
@@ -133,11 +134,13 @@ def _mismatch(a: ir.StringColumn, b: ir.StringColumn) -> ir.IntegerValue:
     return (a.notnull() & b.notnull() & (a != b)).cast("int32")
 
 
-def build_features(access: DataAccess, *, since: dt.datetime | None = None,
-                   until: dt.datetime | None = None) -> ir.Table:
+def build_features(access: DataAccess, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                   payment_ids: Iterable[int] | None = None) -> ir.Table:
     """The ibis expression behind ``compute_features``: the payments in [since, until] joined (on payment_id)
     to one history per identity. With ``since``, windows run over the rows from 30 days before it, and
-    all-time histories add the totals before that (see _add_earlier_totals)."""
+    all-time histories add the totals before that (see _add_earlier_totals). With ``payment_ids``, only those
+    payments, and each history holds only their identities' rows: whole (merchant, identity) partitions, so
+    the windows give the same numbers from a sliver of the rows."""
     t = access.table("payments")
     spark = access.engine == "pyspark"
     if until is not None:
@@ -146,13 +149,19 @@ def build_features(access: DataAccess, *, since: dt.datetime | None = None,
     if since is not None:
         cut = ibis.literal(since - LONGEST, type="timestamp")
         early, t = t.filter(t.paid_ts < cut), t.filter(t.paid_ts >= cut)
-    out = t
+    asked = t if payment_ids is None else t.filter(access.isin(t.payment_id, [int(p) for p in payment_ids]))
+    out = asked
     # Every window is per merchant as well: a card seen at another merchant is not this merchant's history, and
     # a scoped read gives the same features as an unscoped one.
     for key in KEYS:
-        history = _history(t, key, spark=spark)
+        rows, before = t, early
+        if payment_ids is not None:
+            column = KEYS[key][0]
+            rows = t.filter(t[column].isin(asked[column]))
+            before = None if early is None else early.filter(early[column].isin(asked[column]))
+        history = _history(rows, key, spark=spark)
         if since is not None:
-            history = _add_earlier_totals(history, early, key)
+            history = _add_earlier_totals(history, before, key)
             history = history.filter(history.paid_ts >= ibis.literal(since, type="timestamp"))
         joined = out.left_join(history, out.payment_id == history.payment_id)
         out = joined.select(*[out[c] for c in out.columns], *[history[c] for c in _history_columns(key)])
@@ -190,13 +199,14 @@ def _history_columns(key: str) -> list[str]:
 FEATURE_NAMES = tuple(FEATURES)
 
 
-def compute_features(access: DataAccess, *, since: dt.datetime | None = None,
-                     until: dt.datetime | None = None) -> pl.DataFrame:
-    """One row per payment in scope with paid_ts in [since, until]: IDENTITY_COLUMNS then FEATURES (floats),
-    sorted by paid_ts then payment_id. Windows see only earlier rows (see the module doc)."""
+def compute_features(access: DataAccess, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                     payment_ids: Iterable[int] | None = None) -> pl.DataFrame:
+    """One row per payment in scope with paid_ts in [since, until] (and among ``payment_ids`` when given: the
+    same rows as without it, filtered, computed from their identities' rows only): IDENTITY_COLUMNS then
+    FEATURES (floats), sorted by paid_ts then payment_id. Windows see only earlier rows (see the module doc)."""
     if since is not None and until is not None and since > until:
         raise ValueError(f"since ({since}) is after until ({until})")
-    frame = access.to_polars(build_features(access, since=since, until=until))
+    frame = access.to_polars(build_features(access, since=since, until=until, payment_ids=payment_ids))
     frame = frame.rename({"account_age_days_": "account_age_days"})
     return frame.select(
         *[pl.col(c) for c in IDENTITY_COLUMNS if c != "amount"],
