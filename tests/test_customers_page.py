@@ -23,7 +23,6 @@ import openpyxl
 import polars as pl
 import pytest
 import streamlit as st
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from analytics import rfm, segments
@@ -31,6 +30,8 @@ from dashboard import tables
 from dashboard.auth.accounts import Principal
 from dashboard.navigation import ROLES, pages_for
 from data.access import DataAccess, Scope
+from tests.test_pages_apptest import deferred, ok  # noqa: F401 (deferred: a fixture)
+from tests.test_pages_apptest import open_page as shared_open_page
 from tests.test_hostile_names import FORBIDDEN, markdown_texts, outside_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,29 +104,8 @@ def oracle(served, fixture_warehouse_path):
     con.close()
 
 
-@pytest.fixture
-def deferred(monkeypatch) -> dict:
-    seen: dict[str, object] = {}
-    original = MediaFileManager.add_deferred
-
-    def record(self, data_callable, *args, **kwargs):
-        file_id = original(self, data_callable, *args, **kwargs)
-        seen[file_id] = data_callable
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
-    return seen
-
-
 def open_page(who: str, **state) -> AppTest:
-    at = AppTest.from_file(HARNESS)
-    at.session_state["harness_principal"] = PRINCIPALS[who]
-    at.session_state["harness_page"] = "customers"
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run(timeout=COLD)
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return ok(shared_open_page(PRINCIPALS[who], "customers", **state))
 
 
 def frame_with(at: AppTest, column: str) -> pl.DataFrame:

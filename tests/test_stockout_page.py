@@ -21,7 +21,6 @@ import openpyxl
 import polars as pl
 import pytest
 import streamlit as st
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard import cache, tables
@@ -30,6 +29,8 @@ from dashboard.navigation import ROLES, pages_for
 from data.access import DataAccess, Scope
 from models.artifacts import ModelStore
 from models.forecasting.outputs import compute_location_demand
+from tests.test_pages_apptest import deferred, ok  # noqa: F401 (deferred: a fixture)
+from tests.test_pages_apptest import open_page as shared_open_page
 from tests.test_hostile_names import EVIL, FORBIDDEN, make_hostile, markdown_texts, outside_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,32 +123,8 @@ def engine_risk(fixture_warehouse_path, trained_models):
     con.close()
 
 
-@pytest.fixture
-def deferred(monkeypatch) -> dict:
-    seen: dict[str, object] = {}
-    original = MediaFileManager.add_deferred
-
-    def record(self, data_callable, *args, **kwargs):
-        file_id = original(self, data_callable, *args, **kwargs)
-        seen[file_id] = data_callable
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
-    return seen
-
-
 def open_page(role: str, **state) -> AppTest:
-    at = AppTest.from_file(HARNESS)
-    at.session_state["harness_principal"] = PRINCIPALS[role]
-    at.session_state["harness_page"] = "stockout"
-    for key, value in state.items():
-        at.session_state[key] = value
-    return ok(at.run(timeout=COLD))
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return ok(shared_open_page(PRINCIPALS[role], "stockout", **state))
 
 
 def run(at: AppTest) -> AppTest:
