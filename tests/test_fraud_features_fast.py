@@ -22,7 +22,7 @@ from data.access import DataAccess, Scope
 from models.fraud import outputs, train
 from models.fraud.features import FEATURE_NAMES, IDENTITY_COLUMNS, KEYS, WINDOWS, compute_features
 from models.fraud.reasons import compute_reasons
-from models.fraud.scoring import score_features
+from models.fraud.scoring import score_features, score_payments
 
 # --- the previous implementation (models/fraud/features.py before the narrow histories), kept as reference ---
 SAME_INSTANT = {"n": ("card", "device", "ip", "email", "customer"), "declined": ("card", "device"),
@@ -211,6 +211,11 @@ def test_fast_scores_and_reasons_equal_the_previous_implementation(con, features
         assert fast[column].equals(reference[column]), column
     written = int((fast["reasons"].list.len() > 0).sum())
     assert 0 < written < fast.height
+    # Scoring named payments (a page's cases) gives those rows of scoring them all.
+    everything = score_payments(_access(con, [1]), trained.payload)
+    ids = everything.sort("score", descending=True).head(25)["payment_id"].to_list()
+    named = score_payments(_access(con, [1]), trained.payload, payment_ids=ids)
+    assert named.height == 25 and named.equals(everything.filter(pl.col("payment_id").is_in(ids)))
 
 
 def test_features_of_named_payments_equal_those_rows_of_the_full_computation(con, features):
