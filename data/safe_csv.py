@@ -9,6 +9,7 @@ and so is text that is a negative number such as ``-5``, ``-3.2`` or, in a decim
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -20,8 +21,17 @@ FORMULA_START = r"^([=+\-@\t\r])"
 PLAIN_NUMBER = "^-(\\d[\\d.,\u00a0\u202f ]*|[.,]\\d+)$"
 
 
+def inert_text(value: str) -> str:
+    """One piece of text as ``inert`` writes it."""
+    return value if re.match(PLAIN_NUMBER, value) else re.sub(FORMULA_START, r"'\1", value)
+
+
 def inert(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with every text cell a spreadsheet would run as a formula prefixed with ``'``."""
+    """``frame`` with every text cell a spreadsheet would run as a formula prefixed with ``'``, and its column
+    names too (headings can come from data: a scenario's or a category's name)."""
+    names = [inert_text(n) for n in frame.columns]
+    if len(set(names)) == len(names) and names != frame.columns:
+        frame = frame.rename(dict(zip(frame.columns, names)))
     text = [name for name, dtype in frame.schema.items() if dtype == pl.Utf8]
     if not text:
         return frame

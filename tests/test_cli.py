@@ -121,3 +121,13 @@ def test_safe_csv_keeps_negative_numbers_and_prefixes_formula_text():
 
     frame = pl.DataFrame({"v": ["-5", "-3.2", "-cmd", "-1+2", "=1", "@x", "+1", "5", None]})
     assert safe_csv.inert(frame)["v"].to_list() == ["-5", "-3.2", "'-cmd", "'-1+2", "'=1", "'@x", "'+1", "5", None]
+
+
+def test_safe_csv_makes_headings_from_data_inert_too():
+    import polars as pl
+
+    from data import safe_csv
+
+    frame = pl.DataFrame({"=HYPERLINK(\"http://x\")": ["a"], "-5": ["b"], "Revenue (GBP)": [1]})
+    first = safe_csv.csv_text(frame).splitlines()[0]
+    assert first == "\"'=HYPERLINK(\"\"http://x\"\")\",-5,Revenue (GBP)"
