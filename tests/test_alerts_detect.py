@@ -60,6 +60,24 @@ def test_windows_find_a_drop_no_single_hour_shows():
     assert many.score[9] > one.score.max() + 1 and many.window[9] >= 6  # six hours with 0 of 12 is not
 
 
+def test_a_burst_is_not_echoed_by_the_windows_after_it():
+    # Three hours of a card-testing burst (80 declines of 5 expected), then ordinary hours: a long window ending
+    # after the burst still holds its excess, but an hour that adds no evidence must not keep the alert going.
+    e = np.full(16, 5.0)
+    y = np.array([5, 5, 80, 80, 80, 5, 5, 4, 6, 5, 5, 5, 5, 5, 5, 5], float)
+    s = _score(y, e, direction="spike", windows=scoring.HOUR_WINDOWS)
+    flagged = np.flatnonzero(s.score >= scoring.threshold(0.5)).tolist()
+    assert flagged == [2, 3, 4]
+    # Without the rule (independently: the best plain window tail at hour 12) the echo would score high.
+    w8 = scoring.count_tail(np.array([y[5:13].sum()]), np.array([e[5:13].sum()]), False)[0]
+    w12 = scoring.count_tail(np.array([y[1:13].sum()]), np.array([e[1:13].sum()]), False)[0]
+    assert -np.log10(min(w8, w12) * np.sqrt(len(scoring.HOUR_WINDOWS))) > scoring.threshold(0.5)
+    # An outage that goes on stays flagged every hour it lasts once it is plain (an hour with 1 of 5 included).
+    y2 = np.array([5, 5, 1, 0, 1, 0, 0, 1, 0, 0, 5, 5, 5, 5, 5, 5], float)
+    s2 = _score(y2, e, direction="drop", windows=scoring.HOUR_WINDOWS)
+    assert set(range(5, 10)) <= set(np.flatnonzero(s2.score >= scoring.threshold(0.5)).tolist())
+
+
 def test_sensitivity_moves_the_threshold_the_right_way():
     assert scoring.threshold(1.0) < scoring.threshold(0.5) < scoring.threshold(0.0)
 

@@ -14,7 +14,10 @@ is compared with the expected sum under a distribution that fits the metric's ki
 
 The score is -log10 of the smallest tail probability over the windows, times the square root of the number of
 windows tried (overlapping windows are strongly correlated, so a full Bonferroni factor would be too strict) and
-the number of directions watched: 4 means "one in 10,000". A point alerts when its score reaches the rule's threshold
+the number of directions watched: 4 means "one in 10,000". A window longer than one period counts only when its
+newest period adds evidence (its tail probability is below that of the same window without the newest period):
+otherwise a burst (a card-testing hour) would keep alerting for the 24 hours its windows still hold it, and
+join whatever happens next into its incident. A point alerts when its score reaches the rule's threshold
 (``threshold(sensitivity)``), its direction is watched, its window's expected volume (orders, sessions, payment
 attempts, deliveries) reaches ``min_volume`` and its hour is not a quiet hour.
 """
@@ -106,6 +109,24 @@ def window_tail(kind: str, drop: bool, obs: dict[str, np.ndarray], exp: dict[str
     raise ValueError(f"unknown metric kind {kind!r}")
 
 
+def _without_last(kind: str, drop: bool, obs: dict[str, np.ndarray], exp: dict[str, np.ndarray], unc: np.ndarray,
+                  w: int, cand: np.ndarray) -> np.ndarray:
+    """Tail probability, at each candidate period t, of the window of w - 1 periods ending at t - 1 (1 where that
+    window is not off in the same direction): what the window of w periods ending at t knew without t."""
+    shift = lambda x: np.concatenate([[np.nan], x[:-1]])  # noqa: E731
+    o = {k: shift(trailing(v, w - 1)) for k, v in obs.items()}
+    e = {k: shift(trailing(v, w - 1)) for k, v in exp.items()}
+    u = shift(trailing_max(unc, w - 1))
+    centre_o, centre_e = o["y"], e["e"] if "e" in e else e["y"]
+    side = (centre_o < centre_e) if drop else (centre_o > centre_e)
+    ok = cand & side & np.all([np.isfinite(x) for x in (*o.values(), *e.values())], axis=0)
+    out = np.ones(len(cand))
+    if ok.any():
+        out[ok] = window_tail(kind, drop, {k: v[ok] for k, v in o.items()}, {k: v[ok] for k, v in e.items()},
+                              np.nan_to_num(u[ok]))
+    return out
+
+
 def score_series(kind: str, obs: dict[str, np.ndarray], exp: dict[str, np.ndarray], volume: np.ndarray,
                  *, direction: str, min_volume: float, quiet: np.ndarray, windows: tuple[int, ...],
                  uncertainty: np.ndarray | None = None) -> Scored:
@@ -138,6 +159,9 @@ def score_series(kind: str, obs: dict[str, np.ndarray], exp: dict[str, np.ndarra
             p = np.ones(n)
             p[cand] = window_tail(kind, drop, {k: v[cand] for k, v in o.items()},
                                   {k: v[cand] for k, v in e.items()}, u[cand])
+            if w > 1:  # the newest period must add evidence, else the window only echoes an earlier burst
+                p_before = _without_last(kind, drop, obs, exp, unc, w, cand)
+                cand = cand & (p < p_before)
             better = cand & (p < best_p)
             best_p = np.where(better, p, best_p)
             best["window"] = np.where(better, w, best["window"])
