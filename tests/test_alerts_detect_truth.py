@@ -195,3 +195,32 @@ def test_last_hour_conversion_waits_for_open_sessions(run):
         [m, until - dt.timedelta(days=29, hours=3), until - dt.timedelta(days=29)]).fetchall()[0][0]
     tail = s.filter(pl.col("ts") >= until - dt.timedelta(days=29, hours=3))
     assert tail["k"].sum() == bought
+
+
+def test_rate_band_and_breakdown_read_less_history_with_the_same_values(run, monkeypatch):
+    # The incident view draws conversion and declines from a shorter read (RATE_HISTORY_DAYS); the values must
+    # equal those of the full history every detection uses.
+    from polars.testing import assert_frame_equal
+
+    from models.alerts import grouping
+    from models.alerts.expected import HISTORY_DAYS
+    from models.alerts.incidents import dimension_breakdown, metric_band
+
+    con, truth, merchants, found, until = run
+    cases = [(merchants[0], "conversion", "channel", "web", dt.datetime(2025, 6, 22, 18), 30),
+             (merchants[1], "conversion", "total", None, dt.datetime(2026, 3, 1, 0), 48),
+             (merchants[-1], "payment_declines", "payment_method", "card", dt.datetime(2025, 11, 28, 5), 20)]
+    for m, metric, dim, value, since, hours in cases:
+        access = DataAccess(ibis.duckdb.from_connection(con.cursor()), Scope.merchants([m]))
+        end = since + dt.timedelta(hours=hours)
+        short = (metric_band(access, m, metric, dim, value, since, end),
+                 dimension_breakdown(access, m, metric, "channel" if metric == "conversion" else dim, since, end))
+        with monkeypatch.context() as patch:
+            patch.setattr(grouping, "_history_days", lambda _metric: HISTORY_DAYS)
+            full = (metric_band(access, m, metric, dim, value, since, end),
+                    dimension_breakdown(access, m, metric, "channel" if metric == "conversion" else dim, since, end))
+        assert short[0].height == hours and short[0]["observed"].drop_nans().len() > 0
+        assert short[1].height >= 2
+        assert_frame_equal(short[0], full[0])
+        assert_frame_equal(short[1], full[1])
+    assert grouping._history_days("conversion") < grouping._history_days("orders") == HISTORY_DAYS

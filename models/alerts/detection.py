@@ -69,13 +69,24 @@ def _rolling_rate(grid: pl.DataFrame, num: str, den: str, name: str) -> pl.DataF
                         .otherwise(None).alias(name))
 
 
-class Frames:
-    """The prepared series of one merchant and grain over [start, until) (history included), read lazily."""
+# History enough for the per-unit rates (rate, m1, m2) of [since, until): their SHARE_DAYS days before, and one
+# day more, so a session that began the evening before the first of those days is not counted in it.
+RATE_HISTORY_DAYS = ex.SHARE_DAYS + 1
 
-    def __init__(self, access: DataAccess, merchant_id: int, since: dt.datetime, until: dt.datetime, grain: str):
+
+class Frames:
+    """The prepared series of one merchant and grain over [start, until) (history included), read lazily.
+
+    ``history_days``: days read before ``since``. The default makes every column exact; ``RATE_HISTORY_DAYS``
+    (a third of the sessions to read) keeps exact only the figures (n, k, amount) and the per-unit rates
+    (rate, m1, m2) of [since, until), which is all a rate or mean metric's band and breakdown use; the expected
+    counts (e_n, c_n, u) are then not to be used."""
+
+    def __init__(self, access: DataAccess, merchant_id: int, since: dt.datetime, until: dt.datetime, grain: str,
+                 history_days: int = ex.HISTORY_DAYS):
         self.access, self.merchant_id, self.grain = access, int(merchant_id), grain
         self.since, self.until = since, until
-        self.start = dt.datetime.combine(since.date() - dt.timedelta(days=ex.HISTORY_DAYS), dt.time())
+        self.start = dt.datetime.combine(since.date() - dt.timedelta(days=history_days), dt.time())
         first = self.start.date() - dt.timedelta(days=ex.FACTOR_DAYS + ex.HISTORY_DAYS)
         self.kinds = ex.special_days(merchant_country(access, merchant_id), first, until.date(),
                                      promotions(access, merchant_id, first, until.date()))

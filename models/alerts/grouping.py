@@ -17,7 +17,8 @@ import polars as pl
 from data.access import DataAccess
 from models.alerts import causes as cause_rules
 from models.alerts import scoring, series
-from models.alerts.detection import Frames, band, detect_rule, metric_parts, step
+from models.alerts.detection import RATE_HISTORY_DAYS, Frames, band, detect_rule, metric_parts, step
+from models.alerts.expected import HISTORY_DAYS
 from models.alerts.incidents import Anomaly, Incident, incident_key
 from models.alerts.watch import DEFAULT_RULES, DIMENSIONS, METRICS, WatchRule
 
@@ -112,11 +113,17 @@ def find_incidents(access: DataAccess, merchant_id: int, *, since: dt.datetime, 
     return sorted(incidents, key=lambda i: (-i.score, i.start))
 
 
+def _history_days(metric: str) -> int:
+    """A rate or mean is drawn from its recent per-unit rate alone (no expected count): a shorter read, which
+    for conversion is most of an incident view's time (sessions are grouped from their events)."""
+    return RATE_HISTORY_DAYS if METRICS[metric].kind in ("ratio", "mean") else HISTORY_DAYS
+
+
 def metric_band(access: DataAccess, merchant_id: int, metric: str, dimension: str, value: str | None,
                 since: dt.datetime, until: dt.datetime, grain: str = "hour") -> pl.DataFrame:
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
-    frames = Frames(access, merchant_id, since, until, grain)
+    frames = Frames(access, merchant_id, since, until, grain, history_days=_history_days(metric))
     f = frames.get(series.SOURCE_OF[metric], dimension)
     f = f.filter(pl.col("value") == (value or series.TOTAL), pl.col("ts") >= since, pl.col("ts") < until)
     schema = {"ts": pl.Datetime("us"), "observed": pl.Float64, "expected": pl.Float64, "low": pl.Float64,
@@ -145,5 +152,5 @@ def dimension_breakdown(access: DataAccess, merchant_id: int, metric: str, dimen
                         since: dt.datetime, until: dt.datetime, grain: str = "hour") -> pl.DataFrame:
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
-    frames = Frames(access, merchant_id, since, until, grain)
+    frames = Frames(access, merchant_id, since, until, grain, history_days=_history_days(metric))
     return cause_rules.breakdown(frames, metric, dimension, since, until)
