@@ -263,9 +263,8 @@ def test_the_warehouse_path_scores_as_the_purchases_path_did(demo_model):
     purchases = features.load_purchases(access)
     end = purchases["day"].max() + dt.timedelta(days=1)
     for cutoff in (end, end - dt.timedelta(days=100)):
-        feats, summary = warehouse.compute_inputs(access, cutoff)
-        _same(features.compute_features(purchases, cutoff), feats)
-        _same(features.compute_summary(purchases, cutoff), summary)
+        _same(features.compute_features(purchases, cutoff), warehouse.compute_features(access, cutoff))
+        _same(features.compute_summary(purchases, cutoff), warehouse.compute_summary(access, cutoff))
 
     p = outputs.load_params(saved.payload)
     boosters = {n: outputs._read(saved.payload, f"models/{n}.json").decode() for n in p["choices"]}

@@ -59,8 +59,9 @@ def compute_scores_in_warehouse(access: DataAccess, as_of: dt.date, boosters: di
                                 baseline: Baseline) -> pl.DataFrame:
     """The same scores with the features aggregated in the warehouse (``warehouse.compute_inputs``): a rescore
     reads one row per customer, not every purchase."""
-    feats, summary = warehouse.compute_inputs(access, as_of)
-    return _predict(train.add_season(feats, as_of), lambda: summary, boosters, choices, intervals, baseline)
+    feats = warehouse.compute_features(access, as_of)
+    return _predict(train.add_season(feats, as_of), lambda: warehouse.compute_summary(access, as_of), boosters,
+                    choices, intervals, baseline)
 
 
 def _predict(inputs: pl.DataFrame, summary: Callable[[], pl.DataFrame], boosters: dict[str, str],
