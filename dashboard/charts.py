@@ -22,6 +22,7 @@ import polars as pl
 import plotly.graph_objects as go
 
 from dashboard.colours import PALETTE, current_book
+from dashboard.formatting import value_words
 from dashboard.plain_text import NONE_TEXT, plotly_text, plotly_texts
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -297,7 +298,7 @@ def build_payment_mix_figure(frame: pl.DataFrame) -> go.Figure:
         part = frame.filter(pl.col("payment_method") == method)
         share = dict(zip(part["group"].to_list(), part["order_share"].to_list()))
         fig.add_trace(go.Bar(x=plotly_texts(groups), y=[share.get(g) or 0.0 for g in groups],
-                             name=plotly_text(method), marker=_one_marker("payment_method", method),
+                             name=plotly_text(value_words(method)), marker=_one_marker("payment_method", method),
                              hovertemplate="%{x}: %{y:.1%}<extra>%{fullData.name}</extra>"))
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="Share of orders", tickformat=".0%", range=[0, 1])

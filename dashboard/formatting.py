@@ -7,6 +7,7 @@ because a page only ever shows one currency at a time (see ``currency_groups``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -172,6 +173,19 @@ def percent_columns(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.endswith(("_share", "_rate", "_coverage")) or c == "retention"]
 
 
+_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+_BRANDS = {"paypal": "PayPal", "klarna": "Klarna", "apple_pay": "Apple Pay", "google_pay": "Google Pay"}
+
+
+def value_words(value: object) -> str:
+    """A stored code such as ``bank_transfer`` or ``debit_card`` in words ("Bank transfer", "Debit card");
+    other text (names as a merchant typed them) is left as it is."""
+    text = "" if value is None else str(value)
+    if text in _BRANDS:
+        return _BRANDS[text]
+    return text.replace("_", " ").capitalize() if _CODE.match(text) else text
+
+
 def single_payment_method(mix: pl.DataFrame) -> str | None:
     """The one payment method of a ``compute_payment_mix`` frame when every order used it, else None.
 
@@ -186,7 +200,8 @@ def single_payment_text(method: str, quote: Callable[[str], str] = str) -> str:
     pass ``plain_text.markdown_text`` for markdown)."""
     if method == "unknown":
         return "No payment method is recorded for this period's orders."
-    return f"All orders in this period were paid by {quote(method)}."
+    words = value_words(method)
+    return f"All orders in this period were paid by {quote(words if method in _BRANDS else words.lower())}."
 
 
 def margin_drawable(profit: pl.DataFrame) -> bool:

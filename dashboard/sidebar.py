@@ -14,7 +14,7 @@ import streamlit as st
 from analytics.filters import PRESETS, Filters, compute_period
 from dashboard import cache, saved_views, state
 from dashboard.auth.accounts import Principal
-from dashboard.formatting import currency_groups
+from dashboard.formatting import currency_groups, value_words
 from dashboard.navigation import PAGES_BY_KEY
 from dashboard.plain_text import markdown_text
 from dashboard.widgets import CURRENCY_KEY
@@ -93,9 +93,10 @@ def render_filters(scope: tuple[int, ...], data_version: int) -> tuple[Filters, 
                              format_func=lambda i: store_names.get(i, str(i)))
     categories = _multiselect(side, "Category", opts["categories"]["category"].to_list(), "flt_categories",
                               "All categories")
-    channels = _multiselect(side, "Channel", opts["channels"]["channel"].to_list(), "flt_channels", "All channels")
+    channels = _multiselect(side, "Channel", opts["channels"]["channel"].to_list(), "flt_channels", "All channels",
+                            format_func=value_words)
     payments = _multiselect(side, "Payment method", opts["payment_methods"]["payment_method"].to_list(),
-                            "flt_payments", "All payment methods")
+                            "flt_payments", "All payment methods", format_func=value_words)
     filters = Filters(start=start, end=end, regions=tuple(regions),
                       store_ids=tuple(i for i in store_ids if i in store_names),
                       categories=tuple(categories), channels=tuple(channels), payment_methods=tuple(payments))

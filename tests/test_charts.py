@@ -110,7 +110,7 @@ def test_payment_mix_figure_stacks_each_method_share_per_group():
                         "orders": [3, 1, 2], "sales": [1.0, 1.0, 1.0], "order_share": [0.75, 0.25, 1.0]})
     fig = charts.build_payment_mix_figure(mix)
     by_name = {t.name: list(t.y) for t in fig.data}
-    assert by_name == {"card": [0.75, 1.0], "cash": [0.25, 0.0]}
+    assert by_name == {"Card": [0.75, 1.0], "Cash": [0.25, 0.0]}  # stored codes in words
     assert list(fig.data[0].x) == ["&lt;25", "65+"]  # escaped: plotly draws "<25", never reads it as a tag
 
 
@@ -347,3 +347,12 @@ def test_theme_template_follows_light_and_dark():
     assert dark["template"]["layout"]["paper_bgcolor"] == "rgb(17,17,17)" and dark["paper_bgcolor"] == "rgba(0,0,0,0)"
     light = charts.apply_theme(fig, None).to_dict()["layout"]
     assert light["template"]["layout"]["font"]["color"] == "#2a3f5f"
+
+
+def test_payment_methods_are_named_in_words_in_the_legend():
+    fig = charts.build_payment_mix_figure(pl.DataFrame({"group": ["Overall"] * 2,
+                                                        "payment_method": ["bank_transfer", "<b>Visa</b>"],
+                                                        "orders": [3, 1], "order_share": [0.75, 0.25]}))
+    names = [t.name for t in fig.data]
+    assert "Bank transfer" in names and not any("_" in n for n in names)
+    assert all("<b>" not in n for n in names)  # data names stay plain text

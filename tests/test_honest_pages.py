@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.periods import COVERAGE_THRESHOLD
 from dashboard.auth.accounts import Principal
+from dashboard import formatting
 from dashboard.formatting import format_change
 from dashboard.plain_text import markdown_text
 from data.importers import import_file
@@ -307,7 +308,8 @@ def test_one_payment_method_is_said_not_drawn(sql):
                     GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1""", m=FIXTURE_MERCHANT)[0][0]
     at = open_page(merchant(FIXTURE_MERCHANT), "sales", sa_tab="Payments", payments=[method])
     assert not at.get("plotly_chart")
-    assert f"All orders in this period were paid by {markdown_text(method)}." in [i.value for i in at.info]
+    said = formatting.single_payment_text(method, quote=markdown_text)  # the method in words ("bank transfer")
+    assert said in [i.value for i in at.info] and "_" not in said
     at = open_page(merchant(FIXTURE_MERCHANT), "sales", sa_tab="Payments")
     assert specs(at)[0]["layout"]["title"]["text"] == "Payment method mix"
     assert len(specs(at)[0]["data"]) > 1

@@ -231,9 +231,17 @@ def test_payment_and_margin_rules():
     assert formatting.single_payment_method(one) == "card"
     assert formatting.single_payment_text("card") == "All orders in this period were paid by card."
     assert formatting.single_payment_text("unknown").startswith("No payment method is recorded")
+    assert formatting.single_payment_text("bank_transfer") == "All orders in this period were paid by bank transfer."
     two = one.with_columns(pl.Series("orders", [5, 1]))
     assert formatting.single_payment_method(two) is None
     profit = pl.DataFrame({"category": ["a", "b"], "gross_margin": [None, None]}, schema={
         "category": pl.Utf8, "gross_margin": pl.Float64})
     assert not formatting.margin_drawable(profit)
     assert formatting.margin_drawable(profit.with_columns(pl.Series("gross_margin", [None, 1.0])))
+
+
+def test_stored_codes_show_in_words_and_names_as_typed():
+    codes = {"bank_transfer": "Bank transfer", "debit_card": "Debit card", "web": "Web", "paypal": "PayPal"}
+    assert {c: formatting.value_words(c) for c in codes} == codes
+    assert formatting.value_words("Visa Debit") == "Visa Debit"  # a name as the merchant typed it
+    assert formatting.value_words("=cmd|x") == "=cmd|x"  # not a code: left for the plain-text layer

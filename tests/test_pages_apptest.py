@@ -517,6 +517,7 @@ def test_monthly_chart_of_a_30_day_period_names_its_days(fixture_app, oracle):
 
 def test_category_colours_are_fixed_per_name_across_merchants_and_pages(fixture_app, oracle):
     from dashboard.charts import PALETTE, color_for
+    from dashboard.formatting import value_words
 
     shared = oracle("SELECT category FROM products GROUP BY 1 HAVING count(DISTINCT merchant_id) > 1 LIMIT 1").item()
     seen = {}
@@ -529,7 +530,8 @@ def test_category_colours_are_fixed_per_name_across_merchants_and_pages(fixture_
         seen[merchant] = colours[shared]
         at.session_state["sa_tab"] = "Payments"
         mix = chart_spec(ok(at.run(timeout=COLD)), 0)["data"]
-        assert all(t["marker"]["color"] == color_for(t["name"], "payment_method") for t in mix)
+        methods = {value_words(m): m for m in oracle("SELECT DISTINCT payment_method FROM orders")["payment_method"]}
+        assert all(t["marker"]["color"] == color_for(methods[t["name"]], "payment_method") for t in mix)
     assert len(set(seen.values())) == 1 and seen.popitem()[1] in PALETTE
 
 
