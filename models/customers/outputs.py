@@ -185,8 +185,8 @@ def fit(access: DataAccess, progress: Progress) -> Fitted:
     notes = tuple(_winner_notes(result.metrics, currency) + result.notes + [
         "Churn: no purchase in the 90 days after the cutoff; a repeat purchase is its opposite. Values are spend "
         f"on goods ({currency}, after discounts, before shipping; returned orders count as no spend), not "
-        "discounted. A value's interval runs from the 10th to the 90th percentile of what backtest customers with a "
-        "similar prediction really spent; many spend nothing, so it often starts at 0."])
+        "discounted. A value's 80% interval is the estimate plus or minus the error within which 80% of backtest "
+        "customers with a similar estimate fell (never below 0); many spend nothing, so it often starts at 0."])
     return Fitted(payload=payload, params=card_params(result.params), window=result.window, metrics=card_metrics(result.metrics),
                   rows=result.rows, notes=notes)
 

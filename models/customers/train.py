@@ -12,8 +12,11 @@ machine's two cores are shared with the dashboard). Stacking cutoffs six weeks a
 seasons; the cutoff's day of the year is a feature
 so the model can tell a window holding Christmas from one that does not.
 
-Intervals (80%): validation customers are binned by the winner's prediction (deciles); a bin's interval runs
-from the 10th to the 90th percentile of what its customers really spent (a binned split-conformal interval).
+Intervals (80%): validation customers are binned by the winner's prediction (deciles); a customer's interval
+is their prediction plus or minus the 80th percentile of the bin's absolute errors (binned split-conformal),
+so it holds about 80% of customers and the estimate lies inside it. (Before: the bin's 10th to 90th
+percentile of what was spent, widened to hold the estimate; with most customers spending nothing in 90 days
+half the estimates were their own upper bound and 93% of the demo's validation customers fell inside.)
 """
 
 from __future__ import annotations
@@ -123,23 +126,28 @@ def _score_metric(target: Target, actual: np.ndarray, pred: np.ndarray) -> float
 
 
 def compute_interval_bins(pred: np.ndarray, actual: np.ndarray, bins: int = 10) -> dict:
-    """Decile bins of the prediction with the 10th and 90th percentile of the actual value in each."""
+    """Decile bins of the prediction, each with the radius of its 80% split-conformal interval: the 80th
+    percentile of |actual - prediction| among its validation customers (a binned, or Mondrian, conformal
+    interval: about 80% of a bin's customers lie within the radius of their prediction)."""
     edges = np.unique(np.quantile(pred, np.linspace(0, 1, bins + 1)[1:-1]))
     which = np.searchsorted(edges, pred, side="right")
-    low, high = [], []
+    error = np.abs(actual - pred)
+    radius = []
     for b in range(len(edges) + 1):
-        sel = actual[which == b]
-        sel = sel if sel.size else actual
-        low.append(float(np.quantile(sel, INTERVAL[0])))
-        high.append(float(np.quantile(sel, INTERVAL[1])))
-    return {"edges": edges.tolist(), "low": low, "high": high}
+        sel = error[which == b]
+        radius.append(float(np.quantile(sel if sel.size else error, INTERVAL[1] - INTERVAL[0])))
+    return {"edges": edges.tolist(), "radius": radius}
 
 
 def apply_interval(bins: dict, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) for each prediction; the interval always holds the prediction itself."""
+    """(low, high) for each prediction: the prediction plus or minus its bin's radius (low at least 0: no
+    one spends less than nothing)."""
     which = np.searchsorted(np.asarray(bins["edges"]), pred, side="right")
-    low, high = np.asarray(bins["low"])[which], np.asarray(bins["high"])[which]
-    return np.minimum(low, pred), np.maximum(high, pred)
+    if "radius" not in bins:  # models saved before the conformal radius: the bins' 10th-90th percentiles
+        low, high = np.asarray(bins["low"])[which], np.asarray(bins["high"])[which]
+        return np.minimum(low, pred), np.maximum(high, pred)
+    radius = np.asarray(bins["radius"])[which]
+    return np.maximum(pred - radius, 0.0), pred + radius
 
 
 def train_customer_value(purchases: pl.DataFrame, progress=None) -> Trained | Shortfall:
@@ -234,5 +242,4 @@ def _extrapolate_intervals(trained: Trained, predicted: pl.DataFrame) -> None:
         ratio = float(predicted[target.name].sum() / max(predicted[ref].sum(), 1e-9))
         bins = trained.intervals[ref]
         trained.intervals[target.name] = {"edges": [e * ratio for e in bins["edges"]],
-                                          "low": [x * ratio for x in bins["low"]],
-                                          "high": [x * ratio for x in bins["high"]]}
+                                          "radius": [x * ratio for x in bins["radius"]]}
