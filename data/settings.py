@@ -176,6 +176,13 @@ SETTINGS: tuple[Setting, ...] = (
         "every this many minutes (1 to 1440) on the warehouse it holds; `off` leaves it to a scheduled command.",
     ),
     Setting(
+        "alert_private_hosts",
+        "RETAIL_PULSE_ALERT_PRIVATE_HOSTS",
+        "",
+        "Hosts on this machine or a private network that alert channels (webhooks, email relays) may send to, "
+        "comma-separated names, addresses or networks (e.g. `127.0.0.1,10.0.0.0/8`). Empty: none.",
+    ),
+    Setting(
         "import_max_cells",
         "RETAIL_PULSE_IMPORT_MAX_CELLS",
         "20000000",

@@ -15,6 +15,8 @@ from data.warehouse import Warehouse
 # shared CPU and make page tests depend on timing); tests of training set RETAIL_PULSE_TRAIN_IN_APP=on.
 os.environ.setdefault("RETAIL_PULSE_TRAIN_IN_APP", "off")
 os.environ.setdefault("RETAIL_PULSE_ALERTS_EVERY_MINUTES", "off")  # likewise the in-app alert check
+# The local receivers of the delivery tests listen on 127.0.0.1 (tests/test_alert_hosts.py checks the default).
+os.environ.setdefault("RETAIL_PULSE_ALERT_PRIVATE_HOSTS", "127.0.0.1")
 
 FIXTURE_SEED = 7
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"

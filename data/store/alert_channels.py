@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from data.store import audit
+from data.store.alert_hosts import check_destination
 from data.store.errors import InvalidValue
 from data.store.idempotency import checked_request_id, insert_once
 from data.store.principal import Principal
@@ -78,6 +79,7 @@ def inspect_url(url: object, field: str) -> tuple[str, str]:
         hint = f" ({reason})" if reason else ""
         raise InvalidValue(f"{field}: apprise cannot use {what}{hint}; see https://github.com/caronc/apprise/wiki "
                            "for the form each service takes")
+    check_destination(scheme, getattr(plugin, "smtp_host", None) or getattr(plugin, "host", None), field)
     return mask_path(plugin.url(privacy=True)), str(plugin.service_name)
 
 
