@@ -93,8 +93,8 @@ def test_watch_rule_refuses_bad_settings_with_a_message():
         WatchRule("orders", sensitivity=2)
 
 
-def _a(hour, window=1, metric="orders", dim="total", value=None, score=5.0):
-    return Anomaly(1, metric, dim, value, T0 + dt.timedelta(hours=hour), window, 0, 10, 2, 18, score, 1e-5, "drop")
+def _a(hour, window=1, metric="orders", dim="total", value=None, score=5.0, direction="drop"):
+    return Anomaly(1, metric, dim, value, T0 + dt.timedelta(hours=hour), window, 0, 10, 2, 18, score, 1e-5, direction)
 
 
 def test_grouping_joins_same_and_adjacent_hours_across_dimensions():
@@ -102,6 +102,17 @@ def test_grouping_joins_same_and_adjacent_hours_across_dimensions():
                               _a(20), _a(23, window=3)])
     assert [len(g) for g in groups] == [3, 2]  # 20h and 23h (window 21-23) touch; 12h and 20h do not
     assert group_anomalies([]) == []
+
+
+def test_a_drop_joins_a_spike_only_when_flagged_in_the_same_hours():
+    burst = [_a(3, metric="payment_declines", direction="spike"), _a(4, metric="payment_declines", window=3,
+                                                                     direction="spike")]
+    fall = [_a(7), _a(8), _a(15, window=12)]  # the 12-hour window reaches back to 4h, into the burst
+    groups = group_anomalies(burst + fall)
+    assert sorted(len(g) for g in groups) == [2, 3]
+    assert {a.direction for a in groups[0]} == {"spike"} and {a.direction for a in groups[1]} == {"drop"}
+    # The same declines spike flagged in the hour orders fell (a payment outage) is one incident.
+    assert [len(g) for g in group_anomalies(fall + [_a(8, metric="payment_declines", direction="spike")])] == [4]
 
 
 def test_incident_key_is_stable_and_distinct():

@@ -1,8 +1,9 @@
 """Anomalies grouped into incidents, and the series the Alerts page draws (behind ``incidents``' entry points).
 
 Two anomalies belong to one incident when their flagged spans (onset .. flagged period) overlap or touch
-(at most one period apart), whatever metric or dimension they are on: a regional payment outage shows as
-fewer orders in the region, less revenue and more declines in the same hours, and is one incident. The lead
+(at most one period apart), whatever metric or dimension they are on; a drop and a spike when they were flagged
+in the same or adjacent periods: a regional payment outage shows as fewer orders in the region, less revenue and
+more declines in the same hours, and is one incident. The lead
 anomaly (the highest score) names the incident; the key comes from the first anomaly flagged.
 """
 
@@ -19,7 +20,7 @@ from models.alerts import causes as cause_rules
 from models.alerts import scoring, series
 from models.alerts.detection import RATE_HISTORY_DAYS, Frames, band, detect_rule, metric_parts, step
 from models.alerts.expected import HISTORY_DAYS
-from models.alerts.incidents import Anomaly, Incident, incident_key
+from models.alerts.incidents import DIRECTIONS, Anomaly, Incident, incident_key
 from models.alerts.watch import DEFAULT_RULES, DIMENSIONS, METRICS, WatchRule
 
 _METRIC_ORDER = {m: i for i, m in enumerate(METRICS)}
@@ -31,18 +32,44 @@ def _order(a: Anomaly) -> tuple:
 
 
 def group_anomalies(anomalies: Sequence[Anomaly], grain: str = "hour") -> list[list[Anomaly]]:
-    """Anomalies of one merchant in groups whose spans [onset, ts] overlap or are at most one period apart."""
+    """Anomalies of one merchant in incidents. Two of the same direction join when their spans [onset, ts] overlap
+    or are at most one period apart; a drop and a spike join only when they were flagged in the same or adjacent
+    periods: a long window of a drop reaches back hours before its flag, and must not pull an earlier, unrelated
+    burst of declines (card testing at night) into the morning's fall of orders."""
     gap = step(grain)
-    groups: list[list[Anomaly]] = []
-    end: dt.datetime | None = None
-    for a in sorted(anomalies, key=lambda x: (x.onset, _order(x))):
-        if groups and end is not None and a.onset <= end + gap:
-            groups[-1].append(a)
-            end = max(end, a.ts)
-        else:
-            groups.append([a])
-            end = a.ts
-    return groups
+    items = sorted(anomalies, key=lambda x: (x.onset, _order(x)))
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(i: int, j: int) -> None:
+        parent[root(j)] = root(i)
+
+    for direction in DIRECTIONS:  # same direction: overlapping or touching spans, swept by onset
+        last, end = None, None
+        for i, a in enumerate(items):
+            if a.direction != direction:
+                continue
+            if last is not None and a.onset <= end + gap:
+                join(last, i)
+                end = max(end, a.ts)
+            else:
+                last, end = i, a.ts
+    latest: dict[str, int] = {}  # across directions: flagged in the same or adjacent periods, swept by flag time
+    for i in sorted(range(len(items)), key=lambda k: items[k].ts):
+        a = items[i]
+        for other, j in latest.items():
+            if other != a.direction and items[j].ts >= a.ts - gap:
+                join(j, i)
+        latest[a.direction] = i
+    groups: dict[int, list[Anomaly]] = {}
+    for i, a in enumerate(items):
+        groups.setdefault(root(i), []).append(a)
+    return sorted(groups.values(), key=lambda g: (g[0].onset, _order(g[0])))
 
 
 def _series_sum(frames: Frames, metric: str, dimension: str, value: str | None, start: dt.datetime,
