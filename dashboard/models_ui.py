@@ -21,6 +21,7 @@ import streamlit as st
 from dashboard import cache
 from dashboard.plain_text import markdown_text
 from data import settings
+from data.store.errors import StoreError
 from models import registry
 from models.artifacts import META_FILE, MODEL_FILE, ModelFileError, ModelStore, SavedModel, models_dir_for
 from models.card import build_model_card
@@ -46,7 +47,11 @@ def training_queue() -> TrainingQueue:
     """The process's one training worker; it reads through its own cursors of the cached engine."""
     registry.load_families()
     eng = cache.engine()
-    return TrainingQueue(model_store(), eng.backend)
+    try:
+        decisions = cache.store()  # reviewer decisions teach the fraud model (models.registry feedback)
+    except StoreError:
+        decisions = None
+    return TrainingQueue(model_store(), eng.backend, operational_store=decisions)
 
 
 def current_model(kind: str, merchant_id: int, data_version: int) -> tuple[SavedModel | None, JobStatus | None]:

@@ -74,6 +74,7 @@ def train(
     eng = _open(warehouse)
     store = ModelStore(models_dir_for(eng.path))
     version = eng.data_version()
+    decisions = _decisions_store(eng.path, chosen)
     failures = 0
     for merchant_id in _merchants(eng, merchant):
         for key in chosen:
@@ -83,7 +84,8 @@ def train(
                 console.print(f"  {label}: {fraction:4.0%} {escape(text)}")
 
             try:
-                saved = registry.train(key, eng.backend, merchant_id, version, store, progress=show)
+                saved = registry.train(key, eng.backend, merchant_id, version, store, progress=show,
+                                       operational_store=decisions)
             except Exception as exc:  # noqa: BLE001 - one line per failure, the others go on
                 failures += 1
                 err.print(f"[bold red]failed:[/] {escape(label)}: {escape(str(exc))}")
@@ -91,6 +93,21 @@ def train(
             console.print(f"[green]saved[/] {escape(label)} version {saved.version} "
                           f"({saved.meta['training_seconds']} s)")
     raise typer.Exit(1 if failures else 0)
+
+
+def _decisions_store(path, kinds):
+    """The operational store, for kinds that learn from review decisions (None when none is trained or it is
+    unavailable: the kind then trains on chargebacks alone, and its card says so)."""
+    from data.store import StoreUnavailable, open_store
+    from models import registry
+
+    if not any(registry.get_kind(k).feedback for k in kinds):
+        return None
+    try:
+        return open_store(warehouse=path)
+    except StoreUnavailable as exc:
+        err.print(f"[yellow]no review decisions:[/] {escape(str(exc))}; training on chargebacks alone")
+        return None
 
 
 @app.command("list")

@@ -47,8 +47,9 @@ class TrainingQueue:
     """Thread-safe; one per process (the dashboard keeps it in ``st.cache_resource``)."""
 
     def __init__(self, store: ModelStore, backend_factory: Callable[[], Any],
-                 train: Callable[..., Any] = registry.train):
+                 train: Callable[..., Any] = registry.train, operational_store: Any = None):
         self.store = store
+        self._operational_store = operational_store  # reviewer decisions for kinds that learn from them
         self._backend_factory = backend_factory
         self._train = train
         self._lock = threading.Lock()
@@ -110,8 +111,10 @@ class TrainingQueue:
             key = (kind, merchant_id)
             try:
                 self._update(key, state=RUNNING, started_at=dt.datetime.now(), message="Starting")
+                extra = {"operational_store": self._operational_store} if self._operational_store is not None else {}
                 saved = self._train(kind, self._backend_factory, merchant_id, data_version, self.store,
-                                    progress=lambda f, text: self._update(key, progress=float(f), message=text))
+                                    progress=lambda f, text: self._update(key, progress=float(f), message=text),
+                                    **extra)
                 self._update(key, state=DONE, progress=1.0, message="Trained",
                              finished_at=dt.datetime.now(), version=saved.version)
             except Exception as exc:  # noqa: BLE001 - the page shows the message; the log has the traceback

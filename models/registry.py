@@ -49,6 +49,10 @@ class ModelKind:
     description: str  # what the model is and does, in words, for the model card
     libraries: tuple[str, ...]  # distribution names whose versions are recorded
     fit: Callable[[DataAccess, Progress], Fitted] = field(repr=False)
+    # Kinds that learn from what people decided (fraud review decisions as labels): read from the operational
+    # store given to ``train`` and passed to ``fit_with_feedback`` instead of ``fit``.
+    feedback: Callable[[Any, int], Any] | None = field(default=None, repr=False)
+    fit_with_feedback: Callable[[DataAccess, Progress, Any], Fitted] | None = field(default=None, repr=False)
 
 
 KINDS: dict[str, ModelKind] = {}
@@ -87,18 +91,22 @@ def library_versions(names: tuple[str, ...]) -> dict[str, str]:
 
 
 def train(kind_key: str, backend_factory: Callable[[], Any], merchant_id: int, data_version: int,
-          store: ModelStore, progress: Progress | None = None) -> SavedModel:
+          store: ModelStore, progress: Progress | None = None, operational_store: Any = None) -> SavedModel:
     """Fit ``kind_key`` on one merchant's data and save it; returns the saved, signed version.
 
     ``backend_factory`` gives a fresh ibis backend (its own cursor) for this thread; the data
     access is scoped to ``merchant_id`` alone, so a model never sees another merchant's rows.
+    ``operational_store``: where a kind with ``feedback`` reads what people decided (that merchant's only).
     """
     kind = get_kind(kind_key)
     report = progress or (lambda fraction, text: None)
     started = time.perf_counter()
     access = DataAccess(backend_factory(), Scope.merchants([int(merchant_id)]))
     report(0.0, f"Reading {kind.title.lower()} data")
-    fitted = kind.fit(access, report)
+    if kind.feedback is not None and kind.fit_with_feedback is not None and operational_store is not None:
+        fitted = kind.fit_with_feedback(access, report, kind.feedback(operational_store, int(merchant_id)))
+    else:
+        fitted = kind.fit(access, report)
     meta = {
         "title": kind.title,
         "description": kind.description,

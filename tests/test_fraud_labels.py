@@ -80,3 +80,32 @@ def test_store_decisions_become_training_labels(fixture_warehouse_path, tmp_path
                    .fetchall()}
     others = labelled.filter(~pl.col("payment_id").is_in(list(outcomes)))
     assert others["label"].to_list() == [p in charged for p in others["payment_id"].to_list()]
+
+
+def test_training_through_the_model_layer_reads_the_decisions_from_the_operational_store(fixture_warehouse_path,
+                                                                                        tmp_path):
+    from models import registry
+    from models.artifacts import ModelStore
+
+    con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
+    store = open_store(warehouse=tmp_path / "w.duckdb")
+    try:
+        pid, amount = con.execute("SELECT payment_id, amount FROM payments WHERE merchant_id = 1 AND "
+                                  "status <> 'declined' ORDER BY paid_ts LIMIT 1").fetchone()
+        lead = Principal.staff("lead")
+        case = store.reviews.enqueue(lead, merchant_id=1, payment_id=int(pid), score=0.9, amount=float(amount),
+                                     currency="GBP", flagged_by="score").case_id
+        store.reviews.decide(lead, store.reviews.claim(lead, case).lease, outcome="decline", reason="stolen_card",
+                             request_id="layer-test")
+        version = int(con.execute("SELECT value FROM main.meta WHERE key = 'data_version'").fetchone()[0])
+        models = ModelStore(tmp_path / "models", key=b"k" * 32)
+        backend = lambda: ibis.duckdb.from_connection(con.cursor())  # noqa: E731
+        saved = registry.train("fraud_score", backend, 1, version, models, operational_store=store)
+        plain = registry.train("fraud_score", backend, 2, version, models)
+    finally:
+        store.close()
+        con.close()
+    assert saved.meta["params"]["reviewer_decisions"] == 1 and saved.meta["params"]["reviewer_declines"] == 1
+    assert any("1 decision read, 1 decline)" in n for n in saved.meta["notes"])
+    assert "reviewer_decisions" not in plain.meta["params"]
+    assert any("none read" in n for n in plain.meta["notes"])

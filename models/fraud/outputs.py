@@ -149,9 +149,16 @@ def train_from_features(features: pl.DataFrame, chargebacks: pl.DataFrame, progr
                    fit_rows.height + cal_rows.height, fit_rows, cal_rows, validation)
 
 
-def fit(access: DataAccess, progress: Progress) -> Fitted:
-    trained = train_on(access, progress)
-    params = trained.params
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def fit(access: DataAccess, progress: Progress, decisions: pl.DataFrame | None = None) -> Fitted:
+    trained = train_on(access, progress, decisions=decisions)
+    params = dict(trained.params)
+    if decisions is not None:
+        params["reviewer_decisions"] = int(decisions.height)
+        params["reviewer_declines"] = int((decisions["outcome"] == "decline").sum()) if decisions.height else 0
     notes = ("Declined attempts feed the velocity and burst features but are not trained on, and never enter "
              "the review queue: they carry no chargeback.",
              f"Payments younger than {params['chargeback_window_days']} days without a chargeback are left out: "
@@ -161,7 +168,12 @@ def fit(access: DataAccess, progress: Progress) -> Fitted:
              "new pattern can show before its chargebacks arrive. The power keeps its lift to the strangest few "
              f"payments in a thousand, and to at most {train.ANOMALY_WEIGHT}: they reach review when the "
              "merchant's cost-based threshold is that low, never past this model's own threshold, and a high "
-             "probability is never lowered.")
+             "probability is never lowered.",
+             "Reviewer decisions are labels too: a payment declined in review counts as fraud (it never gets a "
+             "chargeback), an approved one waits for its chargeback window like any other"
+             + (f" ({_count(params['reviewer_decisions'], 'decision')} read, "
+                f"{_count(params['reviewer_declines'], 'decline')})."
+                if decisions is not None else " (none read: trained without the operational store)."))
     return Fitted(payload=trained.payload, params=params, window=trained.window, metrics=trained.metrics,
                   rows=trained.rows, notes=notes)
 
@@ -177,4 +189,6 @@ KIND = register(ModelKind(
                  "unlike any seen. Reasons are the SHAP contributions said in words."),
     libraries=("xgboost-cpu", "pyod", "scikit-learn", "skops", "shap", "polars", "numpy"),
     fit=fit,
+    feedback=reviewer_labels,
+    fit_with_feedback=fit,
 ))
