@@ -63,7 +63,7 @@ def ranked_first(incident, planted: dict) -> tuple[bool, str]:
 
 def main() -> None:
     path = sys.argv[1] if len(sys.argv) > 1 else "bench_out/bench.duckdb"
-    per_merchant = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    per_merchant = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 11
     con = duckdb.connect(path, read_only=True)
     merchants = [r[0] for r in con.execute("SELECT merchant_id FROM merchants ORDER BY 1").fetchall()]
