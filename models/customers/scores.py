@@ -68,14 +68,21 @@ def _predict(inputs: pl.DataFrame, summary: Callable[[], pl.DataFrame], boosters
              choices: dict[str, str], intervals: dict[str, dict], baseline: Baseline) -> pl.DataFrame:
     if inputs.height == 0:
         return empty_scores()
-    # One contiguous float32 matrix (what XGBoost works in) predicted in place: no DMatrix copy per model.
-    x = np.ascontiguousarray(inputs.select(train.INPUTS).to_numpy(), dtype=np.float32)
+    # Contiguous float32 matrices (what XGBoost works in) predicted in place: no DMatrix copy per model. Rows
+    # with a missing feature (one-time buyers have no gaps) go apart: XGBoost predicts the complete rows on
+    # its faster dense path (about a fifth less time in all; each row's prediction is the same).
+    x = inputs.select(train.INPUTS).to_numpy().astype(np.float32)
+    gaps = np.isnan(x).any(axis=1)
+    parts = [(rows, np.ascontiguousarray(x[rows])) for rows in (~gaps, gaps) if rows.any()]
     threads = prediction_threads()
     base = None
     cols: dict[str, np.ndarray] = {}
     for target in train.TARGETS:
         if choices.get(target.name) == "xgboost":
-            cols[target.name] = load_booster(boosters[target.name], threads).inplace_predict(x).astype(float)
+            booster, pred = load_booster(boosters[target.name], threads), np.empty(len(x))
+            for rows, part in parts:
+                pred[rows] = booster.inplace_predict(part)
+            cols[target.name] = pred
             continue
         if base is None:  # only when the baseline won somewhere: its hypergeometric terms cost seconds at 1M
             base = inputs.select("customer_id").join(baseline.predict(summary(), train.HORIZONS), on="customer_id",
