@@ -5,8 +5,8 @@ Training: the ``customer_value`` kind's fit for the largest merchant (reading it
 access, backtest against BG/NBD + Gamma-Gamma, scoring its customers into the payload), as ``python -m models
 train`` runs it. Scoring: what a rescore of every customer costs, reads included: the saved models (no refit)
 applied to every customer of every merchant as of the end of the data (``outputs.rescore``: features and the
-BG/NBD summary aggregated in the warehouse, the XGBoost models predicted in place, intervals). The earlier path
-(every purchase read into polars, features there) is timed after it for comparison. The warehouse is opened
+BG/NBD summary aggregated in the warehouse, the XGBoost models predicted in place, intervals). The in-memory
+path (every purchase read into polars, features there) is timed after it for comparison. The warehouse is opened
 read-only: it is never modified.
 
 Usage: python benchmarks/bench_customer_value.py [--warehouse bench_out/bench.duckdb] [--merchant ID]
@@ -28,7 +28,6 @@ if str(ROOT) not in sys.path:
 
 import duckdb  # noqa: E402
 import ibis  # noqa: E402
-import numpy as np  # noqa: E402
 
 from data.access import DataAccess, Scope  # noqa: E402
 from models.customers import features, outputs, scores, train, warehouse  # noqa: E402
@@ -81,21 +80,21 @@ def main() -> None:
     p = outputs.load_params(fitted.payload)
     boosters = {n: outputs._read(fitted.payload, f"models/{n}.json").decode() for n, c in p["choices"].items()
                 if c == "xgboost"}
-    x = np.ascontiguousarray(train.add_season(feats, as_of).select(train.INPUTS).to_numpy(), dtype=np.float32)
-    for threads in (1, 2):
-        t1 = time.perf_counter()
-        for text in boosters.values():
-            scores.load_booster(text, threads).inplace_predict(x)
-        print(f"  and {len(boosters)} XGBoost predictions in place, {threads} thread(s): "
-              f"{time.perf_counter() - t1:.1f} s, load {os.getloadavg()[0]:.1f}")
+    inputs = train.add_season(feats, as_of)
+    t1 = time.perf_counter()
+    scores._predict(inputs, lambda: warehouse.compute_summary(everyone, as_of), boosters, p["choices"], p["intervals"],
+                    outputs._baseline(p))
+    print(f"  and the {len(boosters)} XGBoost predictions in place with the intervals ({scores.prediction_threads()} "
+          f"thread(s)): {time.perf_counter() - t1:.1f} s, load {os.getloadavg()[0]:.1f}")
 
-    # The earlier path, for comparison: every purchase read into polars, features there, a DMatrix per model.
+    # The in-memory path, for comparison (as training scores): every purchase read into polars, features there,
+    # the same predictions.
     t2 = time.perf_counter()
     purchases = features.load_purchases(everyone)
     read_s = time.perf_counter() - t2
     t3 = time.perf_counter()
     old = scores.compute_scores(purchases, as_of, boosters, p["choices"], p["intervals"], outputs._baseline(p))
-    print(f"earlier path: reading {purchases.height:,} purchases {read_s:.1f} s + scoring {time.perf_counter() - t3:.1f} s"
+    print(f"in-memory path: reading {purchases.height:,} purchases {read_s:.1f} s + scoring {time.perf_counter() - t3:.1f} s"
           f" (polars features); same customers: {old['customer_id'].equals(scored['customer_id'])}, largest "
           f"difference in value over 365 days {(old['clv_365'] - scored['clv_365']).abs().max():.2e}; "
           f"load {os.getloadavg()[0]:.1f}")
