@@ -94,7 +94,8 @@ def main() -> None:
     read_s = time.perf_counter() - t2
     t3 = time.perf_counter()
     old = scores.compute_scores(purchases, as_of, boosters, p["choices"], p["intervals"], outputs._baseline(p))
-    print(f"in-memory path: reading {purchases.height:,} purchases {read_s:.1f} s + scoring {time.perf_counter() - t3:.1f} s"
+    print(f"in-memory path: reading {purchases.height:,} purchases {read_s:.1f} s + scoring "
+          f"{time.perf_counter() - t3:.1f} s"
           f" (polars features); same customers: {old['customer_id'].equals(scored['customer_id'])}, largest "
           f"difference in value over 365 days {(old['clv_365'] - scored['clv_365']).abs().max():.2e}; "
           f"load {os.getloadavg()[0]:.1f}")

@@ -143,7 +143,8 @@ PARAM_WORDS = {
     "step_days": "Days between backtest cutoffs", "min_history_days": "Days of history needed before a cutoff",
     "trees": "Trees per XGBoost model", "depth": "Depth of each tree",
     "scored_as_of": "Customers scored as of (the day after the last purchase)",
-    "bgnbd_r": "BG/NBD r (shape of the purchase rate)", "bgnbd_alpha": "BG/NBD alpha (scale of the purchase rate, weeks)",
+    "bgnbd_r": "BG/NBD r (shape of the purchase rate)",
+    "bgnbd_alpha": "BG/NBD alpha (scale of the purchase rate, weeks)",
     "bgnbd_a": "BG/NBD a (drop-out after a purchase)", "bgnbd_b": "BG/NBD b (drop-out after a purchase)",
     "gamma_gamma_p": "Gamma-Gamma p (shape of the spend per purchase)", "gamma_gamma_q": "Gamma-Gamma q (shape of the "
     "spend across customers)", "gamma_gamma_gamma": "Gamma-Gamma gamma (scale of the spend, money)",
@@ -187,7 +188,8 @@ def fit(access: DataAccess, progress: Progress) -> Fitted:
         f"on goods ({currency}, after discounts, before shipping; returned orders count as no spend), not "
         "discounted. A value's 80% interval is the estimate plus or minus the error within which 80% of backtest "
         "customers with a similar estimate fell (never below 0); many spend nothing, so it often starts at 0."])
-    return Fitted(payload=payload, params=card_params(result.params), window=result.window, metrics=card_metrics(result.metrics),
+    return Fitted(payload=payload, params=card_params(result.params), window=result.window,
+                  metrics=card_metrics(result.metrics),
                   rows=result.rows, notes=notes)
 
 
