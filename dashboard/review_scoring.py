@@ -5,8 +5,11 @@ as data arrives (enqueueing the flagged ones).
   ``fraud_score`` model scores its latest payments (``models.fraud.commands.score_merchant``, what
   ``python -m models score`` runs) and the flagged ones enter the queue; the store keeps a payment queued once,
   so a second server or a command-line run over the same payments adds nothing.
-- ``reasons``: the model's sentences for queued payments, scored only for the payments asked about (and the
-  queue's next few) and kept per payment for the model and data version, shared by sessions.
+- ``reasons``: the model's sentences for queued payments. The whole weeks holding the payments asked about are
+  scored in windows of up to WINDOW_WEEKS weeks (``windows``), each cached per (merchant, model version, data
+  version, window) and shared by sessions: the features read the history once per call whatever the window,
+  so a queue of recent cases is one call, and a new one is needed only when the earliest case moves to
+  another week or a new model or data version arrives.
 
 Until a model is saved for a merchant there are no reasons and nothing is scored here; cases entered by
 ``python -m models score`` or by a rule are reviewed all the same.
@@ -14,7 +17,7 @@ Until a model is saved for a merchant there are no reasons and nothing is scored
 
 from __future__ import annotations
 
-import threading
+import datetime as dt
 from collections.abc import Iterable
 
 import streamlit as st
@@ -23,8 +26,8 @@ from dashboard import cache, models_ui
 from data.store.principal import Principal as StorePrincipal
 
 KIND = "fraud_score"
-JOB = "scoring-job"  # who the audit log names for cases the app enqueues (as the command line does)
-PREFETCH = 50  # cases after the shown ones whose reasons are computed with them
+JOB = "scoring-job"
+WINDOW_WEEKS = 5  # the longest window of payments scored in one call for the reasons of a queue page  # who the audit log names for cases the app enqueues (as the command line does)
 
 
 def saved_model(merchant_id: int, data_version: int):
@@ -52,39 +55,57 @@ def enqueue_new(merchant_ids: Iterable[int], data_version: int) -> dict[int, obj
     return runs
 
 
-@st.cache_resource(max_entries=64)
-def _known(merchant_id: int, model_version: str, data_version: int) -> dict[int, tuple[str, ...]]:
-    """payment id -> the model's reasons (an empty tuple: scored, no reasons), shared by every session."""
-    return {}
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
 
 
-_known_lock = threading.Lock()
+@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=32)
+def _reasons_between(merchant_id: int, model_version: str, data_version: int, first: dt.date, last: dt.date,
+                     _payload: bytes) -> dict[int, tuple[str, ...]]:
+    """Reasons of the payments paid on days ``first`` to ``last`` that the model gives reasons for (score at
+    least 5%). One call: the features read the merchant's history once, whatever the window's length."""
+    from models.fraud.scoring import score_payments
+
+    since = dt.datetime.combine(first, dt.time())
+    until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()) - dt.timedelta(microseconds=1)
+    scored = score_payments(cache.access((merchant_id,)), _payload, since=since, until=until)
+    return {int(p): tuple(r) for p, r in zip(scored["payment_id"].to_list(), scored["reasons"].to_list()) if r}
 
 
-def reasons(merchant_id: int, payment_ids: Iterable[int], data_version: int,
-            upcoming: Iterable[int] = ()) -> dict[int, list[str]]:
-    """payment id -> the model's reasons (plain sentences, strongest first); empty without a model.
+def windows(days: Iterable[dt.date], span_weeks: int = WINDOW_WEEKS) -> list[tuple[dt.date, dt.date]]:
+    """Whole weeks (Monday to Sunday) covering ``days``, grouped into windows of at most ``span_weeks`` weeks:
+    a queue of recent cases is one window; a few old cases add a window each instead of stretching the
+    first one over months of payments to score."""
+    out: list[tuple[dt.date, dt.date]] = []
+    for monday in sorted({_monday(d) for d in days}):
+        if out and monday < out[-1][0] + dt.timedelta(weeks=span_weeks):
+            out[-1] = (out[-1][0], monday + dt.timedelta(days=6))
+        else:
+            out.append((monday, monday + dt.timedelta(days=6)))
+    return out
 
-    Only payments not scored before (by any session, for this model and data version) are scored, in one call
-    that reads just their card's, device's, network's, email's and customer's earlier rows
-    (``score_payments(payment_ids=)``). With them go up to PREFETCH of ``upcoming`` (the queue's next cases),
-    so the case that moves into view after a decision usually has its reasons already."""
+
+@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=256)
+def _paid_days(merchant_id: int, payment_ids: tuple[int, ...], data_version: int) -> dict[int, dt.date]:
+    from analytics.fraud_links import compute_payments
+
+    rows = compute_payments(cache.access((merchant_id,)), payment_ids)
+    return {int(p): ts.date() for p, ts in zip(rows["payment_id"].to_list(), rows["paid_ts"].to_list())}
+
+
+def reasons(merchant_id: int, payment_ids: Iterable[int], data_version: int) -> dict[int, list[str]]:
+    """payment id -> the model's reasons (plain sentences, strongest first); empty without a model."""
     ids = tuple(sorted({int(p) for p in payment_ids}))
     if not ids:
         return {}
     saved = saved_model(merchant_id, data_version)
     if saved is None:
         return {}
-    known = _known(merchant_id, saved.version, data_version)
-    missing = [p for p in ids if p not in known]
-    if missing:
-        taken = set(missing)
-        extra = [p for p in dict.fromkeys(int(u) for u in upcoming) if p not in known and p not in taken]
-        want = missing + extra[:PREFETCH]
-        from models.fraud.scoring import score_payments
-
-        scored = score_payments(cache.access((merchant_id,)), saved.payload, payment_ids=want)
-        got = {int(p): tuple(r or ()) for p, r in zip(scored["payment_id"].to_list(), scored["reasons"].to_list())}
-        with _known_lock:
-            known.update({p: got.get(p, ()) for p in want})
-    return {p: list(known[p]) for p in ids if known.get(p)}
+    days = _paid_days(merchant_id, ids, data_version)
+    if not days:
+        return {}
+    out: dict[int, list[str]] = {}
+    for first, last in windows(days.values()):
+        said = _reasons_between(merchant_id, saved.version, data_version, first, last, saved.payload)
+        out.update({p: list(said[p]) for p in ids if p in said})
+    return out

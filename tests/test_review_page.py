@@ -506,7 +506,7 @@ def test_model_reasons_and_notes_are_plain_text(served, monkeypatch):
     from dashboard import review_scoring
 
     hostile = ['<a href="https://evil.example">5 payments</a> from this device in 10 minutes', "**md** [x](https://evil.example)"]
-    monkeypatch.setattr(review_scoring, "reasons", lambda m, ids, v, **_: {p: list(hostile) for p in ids})
+    monkeypatch.setattr(review_scoring, "reasons", lambda m, ids, v: {p: list(hostile) for p in ids})
     at = open_page("fraud_reviewer", merchants=(1,))
     assert set(queue(at)["top_reason"].to_list()) == {hostile[0]}
     at.button(key="rv_claim_next").click()
@@ -575,7 +575,7 @@ def served_model(environment, fixture_warehouse_path, fraud_models, tmp_path_fac
 
 
 def test_the_page_scores_new_payments_and_shows_the_models_reasons(served_model, fixture_warehouse_path,
-                                                                   fraud_models, monkeypatch):
+                                                                   fraud_models):
     """Opening the page scores merchant 1's last 7 days with its model and queues what passes the model's
     threshold; the queue and the case show the model's reasons. Checked against the scoring functions called
     here on the fixture file with the saved model; a second view queues nothing new."""
@@ -610,13 +610,8 @@ def test_the_page_scores_new_payments_and_shows_the_models_reasons(served_model,
     assert [t.value for t in at.text if t.value.startswith("• ")] == [f"• {w}" for w in words[held]]
     at.button(key="rv_release").click()
     run(at)
-    from models.fraud import scoring
-
-    calls = []
-    monkeypatch.setattr(scoring, "score_payments", lambda *a, **k: calls.append(k) or score_payments(*a, **k))
     again = open_page("admin", merchants=(1,))
     assert queue(again).height == flagged.height  # scored once per model and data version; queued once anyway
-    assert calls == []  # every shown case's reasons were kept from the first session's view
     other = open_page("fraud_reviewer", merchants=(2,))
     assert any("No fraud model yet for" in i.value for i in other.info)
 
@@ -641,6 +636,21 @@ def test_exports_make_formulas_inert_and_use_words():
     csv = pl.read_csv(io.BytesIO(rd.lazy(lambda: frame, rd.DECISION_EXPORT)()))
     assert csv.columns == list(rd.DECISION_EXPORT.values())
     assert csv["Note"].to_list() == ["'=HYPERLINK(\"x\")"] and csv["Reviewer"].to_list() == ["'@ana"]
+
+
+def test_reason_windows_are_whole_weeks_of_at_most_five():
+    from dashboard.review_scoring import windows
+
+    d = dt.date
+    assert windows([]) == []
+    assert windows([d(2026, 10, 28), d(2026, 10, 30)]) == [(d(2026, 10, 26), d(2026, 11, 1))]
+    recent = [d(2026, 10, 1), d(2026, 10, 20), d(2026, 10, 31)]
+    assert windows(recent) == [(d(2026, 9, 28), d(2026, 11, 1))]
+    assert windows([d(2026, 3, 4), *recent]) == [(d(2026, 3, 2), d(2026, 3, 8)), (d(2026, 9, 28), d(2026, 11, 1))]
+    assert windows([d(2026, 9, 1), d(2026, 10, 31)]) == [(d(2026, 8, 31), d(2026, 9, 6)),
+                                                         (d(2026, 10, 26), d(2026, 11, 1))]
+    weekly = [d(2026, 9, 1) + dt.timedelta(weeks=i) for i in range(7)]  # 7 weeks in a row: 5, then 2
+    assert windows(weekly) == [(d(2026, 8, 31), d(2026, 10, 4)), (d(2026, 10, 5), d(2026, 10, 18))]
 
 
 def test_review_columns_are_words_of_known_kinds():

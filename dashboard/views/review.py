@@ -69,8 +69,7 @@ if held is None and st.session_state.get(actions.VIEW) is not None:
 reasons = {}  # one scoring call per merchant serves the queue page and the case shown
 for m in merchant_ids:
     wanted = [c.payment_id for c in (*first, held, viewed) if c is not None and c.merchant_id == m]
-    upcoming = [c.payment_id for c in cases[len(first):] if c.merchant_id == m]  # the next to come into view
-    reasons.update(review_scoring.reasons(m, wanted, ctx.data_version, upcoming=upcoming))
+    reasons.update(review_scoring.reasons(m, wanted, ctx.data_version))
 listed = rd.build_queue_frame(cases, now, names, reasons, filters)
 
 if held is not None:
