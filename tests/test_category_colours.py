@@ -18,6 +18,7 @@ import pytest
 from dashboard import colours
 from dashboard.auth.accounts import Principal
 from dashboard.colours import LOOKS, ColourBook, Look, Member
+from dashboard.formatting import value_words
 from tests.test_pages_apptest import (PRINCIPALS, chart_spec, fixture_app, ok, open_page, oracle,  # noqa: F401
                                       restore_environment, served_copy)
 
@@ -146,7 +147,8 @@ def test_payment_methods_stores_and_regions_each_have_their_own_look(fixture_app
     shown = {html.unescape(t["name"]): Look(t["marker"]["color"], (t["marker"].get("pattern") or {}).get("shape", ""))
              for t in chart_spec(at, 0)["data"]}
     assert len(shown) > 1 and len({look.colour for look in shown.values()}) == len(shown)
-    assert all(look == book.look("payment_method", name) for name, look in shown.items())
+    stored = {value_words(m): m for m in oracle("SELECT DISTINCT payment_method FROM orders")["payment_method"]}
+    assert all(look == book.look("payment_method", stored[name]) for name, look in shown.items())  # legend in words
     at = ok(open_page(PRINCIPALS["analyst"], "sales", sa_tab="Regions & stores"))
     regions = bar_looks(chart_spec(at, 0)["data"][0])
     assert len(regions) > len(colours.PALETTE) and len(set(regions.values())) == len(regions)  # hatched past 8

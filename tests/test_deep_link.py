@@ -114,7 +114,7 @@ def test_a_link_opened_signed_out_leads_to_its_page_in_a_real_browser(browser_se
     page.wait_for_function("() => location.pathname.endsWith('/sales') && location.search.includes('period=last_7')",
                            timeout=TIMEOUT)
     sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_text("web", exact=True).wait_for(timeout=TIMEOUT)  # the link's channel is chosen
+    sidebar.get_by_text("Web", exact=True).wait_for(timeout=TIMEOUT)  # the link's channel is chosen (in words)
     shown = sidebar.locator("input").evaluate_all("inputs => inputs.map(i => i.value)")
     assert "Last 7 days" in shown  # and its period
     page.context.close()
