@@ -6,13 +6,12 @@ The numbers come from ``dashboard.basket_data``. Product names only reach tables
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import polars as pl
 import streamlit as st
 
 from dashboard import basket_data as data
-from dashboard import cache, downloads, tables
+from dashboard import downloads, tables, widgets
 from dashboard.context import PageContext
 from dashboard.plain_text import markdown_text
 from models.artifacts import SavedModel
@@ -22,30 +21,12 @@ from models.baskets import mining
 MERCHANT_KEY = "bk_merchant"
 
 
-@dataclass(frozen=True)
-class Merchant:
-    merchant_id: int
-    name: str
-    currency: str
+Merchant = widgets.Merchant
 
 
 def render_merchant(ctx: PageContext) -> Merchant:
     """A picker among the scope's merchants (staff, or a merchant user with several shops); none for one shop."""
-    frame = cache.filter_options(ctx.scope, ctx.data_version)["merchants"]
-    rows = {r["merchant_id"]: r for r in frame.iter_rows(named=True) if r["merchant_id"] in ctx.scope}
-    if not rows:
-        st.info("No merchant in scope.")
-        st.stop()
-    options = sorted(rows)
-    if st.session_state.get(MERCHANT_KEY) not in options:
-        st.session_state.pop(MERCHANT_KEY, None)
-    chosen = options[0]
-    if len(options) > 1:
-        chosen = st.selectbox("Merchant", options, key=MERCHANT_KEY, width=420,
-                              format_func=lambda m: str(rows[m]["name"] or f"Merchant {m}"),
-                              help="Baskets are analysed per merchant.")
-    row = rows[chosen]
-    return Merchant(int(chosen), str(row["name"] or f"Merchant {chosen}"), str(row["currency"] or ""))
+    return widgets.render_merchant_picker(ctx, MERCHANT_KEY, 'Baskets are analysed per merchant.')
 
 
 def _downloads(key: str, frame: pl.DataFrame, stem: str) -> None:

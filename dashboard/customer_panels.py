@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from dataclasses import dataclass
 
 import polars as pl
 import streamlit as st
 
 from analytics import segments
 from analytics.periods import DataSpan
-from dashboard import cache, customer_charts, downloads, models_ui, tables, widgets
+from dashboard import customer_charts, downloads, models_ui, tables, widgets
 from dashboard import customer_data as cd
 from dashboard.context import PageContext
 from dashboard.plain_text import markdown_text
@@ -29,31 +28,13 @@ PICK_LIMIT = 500
 SHOW_ROWS = 1_000
 
 
-@dataclass(frozen=True)
-class Merchant:
-    merchant_id: int
-    name: str
-    currency: str
+Merchant = widgets.Merchant
 
 
 def render_merchant(ctx: PageContext) -> Merchant:
     """The merchant whose customers show: a picker among the scope's merchants when there are several (staff),
     none for a merchant user with one shop. A remembered choice outside the scope is dropped."""
-    frame = cache.filter_options(ctx.scope, ctx.data_version)["merchants"]
-    rows = {r["merchant_id"]: r for r in frame.iter_rows(named=True) if r["merchant_id"] in ctx.scope}
-    if not rows:
-        st.info("No merchant in scope.")
-        st.stop()
-    options = sorted(rows)
-    if st.session_state.get(MERCHANT_KEY) not in options:
-        st.session_state.pop(MERCHANT_KEY, None)
-    chosen = options[0]
-    if len(options) > 1:
-        chosen = st.selectbox("Merchant", options, key=MERCHANT_KEY, width=420,
-                              format_func=lambda m: str(rows[m]["name"] or f"Merchant {m}"),
-                              help="Segments are scored within one merchant, in the merchant's own currency.")
-    row = rows[chosen]
-    return Merchant(int(chosen), str(row["name"] or f"Merchant {chosen}"), str(row["currency"] or ""))
+    return widgets.render_merchant_picker(ctx, MERCHANT_KEY, "Segments are scored within one merchant, in the merchant's own currency.")
 
 
 def keep_date(key: str, first: dt.date, last: dt.date) -> None:

@@ -8,13 +8,12 @@ options and tables show it as plain text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from dashboard import cache, downloads, forecast_data, models_ui, tables
+from dashboard import downloads, forecast_data, models_ui, tables, widgets
 from dashboard.context import PageContext
 from dashboard.forecast_trust import Trust
 from dashboard.plain_text import markdown_text
@@ -23,31 +22,13 @@ from models.jobs import FAILED, JobStatus
 MERCHANT_KEY = "fc_merchant"
 
 
-@dataclass(frozen=True)
-class Merchant:
-    merchant_id: int
-    name: str
-    currency: str
+Merchant = widgets.Merchant
 
 
 def render_merchant(ctx: PageContext) -> Merchant:
     """The merchant whose forecast shows: a picker among the scope's merchants (staff, or a merchant user with
     several shops); a merchant user with one shop gets no picker. A value from outside the scope is dropped."""
-    frame = cache.filter_options(ctx.scope, ctx.data_version)["merchants"]
-    rows = {r["merchant_id"]: r for r in frame.iter_rows(named=True) if r["merchant_id"] in ctx.scope}
-    if not rows:
-        st.info("No merchant in scope.")
-        st.stop()
-    options = sorted(rows)
-    if st.session_state.get(MERCHANT_KEY) not in options:
-        st.session_state.pop(MERCHANT_KEY, None)  # before the widget exists in this run, so allowed
-    chosen = options[0]
-    if len(options) > 1:
-        chosen = st.selectbox("Merchant", options, key=MERCHANT_KEY, width=420,
-                              format_func=lambda m: str(rows[m]["name"] or f"Merchant {m}"),
-                              help="Forecasts are made per merchant, in the merchant's own currency.")
-    row = rows[chosen]
-    return Merchant(int(chosen), str(row["name"] or f"Merchant {chosen}"), str(row["currency"] or ""))
+    return widgets.render_merchant_picker(ctx, MERCHANT_KEY, "Forecasts are made per merchant, in the merchant's own currency.")
 
 
 def render_no_model(merchant: Merchant, job: JobStatus | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
@@ -207,3 +208,29 @@ def render_figure(fig: go.Figure, key: str, on_select: Callable[[], None] | None
         st.plotly_chart(fig, key=key, theme="streamlit")
     else:
         st.plotly_chart(fig, key=key, theme="streamlit", on_select=on_select, selection_mode="points")
+
+
+@dataclass(frozen=True)
+class Merchant:
+    merchant_id: int
+    name: str
+    currency: str
+
+
+def render_merchant_picker(ctx: PageContext, key: str, help: str) -> Merchant:
+    """The one merchant a per-merchant page shows: a picker among the scope's merchants (staff, or a merchant user
+    with several shops); none for a merchant user with one shop. A remembered choice outside the scope is dropped."""
+    frame = cache.filter_options(ctx.scope, ctx.data_version)["merchants"]
+    rows = {r["merchant_id"]: r for r in frame.iter_rows(named=True) if r["merchant_id"] in ctx.scope}
+    if not rows:
+        st.info("No merchant in scope.")
+        st.stop()
+    options = sorted(rows)
+    if st.session_state.get(key) not in options:
+        st.session_state.pop(key, None)  # before the widget exists in this run, so allowed
+    chosen = options[0]
+    if len(options) > 1:
+        chosen = st.selectbox("Merchant", options, key=key, width=420,
+                              format_func=lambda m: str(rows[m]["name"] or f"Merchant {m}"), help=help)
+    row = rows[chosen]
+    return Merchant(int(chosen), str(row["name"] or f"Merchant {chosen}"), str(row["currency"] or ""))
