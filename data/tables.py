@@ -47,8 +47,11 @@ def C(name: str, type_: str, doc: str, nullable: bool = True) -> Column:
 MONEY = "DECIMAL(18,3)"
 MID = C("merchant_id", "INTEGER", "Merchant the row belongs to (merchants.merchant_id).", False)
 # payments.auth_result vocabulary (schema 4): what the issuer answered. Every value but `approved` is a decline.
+# `declined_processing_error` is the one the issuer never gave: the payment processor failed (Stripe's
+# `processing_error`); append only (generated data stores the position).
 AUTH_RESULTS = ("approved", "declined_insufficient_funds", "declined_do_not_honor", "declined_cvc",
-                "declined_expired_card", "declined_invalid_number", "declined_suspected_fraud", "declined_other")
+                "declined_expired_card", "declined_invalid_number", "declined_suspected_fraud", "declined_other",
+                "declined_processing_error")
 # payments columns added in schema 4: the identities velocity and card testing are seen through.
 PAYMENT_SIGNALS = ("card_fingerprint", "device_id", "ip_prefix", "email_domain", "auth_result")
 

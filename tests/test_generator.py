@@ -427,8 +427,12 @@ def test_fraud_patterns_are_visible(con):
         assert burst >= least, pattern
 
 
+FAILED_CHECKOUTS = "SELECT order_id FROM payments WHERE auth_result = 'declined_processing_error'"
+
+
 def incident_counts(con) -> list[tuple[str, int, float]]:
-    """(kind, orders in the incident window, mean orders in the same window 1-4 weeks before and after)."""
+    """(kind, orders in the incident window, mean orders in the same window 1-4 weeks before and after); the
+    failed checkouts of an outage (cancelled orders whose payments failed) are not orders that came."""
     out = []
     for inc in q(con, "SELECT * FROM truth.incidents").iter_rows(named=True):
         where = "TRUE" if inc["merchant_id"] is None else f"o.merchant_id = {int(inc['merchant_id'])}"
@@ -437,7 +441,7 @@ def incident_counts(con) -> list[tuple[str, int, float]]:
             shift = dt.timedelta(weeks=w)
             counts.append(one(con, f"""
                 SELECT count(*) FROM orders o JOIN stores s USING (store_id)
-                WHERE {where} AND o.order_ts >= ? AND o.order_ts < ?
+                WHERE {where} AND o.order_ts >= ? AND o.order_ts < ? AND o.order_id NOT IN ({FAILED_CHECKOUTS})
                   AND (?::VARCHAR IS NULL OR coalesce(o.shipping_region, s.region) = ?)""",
                               [inc["start_ts"] + shift, inc["end_ts"] + shift, inc["region"], inc["region"]]))
         out.append((inc["kind"], counts[0], float(np.mean(counts[1:]))))
@@ -479,12 +483,14 @@ def test_stockouts_cut_sales(con):
 
 def test_funnel_is_monotone_and_matches_orders(con):
     counts = dict(con.execute("SELECT event_type, count(*) FROM interactions GROUP BY 1").fetchall())
-    shop_orders = one(con, "SELECT count(*) FROM orders WHERE channel IN ('web', 'app')")
+    # Failed checkouts of payment outages (data/generator/outages.py) bought nothing: they have no purchase event.
+    failed = "SELECT order_id FROM payments WHERE auth_result = 'declined_processing_error'"
+    shop_orders = one(con, f"SELECT count(*) FROM orders WHERE channel IN ('web', 'app') AND order_id NOT IN ({failed})")
     assert counts["view"] > counts["cart"] > counts["checkout"] >= counts["purchase"] == shop_orders
-    assert one(con, """SELECT count(*) FROM orders o LEFT JOIN interactions e
+    assert one(con, f"""SELECT count(*) FROM orders o LEFT JOIN interactions e
                        ON e.order_id = o.order_id AND e.event_type = 'purchase'
-                       WHERE o.channel IN ('web', 'app') AND (e.event_id IS NULL OR e.event_ts <> o.order_ts
-                                                              OR e.channel <> o.channel)""") == 0
+                       WHERE o.channel IN ('web', 'app') AND o.order_id NOT IN ({failed})
+                       AND (e.event_id IS NULL OR e.event_ts <> o.order_ts OR e.channel <> o.channel)""") == 0
     sessions = q(con, """SELECT session_id, bool_or(event_type = 'purchase') AS bought,
                                 max(event_ts) FILTER (event_type <> 'purchase') AS before,
                                 max(event_ts) FILTER (event_type = 'purchase') AS at,
@@ -540,6 +546,24 @@ def test_demo_size_builds_fast_with_four_countries(tmp_path):
         span = c.execute("SELECT max(order_ts)::DATE - min(order_ts)::DATE FROM orders").fetchall()[0][0]
         assert span > 700
         outages = [(seen, usual) for kind, seen, usual in incident_counts(c) if kind == "payment_outage"]
+        failed = q(c, f"""
+            SELECT o.order_id, o.merchant_id, o.order_ts, o.status, coalesce(o.shipping_region, s.region) AS region,
+                   (SELECT count(*) FROM deliveries d WHERE d.order_id = o.order_id) AS deliveries,
+                   (SELECT count(*) FROM order_lines l WHERE l.order_id = o.order_id) AS lines,
+                   (SELECT count(*) FILTER (p.auth_result <> 'declined_processing_error' OR p.status <> 'declined')
+                    FROM payments p WHERE p.order_id = o.order_id) AS other_payments,
+                   (SELECT epoch(max(p.paid_ts)) - epoch(o.order_ts) FROM payments p WHERE p.order_id = o.order_id) AS last_try
+            FROM orders o JOIN stores s USING (store_id) WHERE o.order_id IN ({FAILED_CHECKOUTS})""")
+        planted = q(c, "SELECT * FROM truth.incidents WHERE kind = 'payment_outage'")
     assert len(outages) == 8
     seen, usual = np.sum(outages, axis=0)
     assert usual > 30 and seen < 0.4 * usual, (seen, usual)
+    # The buyers an outage turned away tried to pay: one cancelled order each, in the outage's region and hours,
+    # with lines, no delivery, and only payments that failed at the processor, minutes apart.
+    assert 0.5 * (usual - seen) <= failed.height <= 1.5 * (usual - seen), (failed.height, usual, seen)
+    for r in failed.iter_rows(named=True):
+        inside = planted.filter((pl.col("merchant_id") == r["merchant_id"]) & (pl.col("region") == r["region"])
+                                & (pl.col("start_ts") <= r["order_ts"]) & (pl.col("end_ts") > r["order_ts"]))
+        assert inside.height == 1, r
+        assert (r["status"], r["deliveries"], r["other_payments"]) == ("cancelled", 0, 0) and r["lines"] >= 1, r
+        assert 0 < r["last_try"] < 15 * 60, r

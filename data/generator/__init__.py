@@ -29,9 +29,13 @@ What is planted, and where it shows:
   auth results of the payments (schema 4), from a stream of their own drawn
   last, so every other table is the same with or without them.
 - incidents.py: regional payment outages and site-wide bad days -> truth.incidents.
+- outages.py: the buyers a payment outage turned away tried to pay: a cancelled
+  order each, with 1-3 payments failed at the processor (auth_result
+  `declined_processing_error`), from a stream of their own drawn last.
 - deliveries.py: carrier x region delays -> truth.delivery_delays.
 - funnel.py: view/cart/checkout/purchase sessions; only web and app orders have a
-  session (interactions.channel is `web` or `app`), so purchases = web+app orders.
+  session (interactions.channel is `web` or `app`), so purchases = web+app orders
+  (failed checkouts have no session).
 
 main.imports gets one row per merchant (imports.merchant_id is required), source
 ``generator:<size>:seed=<seed>``. Orders are `sale` documents; a sent-back order

@@ -53,12 +53,13 @@ def _promotions(o, l_order, l_prod, cat, cal, rng):
 
 
 def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cust_country, countries, regions,
-                n_all_cust, day0, n_days) -> None:
+                n_all_cust, day0, n_days) -> tuple[int, int]:
+    """Emit the merchant's facts; returns how many orders and payments (the next free keys follow them)."""
     p, mid, spec = job.profile, job.merchant_id, job.spec
     n, n_l = len(o["day"]), len(l_order)
     order_ids = mid * 1_000_000_000 + np.arange(1, n + 1, dtype=np.int64)
     cust_ids = mid * 100_000_000 + 1 + o["customer"].astype(np.int64)
-    ts = (day0 + o["day"].astype(np.int64)) * US_PER_DAY + o["sec"].astype(np.int64) * 1_000_000
+    ts = order_ts(job, o)
 
     order_promo, line_pct = _promotions(o, l_order, l_prod, cat, cal, job.rng("promotions"))
     price = cat.price_cents[l_prod]
@@ -79,20 +80,8 @@ def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cus
                 & (rng.random(n) < p.return_rate))
     status = np.where(o["cancelled"], 1, np.where(returned, 2, 0))
 
-    in_store = o["channel"] == STORE
-    ship_region = np.where(o["region"] < 0, len(regions), o["region"])
-    emit("main.orders", {
-        "order_id": order_ids, "merchant_id": np.full(n, mid), "external_ref": prefixed(f"{p.country}-", order_ids
-                                                                                          - mid * 1_000_000_000, 8),
-        "store_id": store_ids(mid, spec.physical_stores)[o["store"]],
-        "customer_id": Nullable(cust_ids, o["customer"] < 0), "order_ts": ts, "order_type": Cat(np.zeros(n), ["sale"]),
-        "status": Cat(status, list(ORDER_STATUSES)), "channel": Cat(o["channel"], list(CHANNELS)),
-        "payment_method": Cat(o["method"], list(PAY_METHODS)),
-        "promotion_id": Nullable(mid * 10_000 + 1 + order_promo, order_promo < 0),
-        "gross_amount": gross, "discount_amount": disc, "shipping_amount": shipping, "net_amount": net,
-        "shipping_region": Cat(np.where(in_store, -1, ship_region), [*regions, INTERNATIONAL]),
-        "shipping_country": Cat(o["country"], countries),
-    })
+    emit("main.orders", order_columns(job, o, order_ids, status, order_promo, gross, disc, shipping, regions,
+                                      countries))
     line_start = np.concatenate([[0], np.cumsum(np.bincount(l_order, minlength=n))])
     line_no = np.arange(n_l) - line_start[l_order] + 1
     emit("main.order_lines", {
@@ -109,19 +98,8 @@ def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cus
     sig = build_signals(view, pay, cust_country, countries, p.country, job.rng("signals"))
     n_pay = len(pay)
     pay_ids = mid * 10_000_000_000 + np.arange(1, n_pay + 1, dtype=np.int64)
-    pc = pay.order
-    emit("main.payments", {
-        "payment_id": pay_ids, "merchant_id": np.full(n_pay, mid), "order_id": order_ids[pc],
-        "customer_id": Nullable(cust_ids[pc], o["customer"][pc] < 0), "paid_ts": pay.paid_ts_us,
-        "amount": pay.amount_cents, "method": Cat(pay.method, list(PAY_METHODS)),
-        "status": Cat(pay.status, list(STATUSES)), "card_country": Cat(pay.card_country, countries),
-        "billing_country": Cat(pay.billing_country, countries), "ip_country": Cat(pay.ip_country, countries),
-        "shipping_country": Cat(pay.ship_country, countries), "device": Cat(pay.device, list(DEVICES)),
-        "account_age_days": pay.account_age, "chargeback": pay.chargeback,
-        "chargeback_date": Nullable(day0 + pay.chargeback_day, pay.chargeback_day < 0),
-        "card_fingerprint": sig.card, "device_id": sig.device, "ip_prefix": sig.ip_prefix,
-        "email_domain": Cat(sig.email_codes, sig.email_labels), "auth_result": Cat(sig.auth, list(AUTH_RESULTS)),
-    })
+    emit("main.payments", payment_columns(mid, pay_ids, order_ids, cust_ids, o["customer"], pay, sig, countries,
+                                          day0))
     fraud = np.flatnonzero(pay.pattern >= 0)
     emit("truth.fraud", {"payment_id": pay_ids[fraud], "merchant_id": np.full(len(fraud), mid),
                          "pattern": Cat(pay.pattern[fraud], list(PATTERNS))})
@@ -154,3 +132,48 @@ def emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cus
         "order_id": Nullable(order_ids[np.maximum(ev.order, 0)], ev.order < 0),
         "channel": Cat(ev.channel, list(PROMO_CHANNELS)),
     })
+    return n, n_pay
+
+
+def order_columns(job, o, order_ids, status, order_promo, gross, disc, shipping, regions, countries) -> dict:
+    """main.orders columns of the orders ``o`` (status: index into ORDER_STATUSES; order_promo -1: none)."""
+    mid, n = job.merchant_id, len(order_ids)
+    in_store = o["channel"] == STORE
+    ship_region = np.where(o["region"] < 0, len(regions), o["region"])
+    cust_ids = mid * 100_000_000 + 1 + o["customer"].astype(np.int64)
+    return {
+        "order_id": order_ids, "merchant_id": np.full(n, mid),
+        "external_ref": prefixed(f"{job.profile.country}-", order_ids - mid * 1_000_000_000, 8),
+        "store_id": store_ids(mid, job.spec.physical_stores)[o["store"]],
+        "customer_id": Nullable(cust_ids, o["customer"] < 0), "order_ts": order_ts(job, o),
+        "order_type": Cat(np.zeros(n), ["sale"]),
+        "status": Cat(status, list(ORDER_STATUSES)), "channel": Cat(o["channel"], list(CHANNELS)),
+        "payment_method": Cat(o["method"], list(PAY_METHODS)),
+        "promotion_id": Nullable(mid * 10_000 + 1 + order_promo, order_promo < 0),
+        "gross_amount": gross, "discount_amount": disc, "shipping_amount": shipping,
+        "net_amount": gross - disc + shipping,
+        "shipping_region": Cat(np.where(in_store, -1, ship_region), [*regions, INTERNATIONAL]),
+        "shipping_country": Cat(o["country"], countries),
+    }
+
+
+def order_ts(job, o) -> np.ndarray:
+    day0 = int(np.datetime64(job.start, "D").astype(np.int64))
+    return (day0 + o["day"].astype(np.int64)) * US_PER_DAY + o["sec"].astype(np.int64) * 1_000_000
+
+
+def payment_columns(mid, pay_ids, order_ids, cust_ids, order_customer, pay, sig, countries, day0) -> dict:
+    """main.payments columns of ``pay`` (payments.Payments) with its identities ``sig`` (signals.Signals)."""
+    n_pay, pc = len(pay_ids), pay.order
+    return {
+        "payment_id": pay_ids, "merchant_id": np.full(n_pay, mid), "order_id": order_ids[pc],
+        "customer_id": Nullable(cust_ids[pc], order_customer[pc] < 0), "paid_ts": pay.paid_ts_us,
+        "amount": pay.amount_cents, "method": Cat(pay.method, list(PAY_METHODS)),
+        "status": Cat(pay.status, list(STATUSES)), "card_country": Cat(pay.card_country, countries),
+        "billing_country": Cat(pay.billing_country, countries), "ip_country": Cat(pay.ip_country, countries),
+        "shipping_country": Cat(pay.ship_country, countries), "device": Cat(pay.device, list(DEVICES)),
+        "account_age_days": pay.account_age, "chargeback": pay.chargeback,
+        "chargeback_date": Nullable(day0 + pay.chargeback_day, pay.chargeback_day < 0),
+        "card_fingerprint": sig.card, "device_id": sig.device, "ip_prefix": sig.ip_prefix,
+        "email_domain": Cat(sig.email_codes, sig.email_labels), "auth_result": Cat(sig.auth, list(AUTH_RESULTS)),
+    }

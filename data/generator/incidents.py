@@ -70,9 +70,11 @@ def plan_incidents(profiles: list[MerchantProfile], start: dt.date, end: dt.date
 
 
 def keep_mask(incidents: list[Incident], merchant_id: int, start: dt.date, day: np.ndarray, sec: np.ndarray,
-              region: np.ndarray, region_names: list[str], rng: np.random.Generator) -> np.ndarray:
-    """Which orders survive the incidents (region code -1 = abroad, matches no region)."""
+              region: np.ndarray, region_names: list[str], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Which orders survive the incidents (region code -1 = abroad, matches no region), and which of the others
+    were lost to a payment outage (their buyers tried to pay and failed: see outages.py)."""
     keep = np.ones(len(day), dtype=bool)
+    outage = np.zeros(len(day), dtype=bool)
     origin = dt.datetime.combine(start, dt.time())
     t = day.astype(np.int64) * 86400 + sec
     u = rng.random(len(day))
@@ -84,5 +86,8 @@ def keep_mask(incidents: list[Incident], merchant_id: int, start: dt.date, day: 
         hit = (t >= lo) & (t < hi)
         if inc.region is not None:
             hit &= region == region_names.index(inc.region)
-        keep &= ~(hit & (u >= inc.order_factor))
-    return keep
+        lost = hit & (u >= inc.order_factor)
+        keep &= ~lost
+        if inc.kind == "payment_outage":
+            outage |= lost
+    return keep, outage & ~keep

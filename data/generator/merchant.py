@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data.generator import baskets, facts, tables_out
+from data.generator import baskets, facts, outages, tables_out
 from data.generator.calendar import build_calendar
 from data.generator.catalogue import build_catalogue
 from data.generator.customers import build_customers
@@ -23,7 +23,7 @@ from data.generator.orders import CHANNELS, PAY_METHODS, draw_arrivals, draw_cha
 from data.generator.sizes import MerchantProfile, SizeSpec
 
 PARTS = ("catalogue", "calendar", "customers", "arrivals", "fraud", "orders", "incidents", "baskets", "status",
-         "inventory", "promotions", "deliveries", "returns", "payments", "events", "signals")  # append only
+         "inventory", "promotions", "deliveries", "returns", "payments", "events", "signals", "outages")  # append only
 LEGIT_CANCEL_PROB = 0.03
 FRAUD_REVIEW_CANCEL_PROB = 0.08
 STORE = CHANNELS.index("store")
@@ -105,8 +105,11 @@ def build_merchant(job: MerchantJob, emit) -> None:
     o["method"] = draw_pay_methods(o["channel"], p.country, rng)
     o["method"][o["pattern"] >= 0] = PAY_METHODS.index("card")
 
-    o = _take(o, np.flatnonzero(keep_mask(list(job.incidents), mid, job.start, o["day"], o["sec"], o["region"],
-                                          regions, job.rng("incidents"))))
+    keep, outage = keep_mask(list(job.incidents), mid, job.start, o["day"], o["sec"], o["region"], regions,
+                             job.rng("incidents"))
+    lost = _take(o, np.flatnonzero(outage & (o["pattern"] < 0)))  # their buyers tried to pay: outages.py
+    lost = _take(lost, np.argsort(lost["day"].astype(np.int64) * 86400 + lost["sec"]))
+    o = _take(o, np.flatnonzero(keep))
     o = _take(o, np.argsort(o["day"].astype(np.int64) * 86400 + o["sec"]))  # time order (quicksort: deterministic)
     lines = baskets.build_lines(o["kind"], o["day"], cal, cat, p.trade, n_cat, job.rng("baskets"))
 
@@ -143,5 +146,7 @@ def build_merchant(job: MerchantJob, emit) -> None:
     tables_out.emit_static(emit, job, cat, cal, cust, fr, cust_signup, cust_country, cust_region, arr, stock,
                            countries, regions, cities, n_phys)
     del stock
-    facts.emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup, cust_country, countries,
-                           regions, n_all_cust, day0, n_days)
+    n_orders, n_payments = facts.emit_orders(emit, job, o, l_order, l_prod, l_qty, cat, cal, cust_signup,
+                                             cust_country, countries, regions, n_all_cust, day0, n_days)
+    outages.emit_failed_checkouts(emit, job, lost, cat, cal, cust_signup, cust_country, countries, regions, n_days,
+                                  day0, n_orders, n_payments)

@@ -97,5 +97,6 @@ ENUMS: dict[str, dict[str, str]] = {
         "do_not_honour": "declined_do_not_honor", "incorrect_cvc": "declined_cvc", "invalid_cvc": "declined_cvc",
         "cvv": "declined_cvc", "incorrect_number": "declined_invalid_number", "invalid_card": "declined_invalid_number",
         "fraudulent": "declined_suspected_fraud", "declined": "declined_other", "card_declined": "declined_other",
-        "generic_decline": "declined_other"},
+        "generic_decline": "declined_other", "processor_error": "declined_processing_error",
+        "gateway_error": "declined_processing_error"},
 }
