@@ -69,3 +69,27 @@ def test_hint_text_keeps_names_as_plain_data(con):
     for c in causes.rank_causes(frames, _draft(4, start, end)):
         assert isinstance(c.label, str) and isinstance(c.evidence, str) and 0 <= c.weight <= 1
         assert "\n" not in c.label
+
+
+def test_processor_failures_name_the_region_of_their_orders(con):
+    """For each planted outage, the failures cause names the outage's region, and its counts equal plain SQL."""
+    outages = con.cursor().sql("SELECT merchant_id, region, start_ts, end_ts FROM truth.incidents "
+                               "WHERE kind = 'payment_outage' ORDER BY 1").fetchall()
+    named = 0
+    for m, region, start, end in outages:
+        end = end + dt.timedelta(hours=1)  # a buyer's retries may run past the planted end
+        by_region = dict(con.cursor().execute(
+            "SELECT coalesce(o.shipping_region, s.region), count(*) FROM payments p JOIN orders o USING (order_id) "
+            "LEFT JOIN stores s ON o.store_id = s.store_id WHERE p.merchant_id = ? "
+            "AND p.auth_result = 'declined_processing_error' AND p.paid_ts >= ? AND p.paid_ts < ? GROUP BY 1",
+            [m, start, end]).fetchall())
+        if sum(by_region.values()) < 2:
+            continue
+        draft = Incident(m, "k", "payment_failures", "total", None, "spike", start, end, 0, 0, 0, 0, 9.0, (), ())
+        found = [c for c in causes.rank_causes(Frames(_access(con, m), m, start, end, "hour"), draft)
+                 if c.label.startswith("Payments failing at the processor")]
+        assert found, (m, region, start)
+        assert found[0].label == f"Payments failing at the processor in {region}"
+        assert f"{by_region[region]} of the {sum(by_region.values())} were for orders in {region}" in found[0].evidence
+        named += 1
+    assert named >= 6  # at demo size an outage turns away 1-7 buyers: nearly every one leaves two failures

@@ -160,3 +160,36 @@ def test_expected_of_a_day_cut_short_equals_the_whole_days():
     a = whole.head(cut.height)["expected"].to_numpy()
     b = cut["expected"].to_numpy()
     assert np.allclose(a[~np.isnan(a)], b[~np.isnan(b)])
+
+
+def _failures(failed, attempts, sensitivity=0.5):
+    """Score an hourly series of payments failing at the processor (none in the weeks before: the floor rate)."""
+    y, n = np.asarray(failed, float), np.asarray(attempts, float)
+    s = scoring.score_series("rare", {"y": y, "n": n}, {"e": n * scoring.RARE_RATE_FLOOR}, n, direction="spike",
+                             min_volume=scoring.MIN_VOLUME["payment_failures"], quiet=np.zeros(len(y), bool),
+                             windows=scoring.HOUR_WINDOWS)
+    return s.score >= scoring.threshold(sensitivity), s
+
+
+def test_rare_failures_use_the_exact_binomial_tail():
+    got = scoring.window_tail("rare", False, {"y": np.array([2.0]), "n": np.array([3.0])},
+                              {"e": np.array([3 * scoring.RARE_RATE_FLOOR])})[0]
+    assert got == pytest.approx(stats.binom.sf(1, 3, scoring.RARE_RATE_FLOOR))
+    # The normal tail the declines use would call it far less likely than it is.
+    normal = scoring.window_tail("ratio", False, {"y": np.array([2.0]), "n": np.array([3.0])},
+                                 {"e": np.array([3 * scoring.RARE_RATE_FLOOR])})[0]
+    assert normal < got / 100
+
+
+def test_a_burst_of_processor_failures_alerts_and_a_stray_one_does_not():
+    quiet = [0] * 30
+    alerts, _ = _failures(quiet + [1], [4] * 31)
+    assert not alerts.any()  # one failure after quiet weeks: it happens
+    alerts, _ = _failures(quiet + [2], [3] * 31)
+    assert not alerts.any()  # two of three at sensitivity 0.5: not yet...
+    alerts, _ = _failures(quiet + [2], [3] * 31, sensitivity=0.9)
+    assert alerts[-1]  # ...at the default 0.9 of the failures total, yes
+    alerts, s = _failures(quiet + [3], [3] * 31)
+    assert alerts[-1] and s.direction[-1] == 1
+    silent, _ = _failures([0] * 5 + [2], [0.5] * 6)
+    assert not silent.any()  # fewer payments expected than the minimum volume: a night of a tiny shop

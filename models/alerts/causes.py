@@ -7,8 +7,9 @@ Candidates (``CAUSES``, a registry: each returns zero or more ``Cause`` with a w
   (-log10 of the tail / 3, at most 1) x how far it fell. When the total fell and no value stands out, "every
   region fell alike" (site-wide) is the hint, weight = (fall - 10%) / 40%, at most 1;
 - ``stockout``: products with no stock anywhere on the incident's days, weighted by their normal sales;
-- ``declines``: payment declines (and fraud declines) per attempt against the four weeks before, weighted by how
-  unlikely that many declines are at the usual rate (binomial tail);
+- ``declines``: payment declines, fraud declines and processing errors per attempt against the four weeks before,
+  weighted by how unlikely that many are at the usual rate (binomial tail); failures concentrated in one region
+  (``REGION_SHARE``) name it;
 - ``campaign_end``: a promotion that ended in the three days before the incident started (weight 0.1 + half its
   discount, at most 0.4: expected values already leave promotion days out);
 - ``funnel``: the step (view -> cart -> checkout -> purchase) whose pass rate fell most against the weeks before.
@@ -32,6 +33,7 @@ from models.alerts.incidents import Cause, Incident
 from models.alerts.watch import METRICS
 
 BASELINE_DAYS = 28
+REGION_SHARE = 0.6  # failed payments concentrated this much in one region name it
 _WORDS = {"region": "region", "channel": "channel", "payment_method": "payment method", "category": "category"}
 
 
@@ -127,24 +129,54 @@ def _decline_causes(frames: Frames, inc: Incident) -> list[Cause]:
     f = frames.get("payments", "total")
     now = f.filter(pl.col("ts") >= inc.start, pl.col("ts") < inc.end)
     before = f.filter(pl.col("ts") < inc.start, pl.col("ts") >= inc.start - dt.timedelta(days=BASELINE_DAYS))
+    # Issuer declines and processor failures are separate causes: declines here leave the failures out.
+    now, before = (x.with_columns(pl.col("k") - pl.col("failed")) for x in (now, before))
     out = []
-    for col, words, kind_label in (("k", "declined", "Payment declines jumped"),
-                                   ("fraud", "declined as suspected fraud", "Fraud declines jumped")):
+    for col, words, kind_label in (("k", "declined by the card issuer", "Payment declines jumped"),
+                                   ("fraud", "declined as suspected fraud", "Fraud declines jumped"),
+                                   ("failed", "failed at the payment processor", "Payments failing at the processor")):
         n_now, n_before = float(now["n"].sum()), float(before["n"].sum())
-        if n_now < 5 or not n_before:
+        # Processor failures are rare enough that two make evidence; declines need a few payments to mean much.
+        enough = float(now[col].sum()) >= 2 if col == "failed" else n_now >= 5
+        if not enough or not n_before:
             continue
         r_now, r_before = float(now[col].sum()) / n_now, float(before[col].sum()) / n_before
         if r_now <= r_before * 1.5 or r_now - r_before < 0.02:
             continue
         # How unlikely this many declines are at the usual rate: a few extra declines in a quiet hour are not
         # evidence, a real payment failure is overwhelming.
-        p = float(stats.binom.sf(float(now[col].sum()) - 1, int(n_now), max(r_before, 1e-4)))
+        floor = scoring.RARE_RATE_FLOOR if col == "failed" else 1e-4
+        p = float(stats.binom.sf(float(now[col].sum()) - 1, int(n_now), max(r_before, floor)))
         weight = min(1.0, -np.log10(max(p, 1e-12)) / 6.0)
         if weight < 0.1:
             continue
-        out.append(Cause("declines", kind_label, f"{r_now:.0%} of {n_now:.0f} payments {words}, against "
-                         f"{r_before:.1%} in the {BASELINE_DAYS} days before", round(weight, 3)))
+        label, where = kind_label, ""
+        if col == "failed":
+            region, count, total = _failure_region(frames, inc)
+            if region is not None:
+                label, where = f"{kind_label} in {region}", f"; {count} of the {total} were for orders in {region}"
+        out.append(Cause("declines", label, f"{r_now:.0%} of {n_now:.0f} payments {words}, against "
+                         f"{r_before:.1%} in the {BASELINE_DAYS} days before{where}", round(weight, 3)))
     return out
+
+
+def _failure_region(frames: Frames, inc: Incident) -> tuple[str | None, int, int]:
+    """The region (as analytics defines it: shipping region, else the store's) of most payments that failed at
+    the processor in the incident's hours, when it holds at least ``REGION_SHARE`` of them, with how many were and of how many; else (None, 0, 0)."""
+    acc, mid = frames.access, frames.merchant_id
+    p, o, s = facts.table(acc, "payments"), facts.table(acc, "orders"), facts.table(acc, "stores")
+    p = p.filter((p.merchant_id == mid) & (p.auth_result == series.PROCESSING_ERROR) & (p.paid_ts >= inc.start)
+                 & (p.paid_ts < inc.end)).select(pid="order_id")
+    o = o.filter(o.merchant_id == mid).select("order_id", "store_id", "shipping_region")
+    j = p.join(o, p.pid == o.order_id).left_join(s.select(sid=s.store_id, sregion=s.region),
+                                                 o.store_id == s.store_id)
+    j = j.mutate(region=ibis.coalesce(j.shipping_region, j.sregion))
+    j = j.filter(j.region.notnull())
+    frame = acc.to_polars(j.group_by("region").aggregate(n=j.count()).order_by(ibis.desc("n")))
+    total = int(frame["n"].sum()) if frame.height else 0
+    if not total or frame["n"][0] < REGION_SHARE * total:
+        return None, 0, 0
+    return str(frame["region"][0]), int(frame["n"][0]), total
 
 
 def _campaign_causes(frames: Frames, inc: Incident) -> list[Cause]:

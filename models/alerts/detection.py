@@ -3,7 +3,7 @@
 ``Frames`` reads each (source, dimension) once per detection run and adds the expected parts (see
 ``expected``): ``e_n`` the expected count (orders, sessions, payment attempts), ``c_n`` the count expected from
 the value's share of the *observed* total (``e_n`` itself for the total), the recent per-unit rates ``rate``
-(declines per attempt, purchases per session), ``m1``/``m2`` (mean and mean square order amount, or delivery
+(declines per attempt, purchases per session) and ``f_rate`` (processing errors per attempt), ``m1``/``m2`` (mean and mean square order amount, or delivery
 delay). ``metric_parts`` turns them into what ``scoring.score_series`` needs.
 """
 
@@ -69,7 +69,7 @@ def _rolling_rate(grid: pl.DataFrame, num: str, den: str, name: str) -> pl.DataF
                         .otherwise(None).alias(name))
 
 
-# History enough for the per-unit rates (rate, m1, m2) of [since, until): their SHARE_DAYS days before, and one
+# History enough for the per-unit rates (rate, m1, m2, f_rate) of [since, until): their SHARE_DAYS days before, and one
 # day more, so a session that began the evening before the first of those days is not counted in it.
 RATE_HISTORY_DAYS = ex.SHARE_DAYS + 1
 
@@ -122,7 +122,8 @@ class Frames:
                     .with_columns((pl.col("share") * pl.col("e_total")).alias("e_n"),
                                   (pl.col("share") * pl.col("n_total")).alias("c_n")))
         grid = grid.with_columns(pl.col("ts").dt.date().alias("day"))
-        for num, den, name in (("k", "n", "rate"), ("amount", "n", "m1"), ("amount_sq", "n", "m2")):
+        for num, den, name in (("k", "n", "rate"), ("amount", "n", "m1"), ("amount_sq", "n", "m2"),
+                               ("failed", "n", "f_rate")):
             grid = grid.join(_rolling_rate(grid, num, den, name), on=["day", "value"], how="left")
         return grid.sort("value", "ts")
 
@@ -142,6 +143,9 @@ def metric_parts(metric: str, f: pl.DataFrame, conditional: bool = True):
     if metric in ("conversion", "payment_declines"):
         rate = col("rate")
         return m.kind, {"y": col("k"), "n": n}, {"e": rate * n}, e_n, col("k"), rate * n
+    if metric == "payment_failures":  # rare: an exact binomial tail, the recent rate floored (see scoring)
+        rate = np.maximum(np.nan_to_num(col("f_rate"), nan=0.0), scoring.RARE_RATE_FLOOR)
+        return "rare", {"y": col("failed"), "n": n}, {"e": rate * n}, e_n, col("failed"), rate * n
     if metric == "delivery_delay":
         m1, m2 = col("m1"), col("m2")
         s2 = np.maximum(m2 - m1 ** 2, 0.25)

@@ -10,6 +10,9 @@ is compared with the expected sum under a distribution that fits the metric's ki
 - ``sum`` (revenue): compound Poisson, variance = expected orders x mean squared order amount (x (1 + c E));
 - ``ratio`` (conversion, declines): successes out of trials against the expected rate, binomial variance
   inflated by (1 + c n);
+- ``rare`` (payments failing at the processor): events out of few trials, the exact binomial tail at the recent
+  rate (at least ``RARE_RATE_FLOOR``): at sensitivity 0.5, two failed payments of three in an hour do not alert
+  and three do;
 - ``mean`` (delivery delay): the mean of n deliveries against the expected mean, sd / sqrt(n).
 
 The score is -log10 of the smallest tail probability over the windows, times the square root of the number of
@@ -33,7 +36,10 @@ HOUR_WINDOWS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
 DAY_WINDOWS = (1, 2, 3)
 DISPERSION = 0.005
 MIN_VOLUME = {"orders": 5.0, "revenue": 5.0, "conversion": 30.0, "payment_declines": 30.0,
-              "delivery_delay": 20.0}
+              "payment_failures": 3.0, "delivery_delay": 20.0}
+# Payments failing at the processor are rare (none at all for weeks in most shops): their expected rate is at least
+# this, so a first failure after quiet weeks is not "impossible", while a burst of them still is.
+RARE_RATE_FLOOR = 0.002
 _P_FLOOR = 1e-300
 
 
@@ -102,6 +108,10 @@ def window_tail(kind: str, drop: bool, obs: dict[str, np.ndarray], exp: dict[str
         rate = np.clip(exp["e"] / n, 1e-6, 1 - 1e-6)
         var = n * rate * (1 - rate) * (1 + DISPERSION * n)
         return normal_tail((obs["y"] - exp["e"] + (0.5 if drop else -0.5)) / np.sqrt(var), drop)
+    if kind == "rare":  # rare events among few trials: the exact binomial tail (a normal one overstates bursts)
+        n = np.round(np.maximum(obs["n"], obs["y"]))
+        rate = np.clip(exp["e"] / np.maximum(obs["n"], 1e-9), 1e-9, 1 - 1e-9)
+        return stats.binom.cdf(obs["y"], n, rate) if drop else stats.binom.sf(obs["y"] - 1, n, rate)
     if kind == "mean":
         n = np.maximum(obs["n"], 1e-9)
         var = np.maximum(exp["s2"] * n * (1 + DISPERSION * n), 1e-9)

@@ -8,7 +8,7 @@ per (source, dimension) returns a few thousand rows. Sources and what comes back
   per category it holds lines of and ``amount`` is the category's line amounts.
 - ``sessions``: ``n`` browsing sessions (by the hour of their first event), ``k`` of them with a purchase.
 - ``payments``: ``n`` payment attempts, ``k`` declined (``status = 'declined'``), ``fraud`` declined as
-  suspected fraud (``auth_result``).
+  suspected fraud and ``failed`` failed at the processor (``auth_result``).
 - ``deliveries`` (days only): ``n`` deliveries delivered that day, ``amount`` the sum of their ``delay_days``
   and ``amount_sq`` the sum of squares.
 
@@ -31,9 +31,11 @@ TOTAL = "all"
 SOURCES = ("orders", "sessions", "payments", "deliveries")
 # Which source a metric is computed from (see watch.METRICS).
 SOURCE_OF = {"orders": "orders", "revenue": "orders", "conversion": "sessions",
-             "payment_declines": "payments", "delivery_delay": "deliveries"}
+             "payment_declines": "payments", "payment_failures": "payments", "delivery_delay": "deliveries"}
 _UNIT = {"hour": "h", "day": "D"}
-COLUMNS = ("ts", "value", "n", "k", "amount", "amount_sq", "fraud")
+COLUMNS = ("ts", "value", "n", "k", "amount", "amount_sq", "fraud", "failed")
+FIGURES = COLUMNS[2:]
+PROCESSING_ERROR = "declined_processing_error"
 SESSION_MARGIN = dt.timedelta(hours=2)  # sessions last minutes; their late events are read this far past until
 
 
@@ -95,7 +97,8 @@ def _payments(access: DataAccess, merchant_id: int, dimension: str, since: dt.da
     value = p.method.fill_null("(not recorded)") if dimension == "payment_method" else ibis.literal(TOTAL)
     return p.group_by(ts=_period(p.paid_ts, grain), value=value).aggregate(
         n=p.count(), k=(p.status == "declined").cast("int64").sum(),
-        fraud=(p.auth_result == "declined_suspected_fraud").cast("int64").sum())
+        fraud=(p.auth_result == "declined_suspected_fraud").cast("int64").sum(),
+        failed=(p.auth_result == PROCESSING_ERROR).cast("int64").sum())
 
 
 def _deliveries(access: DataAccess, merchant_id: int, dimension: str, since: dt.datetime, until: dt.datetime,
@@ -120,9 +123,9 @@ def load_series(access: DataAccess, merchant_id: int, source: str, dimension: st
     if source not in _READERS:
         raise ValueError(f"unknown series source {source!r}; known: {', '.join(SOURCES)}")
     frame = access.to_polars(_READERS[source](access, int(merchant_id), dimension, since, until, grain))
-    for col in ("n", "k", "amount", "amount_sq", "fraud"):
+    for col in FIGURES:
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(0.0).alias(col))
     return frame.select(
         pl.col("ts").cast(pl.Datetime("us")), pl.col("value").cast(pl.Utf8),
-        *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in ("n", "k", "amount", "amount_sq", "fraud")])
+        *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in FIGURES])
