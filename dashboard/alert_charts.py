@@ -24,7 +24,13 @@ COLOURED = ("region", "category", "channel", "payment_method")  # kinds with one
 def axis_title(unit: str, currency: str | None) -> str:
     """The value axis of a metric in its unit: "Revenue (EUR)", "Share of sessions", "Orders"..."""
     return {"money": f"Revenue ({currency})" if currency else "Revenue", "share": "Share of sessions",
-            "orders": "Orders", "payments": "Payments", "days": "Days"}.get(unit, unit)
+            "payment_share": "Share of payments", "orders": "Orders", "payments": "Payments",
+            "days": "Days"}.get(unit, unit)
+
+
+def split_axis_title(unit: str, currency: str | None) -> str:
+    """The drill-down's axis: a rate is split by its counts (sessions with a purchase, declined payments)."""
+    return {"share": "Sessions with a purchase", "payment_share": "Payments"}.get(unit) or axis_title(unit, currency)
 
 
 def build_band_figure(band: pl.DataFrame, *, title: str, unit: str, currency: str | None,
@@ -47,7 +53,7 @@ def build_band_figure(band: pl.DataFrame, *, title: str, unit: str, currency: st
     fig.add_vrect(x0=start, x1=end, fillcolor=SPAN_FILL, line_width=0, layer="below",
                   annotation_text=plotly_text("Incident"), annotation_position="top left")
     fig.update_yaxes(title=plotly_text(axis_title(unit, currency)), rangemode="tozero",
-                     tickformat=".0%" if unit == "share" else None)
+                     tickformat=".0%" if unit in ("share", "payment_share") else None)
     return _layout(fig, title, height=380)
 
 
@@ -61,7 +67,7 @@ def build_breakdown_figure(breakdown: pl.DataFrame, dimension: str, *, title: st
     marker = marker_for(dimension, values) if dimension in COLOURED else {"color": PALETTE[0]}
     fig = go.Figure(go.Bar(x=rows["difference"].to_list(), y=names, orientation="h", marker=marker,
                            hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))
-    fig.update_xaxes(title=plotly_text(f"Observed minus expected: {axis_title(unit, currency)}"),
+    fig.update_xaxes(title=plotly_text(f"Observed minus expected: {split_axis_title(unit, currency)}"),
                      zeroline=True)
     fig.update_yaxes(type="category")
     return _layout(fig, title, height=max(260, 60 + 26 * rows.height))

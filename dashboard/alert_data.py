@@ -24,7 +24,7 @@ from dashboard import cache
 from dashboard.auth.accounts import Principal
 from data.store.alert_incidents import AlertIncidents, StoredIncident, status_words
 from data.store.principal import Principal as StorePrincipal
-from models.alerts.watch import METRICS
+from models.alerts.watch import METRICS, change_words
 
 STOCKOUT = "stockout"
 INCIDENT = "incident"
@@ -36,7 +36,8 @@ STOCKOUT_TOP = 20
 DIMENSION_WORDS = {"total": "All sales", "region": "Region", "category": "Category", "channel": "Channel",
                    "payment_method": "Payment method"}
 DIRECTION_WORDS = {"drop": "Drop", "spike": "Spike", "both": "Drop or spike"}
-UNIT_WORDS = {"orders": "orders", "money": "", "share": "", "payments": "payments", "days": "days"}
+UNIT_WORDS = {"orders": "orders", "money": "", "share": "", "payment_share": "", "payments": "payments",
+              "days": "days"}
 # State filter: key -> words (the list's "status" values are open / acknowledged / snoozed / resolved).
 STATES = {"active": "New or acknowledged", "new": "New", "acknowledged": "Acknowledged", "mine": "Assigned to me",
           "snoozed": "Snoozed", "resolved": "Resolved", "all": "All"}
@@ -64,7 +65,7 @@ def series_words(metric: str, dimension: str, value: str | None) -> str:
 
 def incident_title(inc: StoredIncident) -> str:
     verb = "dropped" if inc.direction == "drop" else "rose"
-    change = f" {abs(inc.observed - inc.expected) / abs(inc.expected):.0%}" if inc.expected else ""
+    change = change_words(inc.metric, inc.observed, inc.expected)
     where = "" if inc.dimension == "total" else \
         f" ({DIMENSION_WORDS.get(inc.dimension, inc.dimension).lower()}: {inc.dimension_value})"
     return f"{metric_title(inc.metric)} {verb}{change}{where}"
@@ -77,11 +78,12 @@ def heading(alert: Mapping) -> str:
     title = str(alert["title"])
     if alert["kind"] == STOCKOUT:
         return f"{KIND_WORDS[STOCKOUT]}: {markdown_text(title.split(': ', 1)[-1])}"
-    words, _, value = title.partition(" (")
-    if not value:
-        return title
-    dimension, _, rest = value[:-1].partition(": ")
-    return f"{words} ({dimension}: {markdown_text(rest)})"
+    # The split's words are ours, its value is data (it may hold brackets; so may a metric's title).
+    for word in DIMENSION_WORDS.values():
+        words, marker, rest = title.partition(f" ({word.lower()}: ")
+        if marker and rest.endswith(")"):
+            return f"{words}{marker}{markdown_text(rest[:-1])})"
+    return title
 
 
 def severity(score: float) -> float:

@@ -28,7 +28,7 @@ def value_text(value: float | None, unit: str, currency: str | None) -> str:
         return "not known"
     if unit == "money":
         return format_money(float(value), currency or "")
-    if unit == "share":
+    if unit in ("share", "payment_share"):
         return f"{value:.1%}"
     if unit == "days":
         return f"{value:,.1f} days"
@@ -68,7 +68,9 @@ def causes_frame(inc: StoredIncident) -> pl.DataFrame:
 
 def breakdown_table(split: pl.DataFrame, unit: str) -> pl.DataFrame:
     """The drill-down for the grid: figures named by their unit (``observed_money``...), so each heading says it."""
-    suffix = unit if unit in ("money", "share", "orders", "payments", "days") else "orders"
+    # A rate's drill-down splits its counts: sessions with a purchase, declined or failed payments.
+    suffix = {"share": "sessions", "payment_share": "payments"}.get(unit, unit)
+    suffix = suffix if suffix in ("money", "sessions", "orders", "payments", "days") else "orders"
     return split.select(pl.col("value").alias("dimension_value"),
                         *(pl.col(c).alias(f"{c}_{suffix}") for c in ("observed", "expected", "difference")),
                         pl.col("share").alias("part_of_difference"))

@@ -286,7 +286,7 @@ BASKET_COLUMNS = {
 
 # Alerts page (issue 11): the alert list, one incident (facts, drill-down, causes, history), the rules editor and
 # the delivery channels. Figures of the drill-down are named by the metric's unit (``observed_money``...).
-_ALERT_UNITS = {"money": ("money", ""), "share": ("rate", ""), "days": ("days", ""),
+_ALERT_UNITS = {"money": ("money", ""), "sessions": ("number", " (sessions with a purchase)"), "days": ("days", ""),
                 "orders": ("number", " (orders)"), "payments": ("number", " (payments)")}
 ALERT_COLUMNS = {
     **COLUMNS, "merchant": _c("Merchant", "text"), "kind_text": _c("Alert", "text"),

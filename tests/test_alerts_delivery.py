@@ -264,3 +264,19 @@ def test_plain_text_of_names():
     assert len(messages.plain("x" * 500)) == messages.MAX_VALUE
     assert messages.incident_link(BASE + "/", "a b&c") == f"{BASE}/alerts?incident=a%20b%26c"
     assert messages.incident_link("", "k") is None
+
+
+def test_a_rate_incident_reads_as_percentages_in_the_message():
+    """A rate's lead figure is a share of payments: the message says "to 50% (usually 0.2%)", not "24900%"."""
+    start = dt.datetime(2026, 5, 27, 11)
+    inc = Incident(merchant_id=2, key="f1", metric="payment_failures", dimension="total", dimension_value=None,
+                   direction="spike", start=start, end=start + dt.timedelta(hours=3), observed=0.5,
+                   expected=0.002, low=0.0, high=0.01, score=7.0, anomalies=(),
+                   causes=(Cause("declines", "Payments failing at the processor in Köln", "3 of 3", 0.9),))
+    msg = messages.incident_message(inc, merchant_name="Nordlicht", base_url="")
+    assert msg["title"] == "Retail Pulse alert: Payment failures spiked to 50% (usually 0.2%)"
+    assert "Observed 50.0% against 0.2% expected (normal range 0.0% to 1.0%)" in msg["lines"]
+    orders = Incident(merchant_id=2, key="o1", metric="orders", dimension="total", dimension_value=None,
+                      direction="drop", start=start, end=start + dt.timedelta(hours=3), observed=4.0,
+                      expected=20.0, low=12.0, high=28.0, score=7.0, anomalies=(), causes=())
+    assert messages.incident_title(orders) == "Orders dropped 80%"

@@ -45,10 +45,11 @@ ALLOWED = [r for r in ROLES if "alerts" in [p.key for p in pages_for(r)]]
 
 
 def incident(merchant_id: int, key: str, *, metric="orders", dimension="channel", value="web", hours=3,
-             causes=None, start=START) -> Incident:
+             causes=None, start=START, figures=(4.0, 20.0, 12.0, 28.0)) -> Incident:
     return Incident(merchant_id=merchant_id, key=key, metric=metric, dimension=dimension,
                     dimension_value=None if dimension == "total" else value, direction="drop", start=start,
-                    end=start + dt.timedelta(hours=hours), observed=4.0, expected=20.0, low=12.0, high=28.0,
+                    end=start + dt.timedelta(hours=hours), observed=figures[0], expected=figures[1],
+                    low=figures[2], high=figures[3],
                     score=6.0, anomalies=(), causes=causes or (Cause("dimension", f"{dimension} {value}",
                                                                      "most of the drop is here", 0.8),))
 
@@ -62,10 +63,14 @@ SEEDED = {
     "d4000000000000m2": incident(2, "d4000000000000m2", dimension="region", value=HOSTILE,
                                  start=START - dt.timedelta(days=2)),
 }
-# One incident of each watched metric for merchant 3, on its first dimension after the total.
+# One incident of each watched metric for merchant 3, on its first dimension after the total; a rate (share of
+# sessions or payments) is stored as a rate.
+RATE_FIGURES = (0.5, 0.02, 0.0, 0.05)
 EVERY_METRIC = {f"e{n:03d}{metric[:12]:0<12}": incident(3, f"e{n:03d}{metric[:12]:0<12}", metric=metric,
                                                         dimension=m.dimensions[1], value="web",
-                                                        start=START - dt.timedelta(hours=8 * n))
+                                                        start=START - dt.timedelta(hours=8 * n),
+                                                        figures=RATE_FIGURES if m.kind == "ratio" else
+                                                        (4.0, 20.0, 12.0, 28.0))
                 for n, (metric, m) in enumerate(METRICS.items())}
 SEEDED.update(EVERY_METRIC)
 # Merchant 2: more likely stock-outs than the list takes (alert_data.STOCKOUT_TOP by revenue at risk), and one
@@ -305,11 +310,19 @@ def test_every_metric_opens_with_its_unit(app, key):
     inc = SEEDED[key]
     unit = METRICS[inc.metric].unit
     split = frame(at, "dimension_value")
-    suffix = unit if unit in ("money", "share", "days", "payments") else "orders"
+    # A rate's drill-down splits its counts (sessions with a purchase, declined or failed payments).
+    suffix = {"share": "sessions", "payment_share": "payments"}.get(unit, unit)
     if split is not None:
         assert {f"observed_{suffix}", "part_of_difference"} <= set(split.columns)
     facts = dict(zip(*frame(at, "about").to_dict(as_series=False).values()))
     assert facts["Series"].startswith(METRICS[inc.metric].title)
+    heading = at.subheader[0].value
+    split_words = f"({alert_data.DIMENSION_WORDS[inc.dimension].lower()}: `web`)"
+    if METRICS[inc.metric].kind == "ratio":  # a rate reads as a percentage, never "0 payments" or "2400%"
+        assert (facts["Observed"], facts["Expected"]) == ("50.0%", "2.0%")
+        assert heading == f"{METRICS[inc.metric].title} dropped to 50% (usually 2.0%) {split_words}", heading
+    else:
+        assert heading == f"{METRICS[inc.metric].title} dropped 80% {split_words}", heading
     assert len(at.get("plotly_chart")) >= 1
 
 

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from models.alerts.watch import METRICS, change_words
+
 MAX_VALUE = 120
 MAX_CAUSES = 3
 MAX_DIGEST_LINES = 20
@@ -61,8 +63,7 @@ def _words(name: str) -> str:
 
 def incident_title(incident: Any) -> str:
     """"Orders dropped 38% (region: North)": the lead series and how far it is from expected."""
-    change = "" if not incident.expected else \
-        f" {abs(incident.observed - incident.expected) / abs(incident.expected):.0%}"
+    change = change_words(incident.metric, incident.observed, incident.expected)
     verb = "dropped" if incident.direction == "drop" else "spiked"
     where = ("" if incident.dimension == "total"
              else f" ({_words(incident.dimension)}: {plain(incident.dimension_value)})")
@@ -73,10 +74,12 @@ def incident_message(incident: Any, *, merchant_name: str, base_url: str) -> dic
     """The message of one new incident (``models.alerts.incidents.Incident`` or a stored incident)."""
     start = getattr(incident, "start", None) or incident.started_at
     end = getattr(incident, "end", None) or incident.ended_at
+    rate = incident.metric in METRICS and METRICS[incident.metric].kind == "ratio"
+    fig = (lambda v: f"{v:.1%}") if rate else _number  # noqa: E731 - a rate is a share of sessions or payments
     lines = [f"Merchant: {plain(merchant_name)}",
              f"When: {_when(start)} to {_when(end)} (shop time)",
-             f"Observed {_number(incident.observed)} against {_number(incident.expected)} expected "
-             f"(normal range {_number(incident.low)} to {_number(incident.high)})"]
+             f"Observed {fig(incident.observed)} against {fig(incident.expected)} expected "
+             f"(normal range {fig(incident.low)} to {fig(incident.high)})"]
     causes = list(incident.causes)[:MAX_CAUSES]
     if causes:
         lines.append("Likely causes:")

@@ -15,7 +15,7 @@ DIMENSIONS = ("total", "region", "category", "channel", "payment_method")
 class Metric:
     key: str
     title: str  # words for a person
-    unit: str  # "orders", "money", "share", "payments", "days"
+    unit: str  # "orders", "money", "share" (of sessions), "payment_share" (of payment attempts), "days"
     kind: str  # "count" (Poisson-like sums), "sum" (money), "ratio" (numerator / denominator), "mean"
     dimensions: tuple[str, ...]
     grains: tuple[str, ...] = ("hour", "day")
@@ -25,11 +25,19 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("orders", "Orders", "orders", "count", DIMENSIONS),
     Metric("revenue", "Revenue", "money", "sum", DIMENSIONS),
     Metric("conversion", "Conversion (sessions with a purchase)", "share", "ratio", ("total", "channel")),
-    Metric("payment_declines", "Declined payments", "payments", "ratio", ("total", "payment_method")),
-    Metric("payment_failures", "Failed payments (processing errors)", "payments", "ratio",
+    Metric("payment_declines", "Declined payments", "payment_share", "ratio", ("total", "payment_method")),
+    Metric("payment_failures", "Failed payments (processing errors)", "payment_share", "ratio",
            ("total", "payment_method")),
     Metric("delivery_delay", "Delivery delay", "days", "mean", ("total", "region"), grains=("day",)),
 )}
+
+
+def change_words(metric: str, observed: float, expected: float) -> str:
+    """How far an incident's lead figure is from expected, in words: " 38%" for volumes; for a rate (a share of
+    sessions or payments, whose expected value may be near zero) the rate itself: " to 50% (usually 0.2%)"."""
+    if metric in METRICS and METRICS[metric].kind == "ratio":
+        return f" to {observed:.0%} (usually {expected:.1%})"
+    return f" {abs(observed - expected) / abs(expected):.0%}" if expected else ""
 
 
 @dataclass(frozen=True)
