@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.charts import PALETTE, _layout, labels, marker_for, unique_labels
+from dashboard.formatting import value_words
 from dashboard.plain_text import plotly_text, plotly_texts
 
 BAND_FILL = "rgba(0,114,178,0.18)"
@@ -63,7 +64,8 @@ def build_breakdown_figure(breakdown: pl.DataFrame, dimension: str, *, title: st
     its observed minus expected, in the order given (most of the difference first, drawn on top)."""
     rows = breakdown.head(MAX_BARS).reverse()  # plotly draws the first bar at the bottom
     values = rows["value"].to_list()
-    names = plotly_texts(unique_labels(labels(values), values))
+    shown = [value_words(v) for v in labels(values)] if dimension in ("payment_method", "channel") else labels(values)
+    names = plotly_texts(unique_labels(shown, values))
     marker = marker_for(dimension, values) if dimension in COLOURED else {"color": PALETTE[0]}
     fig = go.Figure(go.Bar(x=rows["difference"].to_list(), y=names, orientation="h", marker=marker,
                            hovertemplate="%{y}: %{x:,.2f}<extra></extra>"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from dashboard import cache
+from dashboard.formatting import value_words
 from dashboard.auth.accounts import Principal
 from data.store.alert_incidents import AlertIncidents, StoredIncident, status_words
 from data.store.principal import Principal as StorePrincipal
@@ -56,18 +57,26 @@ def metric_title(metric: str) -> str:
     return METRICS[metric].title if metric in METRICS else metric.replace("_", " ").capitalize()
 
 
+CODED = ("payment_method", "channel")  # dimensions whose values are stored codes (debit_card), shown in words
+
+
+def value_text(dimension: str, value: object) -> str:
+    """A dimension value as a person reads it: codes in words ("Debit card"), names as the data has them."""
+    return value_words(value) if dimension in CODED else ("" if value is None else str(value))
+
+
 def series_words(metric: str, dimension: str, value: str | None) -> str:
     """"Orders, region North" / "Revenue, all sales" (``value`` is data: show the result as plain text)."""
     if dimension == "total":
         return f"{metric_title(metric)}, all sales"
-    return f"{metric_title(metric)}, {DIMENSION_WORDS.get(dimension, dimension).lower()} {value}"
+    return f"{metric_title(metric)}, {DIMENSION_WORDS.get(dimension, dimension).lower()} {value_text(dimension, value)}"
 
 
 def incident_title(inc: StoredIncident) -> str:
     verb = "dropped" if inc.direction == "drop" else "rose"
     change = change_words(inc.metric, inc.observed, inc.expected)
     where = "" if inc.dimension == "total" else \
-        f" ({DIMENSION_WORDS.get(inc.dimension, inc.dimension).lower()}: {inc.dimension_value})"
+        f" ({DIMENSION_WORDS.get(inc.dimension, inc.dimension).lower()}: {value_text(inc.dimension, inc.dimension_value)})"
     return f"{metric_title(inc.metric)} {verb}{change}{where}"
 
 

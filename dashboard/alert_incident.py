@@ -18,7 +18,7 @@ from dashboard.formatting import format_money
 from data.store.alert_incidents import StoredIncident
 from models.alerts.watch import METRICS
 
-CAUSE_WORDS = {"dimension": "Where", "stockout": "Out of stock", "declines": "Payment declines",
+CAUSE_WORDS = {"dimension": "Where", "stockout": "Out of stock", "declines": "Payments declined or failing",
                "campaign_end": "Campaign ended", "funnel": "Checkout funnel", "combined": "Several metrics at once"}
 
 
@@ -66,8 +66,11 @@ def causes_frame(inc: StoredIncident) -> pl.DataFrame:
                                 "weight": pl.Float64})
 
 
-def breakdown_table(split: pl.DataFrame, unit: str) -> pl.DataFrame:
-    """The drill-down for the grid: figures named by their unit (``observed_money``...), so each heading says it."""
+def breakdown_table(split: pl.DataFrame, unit: str, dimension: str = "") -> pl.DataFrame:
+    """The drill-down for the grid: figures named by their unit (``observed_money``...), so each heading says it;
+    values of coded dimensions (payment method, channel) in words."""
+    split = split.with_columns(pl.col("value").map_elements(lambda v: alert_data.value_text(dimension, v),
+                                                            return_dtype=pl.Utf8))
     # A rate's drill-down splits its counts: sessions with a purchase, declined or failed payments.
     suffix = {"share": "sessions", "payment_share": "payments"}.get(unit, unit)
     suffix = suffix if suffix in ("money", "sessions", "orders", "payments", "days") else "orders"
@@ -83,7 +86,7 @@ def _render_split(table: pl.DataFrame, inc: StoredIncident, dim: str, unit: str,
     widgets.render_figure(alert_charts.build_breakdown_figure(
         table, dim, title=f"{alert_data.metric_title(inc.metric)} by {alert_data.DIMENSION_WORDS[dim].lower()}, "
                           "observed minus expected", unit=unit, currency=currency), key="al_breakdown")
-    tables.render_dataframe(breakdown_table(table, unit), currency if unit == "money" else None,
+    tables.render_dataframe(breakdown_table(table, unit, dim), currency if unit == "money" else None,
                             registry=tables.ALERT_COLUMNS, key="al_breakdown_table")
 
 

@@ -23,6 +23,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import alert_data, alert_rules_form, tables
+from dashboard.formatting import value_words
 from dashboard.auth.accounts import Principal
 from dashboard.navigation import ROLES, pages_for
 from models.alerts.incidents import Cause, Incident
@@ -247,7 +248,7 @@ def test_a_link_opens_the_incident_with_band_drill_down_and_causes(app, fixture_
     key = "a1000000000000m1"
     at = open_page("operations", link=key)
     facts = frame(at, "about")
-    assert dict(zip(facts["about"], facts["detail"]))["Series"] == "Orders, channel web"
+    assert dict(zip(facts["about"], facts["detail"]))["Series"] == "Orders, channel Web"  # a stored code, in words
     assert has(at.button, "al_back") and not has(at.selectbox, "al_pick")
     charts = [c for c in at.get("plotly_chart")]
     assert len(charts) == 2  # the band and the drill-down
@@ -257,7 +258,7 @@ def test_a_link_opens_the_incident_with_band_drill_down_and_causes(app, fixture_
     con = duckdb.connect(str(fixture_warehouse_path), read_only=True)
 
     def counts(column: str) -> dict:
-        return {k: float(v) for k, v in con.execute(
+        return {value_words(k): float(v) for k, v in con.execute(  # codes as the page words them
             f"SELECT coalesce({column}, '(none)'), count(*) FROM orders WHERE merchant_id = 1 AND order_type = 'sale' "
             "AND status <> 'cancelled' AND order_ts >= ? AND order_ts < ? GROUP BY 1", [inc.start, inc.end]).fetchall()}
 
@@ -317,7 +318,8 @@ def test_every_metric_opens_with_its_unit(app, key):
     facts = dict(zip(*frame(at, "about").to_dict(as_series=False).values()))
     assert facts["Series"].startswith(METRICS[inc.metric].title)
     heading = at.subheader[0].value
-    split_words = f"({alert_data.DIMENSION_WORDS[inc.dimension].lower()}: `web`)"
+    shown = "Web" if inc.dimension in ("channel", "payment_method") else "web"  # codes read in words
+    split_words = f"({alert_data.DIMENSION_WORDS[inc.dimension].lower()}: `{shown}`)"
     if METRICS[inc.metric].kind == "ratio":  # a rate reads as a percentage, never "0 payments" or "2400%"
         assert (facts["Observed"], facts["Expected"]) == ("50.0%", "2.0%")
         assert heading == f"{METRICS[inc.metric].title} dropped to 50% (usually 2.0%) {split_words}", heading

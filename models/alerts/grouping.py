@@ -83,6 +83,10 @@ def _series_sum(frames: Frames, metric: str, dimension: str, value: str | None, 
     if METRICS[metric].kind in ("ratio", "mean"):  # a rate: report the value over the span, not a sum
         n = float(f["n"].sum())
         o, e = (o / n, e / n) if n else (0.0, 0.0)
+        if METRICS[metric].kind == "ratio" and n:  # a share of n sessions or payments: its binomial range
+            z = float(scoring.stats.norm.isf(10.0 ** -scoring.threshold(0.5)))
+            sd = float(np.sqrt(max(e * (1 - e), 0.0) * (1 + scoring.DISPERSION * n) / n))
+            return o, e, max(e - z * sd, 0.0), min(e + z * sd, 1.0)
         return o, e, e, e
     lo, hi = band(kind, np.array([e]), None, None, scoring.threshold(0.5))
     return o, e, float(lo[0]), float(hi[0])
