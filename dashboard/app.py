@@ -40,9 +40,12 @@ filters, as_of = sidebar.render_filters(scope, data_version)
 publish(PageContext(principal, scope, filters, data_version, as_of))
 login.render_logout(principal)
 
-nav = st.navigation(
-    [st.Page(str(p.path), title=p.title, icon=p.icon, url_path=p.key, default=(i == 0))
-     for i, p in enumerate(pages_for(principal.role))]
-)
+# The session keeps its role's st.Page objects: building them resolves every script's path on disk, a sixth of
+# a page run's server time under load. (A Page holds per-run state, so sessions never share them.)
+if st.session_state.get(state.NAV_PAGES, (None,))[0] != principal.role:
+    st.session_state[state.NAV_PAGES] = (principal.role, [
+        st.Page(str(p.path), title=p.title, icon=p.icon, url_path=p.key, default=(i == 0))
+        for i, p in enumerate(pages_for(principal.role))])
+nav = st.navigation(st.session_state[state.NAV_PAGES][1])
 state.open_linked_page(principal.role, nav.url_path)  # a link followed before sign-in leads to its page
 nav.run()

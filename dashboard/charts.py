@@ -92,18 +92,33 @@ def _money(label: str, currency: str | None) -> str:
     return plotly_text(f"{label} ({currency})" if currency else label)
 
 
+def _merge(into: dict, more: dict) -> dict:
+    """Deep-merge ``more`` into ``into`` (nested dicts merged, other values replaced); returns ``into``."""
+    for k, v in more.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+    return into
+
+
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     # Titles carry data (e.g. "Revenue by store in <region>"), so they are escaped here, for every builder.
     # The title sits on its own line above the plot and the modebar stands upright at the right edge, so
     # on a phone (390 px) the toolbar does not cover the title.
-    fig.update_layout(title={"text": plotly_text(title), "x": 0, "xanchor": "left", "xref": "container",
-                             "y": 1, "yanchor": "bottom", "yref": "paper", "pad": {"b": 12, "l": 4},
-                             "font": {"size": 15}},
-                      height=height, margin={"l": 10, "r": 40, "t": 56, "b": 10},
-                      legend={"orientation": "h", "y": -0.2}, clickmode="event+select",
-                      modebar={"orientation": "v"}, separators=".,")
-    fig.update_xaxes(separatethousands=True)  # "4,000", like the tables and cards
-    fig.update_yaxes(separatethousands=True)
+    # One new Layout rather than update_layout + update_xaxes + update_yaxes: the same figure (apply_theme sets
+    # the template afterwards, so the default one is left out) at half the cost; plotly's update machinery was
+    # a seventh of a page run's server time under load.
+    layout = fig.layout.to_plotly_json()
+    layout.pop("template", None)
+    _merge(layout, {
+        "title": {"text": plotly_text(title), "x": 0, "xanchor": "left", "xref": "container", "y": 1,
+                  "yanchor": "bottom", "yref": "paper", "pad": {"b": 12, "l": 4}, "font": {"size": 15}},
+        "height": height, "margin": {"l": 10, "r": 40, "t": 56, "b": 10}, "legend": {"orientation": "h", "y": -0.2},
+        "clickmode": "event+select", "modebar": {"orientation": "v"}, "separators": ".,"})
+    for name in {"xaxis", "yaxis", *[k for k in layout if k.startswith(("xaxis", "yaxis"))]}:
+        layout.setdefault(name, {})["separatethousands"] = True  # "4,000", like the tables and cards
+    fig.layout = go.Layout(layout)
     return fig
 
 

@@ -62,6 +62,7 @@ _DEFAULTS = "rp_filter_defaults"  # key -> its default in the last draw
 _PENDING = "rp_pending_filters"  # key -> value from a link or saved view, not yet drawn
 _LINK_READ = "rp_link_read"
 LINKED_PAGE = "rp_linked_page"  # the page key a URL asked for before sign-in (None: none)
+NAV_PAGES = "rp_nav_pages"  # (role, the st.Page objects of its menu), built once per session (app.py)
 
 
 def _encode_one(param: Param, value: Any) -> list[str]:
