@@ -292,6 +292,13 @@ def test_random_keys_pass_the_entropy_check(make):
         assert tokens.key_entropy_bits(key) >= tokens.MIN_KEY_BITS
 
 
+def test_random_text_split_by_dashes_is_not_taken_for_a_phrase():
+    """secrets.token_urlsafe(32) gave this key in CI: its - and _ split it into letter-only "words", and it was
+    scored as a phrase (2 bits a character, 80 bits). One key in a few hundred looked like that."""
+    assert tokens.cookie_key_problem("ahpd-zfBU-gtirNzB_mDcRZKxDTCMvHRABFGIoAEoIE") is None
+    assert tokens.cookie_key_problem("correct-horse-battery-staple-correct-horse-battery") is not None
+
+
 def test_entropy_estimate_sees_repetition_and_runs():
     random = secrets.token_urlsafe(48)
     assert tokens.key_entropy_bits(random) > 300

@@ -162,7 +162,10 @@ def _reads_like_words(key: str) -> bool:
     letters = sum(ch.isalpha() for ch in key)
     words = [w for w in re.split(r"[\s_.,-]+", key) if w]
     vowels = sum(ch in "aeiouAEIOU" for ch in key)
-    return (letters >= 0.8 * len(key) and len(words) >= 3 and all(w.isalpha() for w in words)
+    # A word of a phrase is of ordinary length and cased as words are (lower, UPPER or Title): random base64
+    # text split at its - and _ (``ahpd-zfBU-gtirNzB_mDcR...``, one key in a few hundred) is not a phrase.
+    return (letters >= 0.8 * len(key) and len(words) >= 3
+            and all(w.isalpha() and len(w) <= 12 and (w.islower() or w.isupper() or w.istitle()) for w in words)
             and vowels >= 0.25 * letters)
 
 
