@@ -10,8 +10,8 @@ warehouse, scoped to that merchant.
   planted end (the check that covers the planted hours); detected when an incident of the merchant overlaps the
   planted hours: one of its flags is an hour in [start, end + 2 h) whose window began before the end. Delay = end
   of the first such flagged hour - planted start.
-  Ranked first: the strongest matching incident's first cause names the planted region (a "dimension" cause) or,
-  for a bad day, starts with "Site-wide".
+  Ranked first: the strongest matching incident's first cause names the planted region (a "dimension" cause, or
+  payments failing at the processor in that region) or, for a bad day, starts with "Site-wide".
 - False incidents: ``days`` random ordinary days per merchant (seeded; at least 90 days of history; no planted
   incident of that merchant within a day), one 24-hour check each. Incidents on hours with planted card-testing
   bursts (truth.fraud) are real events and counted apart. Per merchant per month = false incidents / checked
@@ -57,7 +57,7 @@ def ranked_first(incident, planted: dict) -> tuple[bool, str]:
     top = incident.causes[:1]
     label = top[0].label if top else "no cause"
     if planted["region"]:
-        return bool(top) and top[0].kind == "dimension" and planted["region"] in label, label
+        return bool(top) and top[0].kind in ("dimension", "declines") and planted["region"] in label, label
     return bool(top) and label.startswith("Site-wide"), label
 
 
