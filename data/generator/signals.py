@@ -37,7 +37,9 @@ from data.tables import AUTH_RESULTS
 
 STORE = CHANNELS.index("store")
 MOBILE = 1  # payments.DEVICES index of `mobile`
-APPROVED, INSUFFICIENT, DO_NOT_HONOR, CVC, EXPIRED, INVALID_NUMBER, SUSPECTED, OTHER = range(8)
+# The issuer's answers (outages.py adds the processor's failure, the vocabulary's last value).
+APPROVED, INSUFFICIENT, DO_NOT_HONOR, CVC, EXPIRED, INVALID_NUMBER, SUSPECTED, OTHER = range(
+    AUTH_RESULTS.index("declined_other") + 1)
 # Why declines happen: a legitimate buyer mostly lacks funds; a tester's list holds dead and wrong numbers.
 LEGIT_DECLINES = ((INSUFFICIENT, DO_NOT_HONOR, EXPIRED, CVC, OTHER), (0.5, 0.25, 0.1, 0.1, 0.05))
 MANY_CARDS_DECLINES = ((INVALID_NUMBER, DO_NOT_HONOR, SUSPECTED, EXPIRED), (0.4, 0.3, 0.15, 0.15))
