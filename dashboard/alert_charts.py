@@ -15,6 +15,7 @@ import polars as pl
 from dashboard.charts import PALETTE, _layout, labels, marker_for, unique_labels
 from dashboard.formatting import value_words
 from dashboard.plain_text import plotly_text, plotly_texts
+from models.alerts.watch import CODED_DIMENSIONS, RATE_UNITS
 
 BAND_FILL = "rgba(0,114,178,0.18)"
 SPAN_FILL = "rgba(213,94,0,0.12)"
@@ -54,7 +55,7 @@ def build_band_figure(band: pl.DataFrame, *, title: str, unit: str, currency: st
     fig.add_vrect(x0=start, x1=end, fillcolor=SPAN_FILL, line_width=0, layer="below",
                   annotation_text=plotly_text("Incident"), annotation_position="top left")
     fig.update_yaxes(title=plotly_text(axis_title(unit, currency)), rangemode="tozero",
-                     tickformat=".0%" if unit in ("share", "payment_share") else None)
+                     tickformat=".0%" if unit in RATE_UNITS else None)
     return _layout(fig, title, height=380)
 
 
@@ -64,7 +65,7 @@ def build_breakdown_figure(breakdown: pl.DataFrame, dimension: str, *, title: st
     its observed minus expected, in the order given (most of the difference first, drawn on top)."""
     rows = breakdown.head(MAX_BARS).reverse()  # plotly draws the first bar at the bottom
     values = rows["value"].to_list()
-    shown = [value_words(v) for v in labels(values)] if dimension in ("payment_method", "channel") else labels(values)
+    shown = [value_words(v) for v in labels(values)] if dimension in CODED_DIMENSIONS else labels(values)
     names = plotly_texts(unique_labels(shown, values))
     marker = marker_for(dimension, values) if dimension in COLOURED else {"color": PALETTE[0]}
     fig = go.Figure(go.Bar(x=rows["difference"].to_list(), y=names, orientation="h", marker=marker,

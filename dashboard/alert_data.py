@@ -25,7 +25,7 @@ from dashboard.formatting import value_words
 from dashboard.auth.accounts import Principal
 from data.store.alert_incidents import AlertIncidents, StoredIncident, status_words
 from data.store.principal import Principal as StorePrincipal
-from models.alerts.watch import METRICS, change_words
+from models.alerts.watch import CODED_DIMENSIONS, METRICS, change_words
 
 STOCKOUT = "stockout"
 INCIDENT = "incident"
@@ -57,26 +57,24 @@ def metric_title(metric: str) -> str:
     return METRICS[metric].title if metric in METRICS else metric.replace("_", " ").capitalize()
 
 
-CODED = ("payment_method", "channel")  # dimensions whose values are stored codes (debit_card), shown in words
-
-
-def value_text(dimension: str, value: object) -> str:
+def dimension_value_text(dimension: str, value: object) -> str:
     """A dimension value as a person reads it: codes in words ("Debit card"), names as the data has them."""
-    return value_words(value) if dimension in CODED else ("" if value is None else str(value))
+    return value_words(value) if dimension in CODED_DIMENSIONS else ("" if value is None else str(value))
 
 
 def series_words(metric: str, dimension: str, value: str | None) -> str:
     """"Orders, region North" / "Revenue, all sales" (``value`` is data: show the result as plain text)."""
     if dimension == "total":
         return f"{metric_title(metric)}, all sales"
-    return f"{metric_title(metric)}, {DIMENSION_WORDS.get(dimension, dimension).lower()} {value_text(dimension, value)}"
+    words = DIMENSION_WORDS.get(dimension, dimension).lower()
+    return f"{metric_title(metric)}, {words} {dimension_value_text(dimension, value)}"
 
 
 def incident_title(inc: StoredIncident) -> str:
     verb = "dropped" if inc.direction == "drop" else "rose"
     change = change_words(inc.metric, inc.observed, inc.expected)
-    where = "" if inc.dimension == "total" else \
-        f" ({DIMENSION_WORDS.get(inc.dimension, inc.dimension).lower()}: {value_text(inc.dimension, inc.dimension_value)})"
+    where = "" if inc.dimension == "total" else (f" ({DIMENSION_WORDS.get(inc.dimension, inc.dimension).lower()}: "
+                                                 f"{dimension_value_text(inc.dimension, inc.dimension_value)})")
     return f"{metric_title(inc.metric)} {verb}{change}{where}"
 
 

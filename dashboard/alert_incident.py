@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard import alert_charts, alert_data, tables, widgets
 from dashboard.formatting import format_money
 from data.store.alert_incidents import StoredIncident
-from models.alerts.watch import METRICS
+from models.alerts.watch import METRICS, RATE_UNITS
 
 CAUSE_WORDS = {"dimension": "Where", "stockout": "Out of stock", "declines": "Payments declined or failing",
                "campaign_end": "Campaign ended", "funnel": "Checkout funnel", "combined": "Several metrics at once"}
@@ -28,7 +28,7 @@ def value_text(value: float | None, unit: str, currency: str | None) -> str:
         return "not known"
     if unit == "money":
         return format_money(float(value), currency or "")
-    if unit in ("share", "payment_share"):
+    if unit in RATE_UNITS:
         return f"{value:.1%}"
     if unit == "days":
         return f"{value:,.1f} days"
@@ -69,7 +69,7 @@ def causes_frame(inc: StoredIncident) -> pl.DataFrame:
 def breakdown_table(split: pl.DataFrame, unit: str, dimension: str = "") -> pl.DataFrame:
     """The drill-down for the grid: figures named by their unit (``observed_money``...), so each heading says it;
     values of coded dimensions (payment method, channel) in words."""
-    split = split.with_columns(pl.col("value").map_elements(lambda v: alert_data.value_text(dimension, v),
+    split = split.with_columns(pl.col("value").map_elements(lambda v: alert_data.dimension_value_text(dimension, v),
                                                             return_dtype=pl.Utf8))
     # A rate's drill-down splits its counts: sessions with a purchase, declined or failed payments.
     suffix = {"share": "sessions", "payment_share": "payments"}.get(unit, unit)

@@ -12,6 +12,7 @@ store's own scope check also keeps a merchant user away from any other merchant'
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,8 +118,6 @@ def _open(view: SavedView) -> None:
 def _listed(principal: Principal) -> list[SavedView]:
     """The user's views, kept in the session for LIST_TTL_S: the store's query was a tenth of every page run's
     server time under load, for a list that changes when someone saves or deletes a view."""
-    import time
-
     kept = st.session_state.get(LISTED_KEY)
     if kept is not None and kept[0] == principal.username and time.monotonic() - kept[1] < LIST_TTL_S:
         return kept[2]

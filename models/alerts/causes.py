@@ -162,7 +162,8 @@ def _decline_causes(frames: Frames, inc: Incident) -> list[Cause]:
 
 def _failure_region(frames: Frames, inc: Incident) -> tuple[str | None, int, int]:
     """The region (as analytics defines it: shipping region, else the store's) of most payments that failed at
-    the processor in the incident's hours, when it holds at least ``REGION_SHARE`` of them, with how many were and of how many; else (None, 0, 0)."""
+    the processor in the incident's hours, when it holds at least ``REGION_SHARE`` of them, with how many were
+    and of how many; else (None, 0, 0)."""
     acc, mid = frames.access, frames.merchant_id
     p, o, s = facts.table(acc, "payments"), facts.table(acc, "orders"), facts.table(acc, "stores")
     p = p.filter((p.merchant_id == mid) & (p.auth_result == series.PROCESSING_ERROR) & (p.paid_ts >= inc.start)

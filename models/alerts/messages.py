@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from models.alerts.watch import METRICS, change_words
+from models.alerts.watch import change_words, is_rate
 
 MAX_VALUE = 120
 MAX_CAUSES = 3
@@ -74,8 +74,7 @@ def incident_message(incident: Any, *, merchant_name: str, base_url: str) -> dic
     """The message of one new incident (``models.alerts.incidents.Incident`` or a stored incident)."""
     start = getattr(incident, "start", None) or incident.started_at
     end = getattr(incident, "end", None) or incident.ended_at
-    rate = incident.metric in METRICS and METRICS[incident.metric].kind == "ratio"
-    fig = (lambda v: f"{v:.1%}") if rate else _number  # noqa: E731 - a rate is a share of sessions or payments
+    fig = (lambda v: f"{v:.1%}") if is_rate(incident.metric) else _number  # noqa: E731 - a share of payments...
     lines = [f"Merchant: {plain(merchant_name)}",
              f"When: {_when(start)} to {_when(end)} (shop time)",
              f"Observed {fig(incident.observed)} against {fig(incident.expected)} expected "

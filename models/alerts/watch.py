@@ -32,10 +32,19 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
 )}
 
 
+RATE_UNITS = ("share", "payment_share")  # units of the metrics whose figures are rates (0-1), shown as percentages
+CODED_DIMENSIONS = ("channel", "payment_method")  # dimensions whose values are stored codes (debit_card)
+
+
+def is_rate(metric: str) -> bool:
+    """Whether an incident's figures of ``metric`` are rates (a share of sessions or payments), not sums."""
+    return metric in METRICS and METRICS[metric].kind == "ratio"
+
+
 def change_words(metric: str, observed: float, expected: float) -> str:
     """How far an incident's lead figure is from expected, in words: " 38%" for volumes; for a rate (a share of
     sessions or payments, whose expected value may be near zero) the rate itself: " to 50% (usually 0.2%)"."""
-    if metric in METRICS and METRICS[metric].kind == "ratio":
+    if is_rate(metric):
         return f" to {observed:.0%} (usually {expected:.1%})"
     return f" {abs(observed - expected) / abs(expected):.0%}" if expected else ""
 
