@@ -13,7 +13,7 @@ its card, device, network and email signals are NULL, so its windows would be em
   over its whole history; merchant 1's model trained on the demo (untimed). Written to a temporary DuckDB file.
 
 Measured, in one process, after one untimed warm-up on a small slice:
-- ``features``: compute_features (DuckDB window functions through data.access);
+- ``features``: compute_features (payments read through data.access, windows counted in memory);
 - ``score``: XGBoost probability + calibration, the Isolation Forest, the blend, and SHAP reasons for the
   flagged payments (``reasons_from=None``; the pages' default of 5% writes them for about 4.5x as many);
 - the total, rows, flagged share, CPU time, peak memory and the load average before and after.

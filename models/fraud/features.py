@@ -1,11 +1,15 @@
-"""Features of each payment at the time it was made, built through ``data.access`` (DuckDB or Spark).
+"""Features of each payment at the time it was made, from payments read through ``data.access`` (DuckDB or
+Spark).
 
-Every feature is a window over the merchant's payments ordered by ``paid_ts`` and partitioned by one identity
-(card, device, /24 network, email domain, customer): a range window ending at the payment, from which the rows
-at the payment's own instant are taken away, so only rows strictly before the payment count. Nothing after a
-payment can change its features (tests/test_fraud_model.py shifts later rows and checks). The one exception is
-written in its description: distinct cards on a device count the payment's own card too (it is known at that
-moment, and a new card on a busy device is the signal).
+Every history feature counts the merchant's payments of one identity (card, device, /24 network, email domain,
+customer) paid strictly before the payment: within a window ([t - span, t)) or all time. The payments are read
+once (with ``since``: from 30 days before it, the longest window, plus each identity's totals before that,
+summed in the warehouse) and the windows are counted in memory by ``windows`` with sorted arrays, exactly (a
+range window in the warehouse over an email domain, a third of all payments, cost seconds). Nothing after a
+payment can change its features (tests/test_fraud_model.py shifts later rows and checks); tests keep the
+warehouse's own window functions as the reference. The one exception is written in its description: distinct
+cards on a device count the payment's own card too (it is known at that moment, and a new card on a busy
+device is the signal).
 
 Declined attempts are payments rows (status ``declined``): they count in every velocity and burst feature.
 Whether they are themselves scored is ``scoring``'s choice (they are, but never enter the review queue).
@@ -15,12 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import polars as pl
 
 from data.access import DataAccess
+from models.fraud import windows
 
 IDENTITY_COLUMNS = ("merchant_id", "payment_id", "order_id", "customer_id", "paid_ts", "amount", "status",
                     "auth_result", "card_fingerprint", "device_id", "ip_prefix", "email_domain", "card_country",
@@ -68,127 +75,85 @@ FEATURES: dict[str, str] = {
 
 
 LONGEST = dt.timedelta(days=30)  # the longest bounded window (email domain); longer histories are all-time
-HOUR, DAY = WINDOWS["1h"][0], WINDOWS["24h"][0]
+MICROS = {"10m": 600_000_000, "1h": 3_600_000_000, "24h": 86_400_000_000}  # WINDOWS in microseconds
+HOUR, DAY, MONTH = MICROS["1h"], MICROS["24h"], 30 * MICROS["24h"]
 # Per identity, what is counted over its earlier rows besides the three velocity windows: (column, what is
-# summed, how far back; None: all time, i.e. the window plus the totals before the scored slice).
+# summed, how far back in microseconds; None: all time, i.e. the window plus the totals before the rows read).
 HISTORIES = {
     "card": (("card_prior_payments", "n", None), ("card_declines_1h", "declined", HOUR)),
     "device": (("device_prior_payments", "n", None), ("device_declines_1h", "declined", HOUR)),
     "ip": (),
-    "email": (("email_domain_payments_30d", "n", ibis.interval(days=30)),),
+    "email": (("email_domain_payments_30d", "n", MONTH),),
     "customer": (("customer_prior_payments", "n", None), ("customer_prior_amount", "amount", None)),
 }
+READ_COLUMNS = (*IDENTITY_COLUMNS, "account_age_days")
+CARRIED = tuple(key for key, histories in HISTORIES.items() if any(span is None for _, _, span in histories))
 
 
-def _sums(t: ir.Table) -> dict[str, ir.Value]:
-    return {"n": t.payment_id.count(), "declined": (t.status == "declined").cast("int64").sum(),
-            "amount": t.amount.sum()}
+def _mismatch(a: str, b: str) -> pl.Expr:
+    return (pl.col(a).is_not_null() & pl.col(b).is_not_null() & (pl.col(a) != pl.col(b))).cast(pl.Float64)
 
 
-def _history(t: ir.Table, key: str, *, spark: bool) -> ir.Table:
-    """payment_id, paid_ts, merchant_id, the identity and, per column of ``key``, the sum over its rows strictly
-    before the payment (rows where the identity is known only).
+def _smallest_units(amount: pl.Series) -> tuple[np.ndarray, int]:
+    """Amounts as integers in the smallest unit of their decimal type (exact sums), and that type's scale."""
+    if isinstance(amount.dtype, pl.Decimal):
+        scale = amount.dtype.scale
+        return amount.to_physical().fill_null(0).cast(pl.Int64).to_numpy(), scale
+    scale = 6  # a float column (not the warehouse's type): micro-units
+    return (amount.cast(pl.Float64).fill_null(0.0) * 10**scale).round().cast(pl.Int64).to_numpy(), scale
 
-    One narrow table per identity: the engine sorts (merchant, identity, paid_ts) with a handful of columns
-    rather than the whole payment row, and every window of one identity shares that sort. Strictly before is
-    the range window ending at the payment less the rows at its own instant (the peers' frame, same sort)."""
+
+def _earlier_totals(access: DataAccess, early: ir.Table, late: ir.Table, key: str, scale: int) -> pl.DataFrame:
+    """merchant_id, the identity and its all-time sums over ``early`` (payments before the rows read), for the
+    identities ``late`` holds: an all-time history is these totals plus the rows read, the same number."""
     column = KEYS[key][0]
-    k = t.filter(t[column].notnull())
-    group = [k.merchant_id, k[column]]
-    sums = _sums(k)
-
-    def window(preceding):
-        return ibis.range_window(preceding=preceding, following=0, group_by=group, order_by=k.paid_ts)
-
-    def before(what: str, preceding) -> ir.Value:
-        return sums[what].over(window(preceding)) - sums[what].over(window(0))
-
-    cols = {f"{key}_payments_{name}": before("n", span) for name, (span, _) in WINDOWS.items()}
-    cols.update({name: before(what, preceding) for name, what, preceding in HISTORIES[key]})
-    if key == "device":  # distinct cards count the payment's own card (see the module doc): no peers taken away
-        card = k.card_fingerprint
-        for name, span in (("1h", HOUR), ("24h", DAY)):
-            # Spark has no DISTINCT window aggregate; the distinct set's size is the same number there.
-            cols[f"cards_per_device_{name}"] = (card.collect().over(window(span)).unique().length() if spark
-                                                else card.nunique().over(window(span)))
-    return k.select(k.payment_id, k.paid_ts, k.merchant_id, k[column], **cols)
+    wanted = {what for _, what, span in HISTORIES[key] if span is None}
+    k = early.filter(early[column].notnull() & early[column].isin(late[column]))
+    sums = {"n": k.payment_id.count()}
+    if "amount" in wanted:
+        sums["amount"] = k.amount.sum()
+    totals = access.to_polars(k.group_by(k.merchant_id, k[column]).aggregate(**sums))
+    if "amount" in wanted:
+        totals = totals.with_columns(pl.Series("amount", _smallest_units(
+            totals["amount"].cast(pl.Decimal(38, scale)) if isinstance(totals["amount"].dtype, pl.Decimal)
+            else totals["amount"])[0]))
+    return totals
 
 
-def _add_earlier_totals(history: ir.Table, early: ir.Table, key: str) -> ir.Table:
-    """``history`` with its all-time columns raised by the identity's totals before the scored slice's window:
-    scoring new payments runs its windows over the last 30 days only, and an all-time count is the total before
-    the cut (a grouped count) plus the window from the cut, which is the same number."""
-    column = KEYS[key][0]
-    alltime = {name: what for name, what, preceding in HISTORIES[key] if preceding is None}
-    if not alltime:
-        return history
-    sums = _sums(early)
-    totals = early.filter(early[column].notnull()).group_by(_m=early.merchant_id, _k=early[column]).aggregate(
-        **{f"_carry_{name}": sums[what] for name, what in alltime.items()})
-    joined = history.left_join(totals, [history.merchant_id == totals._m, history[column] == totals._k])
-    return joined.select(*[joined[c] for c in history.columns if c not in alltime],
-                         **{name: joined[name] + joined[f"_carry_{name}"].fill_null(0) for name in alltime})
+def _histories(rows: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Every history column (_history_columns) per row of ``rows``: the identities on two threads (their sorts
+    and searches run outside the interpreter lock)."""
+    micros = rows["paid_ts"].cast(pl.Datetime("us")).to_physical().to_numpy()
+    instants = windows.Instants.of(micros, sorted({*MICROS.values(), HOUR, MONTH}))
+    amount, _ = _smallest_units(rows["amount"])
+    values = {"n": None, "amount": amount,
+              "declined": (rows["status"] == "declined").fill_null(False).cast(pl.Int64).to_numpy()}
+
+    def one(key: str) -> dict[str, np.ndarray]:
+        identity = windows.Identity(rows, KEYS[key][0], instants)
+        out = {f"{key}_payments_{name}": identity.before(None, span) for name, span in MICROS.items()}
+        for name, what, span in HISTORIES[key]:
+            out[name] = identity.before(values[what], span)
+        if key == "device":  # distinct cards count the payment's own card (see the module doc)
+            out["cards_per_device_1h"] = identity.distinct_in_frame("card_fingerprint", rows, HOUR)
+            out["cards_per_device_24h"] = identity.distinct_in_frame("card_fingerprint", rows, DAY)
+        return out
+
+    with ThreadPoolExecutor(2) as pool:  # the device (two distinct counts) first: the longest
+        parts = list(pool.map(one, ["device", "card", "customer", "ip", "email"]))
+    return {name: value for part in parts for name, value in part.items()}
 
 
-def _mismatch(a: ir.StringColumn, b: ir.StringColumn) -> ir.IntegerValue:
-    return (a.notnull() & b.notnull() & (a != b)).cast("int32")
-
-
-def build_features(access: DataAccess, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                   payment_ids: Iterable[int] | None = None) -> ir.Table:
-    """The ibis expression behind ``compute_features``: the payments in [since, until] joined (on payment_id)
-    to one history per identity. With ``since``, windows run over the rows from 30 days before it, and
-    all-time histories add the totals before that (see _add_earlier_totals). With ``payment_ids``, only those
-    payments, and each history holds only their identities' rows: whole (merchant, identity) partitions, so
-    the windows give the same numbers from a sliver of the rows."""
-    t = access.table("payments")
-    spark = access.engine == "pyspark"
-    if until is not None:
-        t = t.filter(t.paid_ts <= ibis.literal(until, type="timestamp"))
-    early = None
-    if since is not None:
-        cut = ibis.literal(since - LONGEST, type="timestamp")
-        early, t = t.filter(t.paid_ts < cut), t.filter(t.paid_ts >= cut)
-    asked = t if payment_ids is None else t.filter(access.isin(t.payment_id, [int(p) for p in payment_ids]))
-    out = asked
-    # Every window is per merchant as well: a card seen at another merchant is not this merchant's history, and
-    # a scoped read gives the same features as an unscoped one.
-    for key in KEYS:
-        rows, before = t, early
-        if payment_ids is not None:
-            column = KEYS[key][0]
-            rows = t.filter(t[column].isin(asked[column]))
-            before = None if early is None else early.filter(early[column].isin(asked[column]))
-        history = _history(rows, key, spark=spark)
-        if since is not None:
-            history = _add_earlier_totals(history, before, key)
-            history = history.filter(history.paid_ts >= ibis.literal(since, type="timestamp"))
-        joined = out.left_join(history, out.payment_id == history.payment_id)
-        out = joined.select(*[out[c] for c in out.columns], *[history[c] for c in _history_columns(key)])
-    if since is not None:
-        out = out.filter(out.paid_ts >= ibis.literal(since, type="timestamp"))
-    # An unknown identity has no history (0): a left join finds no row for it.
-    counted = [c for key in KEYS for c in _history_columns(key)]
-    out = out.mutate(**{c: out[c].fill_null(0) for c in counted})
-    cols: dict[str, ir.Value] = {}
-    dev_n, card_n = out.device_payments_1h, out.card_payments_1h
-    dev_d, card_d = out.device_declines_1h, out.card_declines_1h
-    cols["device_decline_share_1h"] = ibis.ifelse(dev_n == 0, 0.0, dev_d / dev_n.nullif(0))
-    cols["card_decline_share_1h"] = ibis.ifelse(card_n == 0, 0.0, card_d / card_n.nullif(0))
-    # The customer's own history: every earlier attempt of the account (guests have none).
-    prior_n, prior_sum = out.customer_prior_payments, out.customer_prior_amount
-    cols["first_purchase"] = (prior_n == 0).cast("int32")
-    cols["is_guest"] = out.customer_id.isnull().cast("int32")
-    cols["amount_vs_customer_mean"] = ibis.ifelse(
-        prior_n > 0, out.amount.cast("float64") / (prior_sum.cast("float64") / prior_n).nullif(0.0), 1.0)
-    cols["hour_of_day"] = out.paid_ts.hour()
-    cols["card_ip_mismatch"] = _mismatch(out.card_country, out.ip_country)
-    cols["card_billing_mismatch"] = _mismatch(out.card_country, out.billing_country)
-    cols["ip_shipping_mismatch"] = _mismatch(out.ip_country, out.shipping_country)
-    cols["billing_shipping_mismatch"] = _mismatch(out.billing_country, out.shipping_country)
-    kept = [c for c in counted if c in FEATURES]
-    return out.select(*[out[c] for c in IDENTITY_COLUMNS], *[out[c] for c in kept], **cols,
-                      account_age_days_=out.account_age_days.fill_null(0))
+def _add_carried(frame: pl.DataFrame, carried: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """``frame``'s all-time histories raised by the identities' totals before the rows read."""
+    for key, totals in carried.items():
+        column = KEYS[key][0]
+        alltime = {name: what for name, what, span in HISTORIES[key] if span is None}
+        renamed = totals.rename({what: f"_carry_{name}" for name, what in alltime.items()})
+        frame = frame.join(renamed, on=["merchant_id", column], how="left", maintain_order="left").with_columns(
+            **{name: pl.col(name) + pl.col(f"_carry_{name}").fill_null(0) for name in alltime}
+        ).drop([f"_carry_{name}" for name in alltime])
+    return frame
 
 
 def _history_columns(key: str) -> list[str]:
@@ -201,15 +166,66 @@ FEATURE_NAMES = tuple(FEATURES)
 
 def compute_features(access: DataAccess, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
                      payment_ids: Iterable[int] | None = None) -> pl.DataFrame:
-    """One row per payment in scope with paid_ts in [since, until] (and among ``payment_ids`` when given: the
-    same rows as without it, filtered, computed from their identities' rows only): IDENTITY_COLUMNS then
-    FEATURES (floats), sorted by paid_ts then payment_id. Windows see only earlier rows (see the module doc)."""
+    """One row per payment in scope with paid_ts in [since, until] (and among ``payment_ids`` when given: those
+    rows of the same computation): IDENTITY_COLUMNS then FEATURES (floats), sorted by paid_ts then payment_id.
+    Windows see only earlier rows (see the module doc).
+
+    The payments are read through ``data.access`` (DuckDB or Spark): with ``since``, the rows from 30 days
+    before it (the longest window) and, per all-time history, the identities' totals before that; without it,
+    every row. The windows are then counted in memory (``windows``)."""
     if since is not None and until is not None and since > until:
         raise ValueError(f"since ({since}) is after until ({until})")
-    frame = access.to_polars(build_features(access, since=since, until=until, payment_ids=payment_ids))
-    frame = frame.rename({"account_age_days_": "account_age_days"})
+    t = access.table("payments")
+    if until is not None:
+        t = t.filter(t.paid_ts <= ibis.literal(until, type="timestamp"))
+    if since is not None:
+        cut = ibis.literal(since - LONGEST, type="timestamp")
+        early, t = t.filter(t.paid_ts < cut), t.filter(t.paid_ts >= cut)
+    rows = access.to_polars(t.select(*READ_COLUMNS))
+    scale = _smallest_units(rows["amount"].head(1))[1]
+    with ThreadPoolExecutor(1) as pool:  # the warehouse sums the earlier totals while the windows are counted
+        pending = None
+        if since is not None and rows.height:
+            scored = t.filter(t.paid_ts >= ibis.literal(since, type="timestamp"))
+            pending = pool.submit(lambda: {key: _earlier_totals(access, early, scored, key, scale) for key in CARRIED})
+        frame = rows.with_columns(**{k: pl.Series(k, v, dtype=pl.Float64) for k, v in _histories(rows).items()})
+        if since is not None:
+            frame = frame.filter(pl.col("paid_ts") >= since)
+        if payment_ids is not None:
+            frame = frame.filter(pl.col("payment_id").is_in([int(p) for p in payment_ids]))
+        if pending is not None:
+            frame = _add_carried(frame, pending.result())
+    prior_n = pl.col("customer_prior_payments")
+    derived = {
+        "device_decline_share_1h": pl.when(pl.col("device_payments_1h") == 0).then(0.0)
+        .otherwise(pl.col("device_declines_1h") / pl.col("device_payments_1h")),
+        "card_decline_share_1h": pl.when(pl.col("card_payments_1h") == 0).then(0.0)
+        .otherwise(pl.col("card_declines_1h") / pl.col("card_payments_1h")),
+        "first_purchase": (prior_n == 0).cast(pl.Float64),
+        "is_guest": pl.col("customer_id").is_null().cast(pl.Float64),
+        "amount_vs_customer_mean": pl.Series(_against_mean(frame, scale)),
+        "hour_of_day": pl.col("paid_ts").dt.hour().cast(pl.Float64),
+        "card_ip_mismatch": _mismatch("card_country", "ip_country"),
+        "card_billing_mismatch": _mismatch("card_country", "billing_country"),
+        "ip_shipping_mismatch": _mismatch("ip_country", "shipping_country"),
+        "billing_shipping_mismatch": _mismatch("billing_country", "shipping_country"),
+        "account_age_days": pl.col("account_age_days").fill_null(0).cast(pl.Float64),
+    }
+    frame = frame.with_columns(**derived)
     return frame.select(
         *[pl.col(c) for c in IDENTITY_COLUMNS if c != "amount"],
         pl.col("amount").cast(pl.Float64),
         *[pl.col(c).cast(pl.Float64).fill_null(0.0).alias(c) for c in FEATURE_NAMES if c != "amount"],
     ).select(*IDENTITY_COLUMNS, *[c for c in FEATURE_NAMES if c != "amount"]).sort("paid_ts", "payment_id")
+
+
+def _against_mean(frame: pl.DataFrame, scale: int) -> np.ndarray:
+    """Amount / the customer's mean earlier amount: 1 without history, 0 when the earlier amounts sum to 0.
+    In numpy, one division at a time, as the warehouse divides (polars may multiply by a reciprocal)."""
+    n = frame["customer_prior_payments"].to_numpy()
+    total = frame["customer_prior_amount"].to_numpy() / float(10**scale)  # smallest units -> currency units
+    amount = frame["amount"].cast(pl.Float64).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = total / n
+        ratio = amount / mean
+    return np.where(n <= 0, 1.0, np.where(mean == 0, 0.0, ratio))
