@@ -5,11 +5,11 @@ as data arrives (enqueueing the flagged ones).
   ``fraud_score`` model scores its latest payments (``models.fraud.commands.score_merchant``, what
   ``python -m models score`` runs) and the flagged ones enter the queue; the store keeps a payment queued once,
   so a second server or a command-line run over the same payments adds nothing.
-- ``reasons``: the model's sentences for queued payments. The whole weeks holding the payments asked about are
-  scored in windows of up to WINDOW_WEEKS weeks (``windows``), each cached per (merchant, model version, data
-  version, window) and shared by sessions: the features read the history once per call whatever the window,
-  so a queue of recent cases is one call, and a new one is needed only when the earliest case moves to
-  another week or a new model or data version arrives.
+- ``reasons``: the model's sentences for queued payments. The payments asked about are grouped by the whole
+  weeks holding them into windows of up to WINDOW_WEEKS weeks (``windows``); per window the features read the
+  history once, whatever the window's length, and only the payments asked about are scored and explained
+  (SHAP for every payment of five weeks was most of a cold page). Cached per (merchant, model version, data
+  version, window, payments) and shared by sessions: a queue page of recent cases is one call.
 
 Until a model is saved for a merchant there are no reasons and nothing is scored here; cases entered by
 ``python -m models score`` or by a rule are reviewed all the same.
@@ -27,7 +27,7 @@ from data.store.principal import Principal as StorePrincipal
 
 KIND = "fraud_score"
 JOB = "scoring-job"
-WINDOW_WEEKS = 5  # the longest window of payments scored in one call for the reasons of a queue page  # who the audit log names for cases the app enqueues (as the command line does)
+WINDOW_WEEKS = 5  # the longest window of payments read in one call for the reasons of a queue page
 
 
 def saved_model(merchant_id: int, data_version: int):
@@ -59,16 +59,17 @@ def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=32)
+@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=64)
 def _reasons_between(merchant_id: int, model_version: str, data_version: int, first: dt.date, last: dt.date,
-                     _payload: bytes) -> dict[int, tuple[str, ...]]:
-    """Reasons of the payments paid on days ``first`` to ``last`` that the model gives reasons for (score at
-    least 5%). One call: the features read the merchant's history once, whatever the window's length."""
+                     payment_ids: tuple[int, ...], _payload: bytes) -> dict[int, tuple[str, ...]]:
+    """Reasons of ``payment_ids`` (paid on days ``first`` to ``last``) that the model gives reasons for (score at
+    least 5%). One call: the features read the merchant's history once, whatever the window's length; only the
+    payments asked about are scored and explained."""
     from models.fraud.scoring import score_payments
 
     since = dt.datetime.combine(first, dt.time())
     until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()) - dt.timedelta(microseconds=1)
-    scored = score_payments(cache.access((merchant_id,)), _payload, since=since, until=until)
+    scored = score_payments(cache.access((merchant_id,)), _payload, since=since, until=until, payment_ids=payment_ids)
     return {int(p): tuple(r) for p, r in zip(scored["payment_id"].to_list(), scored["reasons"].to_list()) if r}
 
 
@@ -106,6 +107,7 @@ def reasons(merchant_id: int, payment_ids: Iterable[int], data_version: int) -> 
         return {}
     out: dict[int, list[str]] = {}
     for first, last in windows(days.values()):
-        said = _reasons_between(merchant_id, saved.version, data_version, first, last, saved.payload)
-        out.update({p: list(said[p]) for p in ids if p in said})
+        asked = tuple(p for p in ids if p in days and first <= days[p] <= last)
+        said = _reasons_between(merchant_id, saved.version, data_version, first, last, asked, saved.payload)
+        out.update({p: list(said[p]) for p in asked if p in said})
     return out

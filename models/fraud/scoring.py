@@ -66,8 +66,9 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
 def score_payments(access: DataAccess, payload: bytes, *, since: dt.datetime | None = None,
                    until: dt.datetime | None = None, reasons_from: float | None = REASONS_FROM,
                    payment_ids: Iterable[int] | None = None) -> pl.DataFrame:
-    """Payments in scope with paid_ts in [since, until] (only ``payment_ids`` when given: far cheaper for a few,
-    e.g. the cases a page shows): compute_features' columns, then probability (calibrated chance of a
+    """Payments in scope with paid_ts in [since, until] (only ``payment_ids`` when given: the features still read
+    the window's history, but only those payments are scored and explained, e.g. the cases a page shows):
+    compute_features' columns, then probability (calibrated chance of a
     chargeback, 0..1), anomaly (0..1: share of training payments less unusual), score (the blend thresholds
     apply to, 0..1) and reasons (up to 3 sentences), sorted by paid_ts."""
     features = compute_features(access, since=since, until=until, payment_ids=payment_ids)
