@@ -4,7 +4,7 @@ chargebacks that arrived later.
 
 Every read goes through ``data.access`` (the caller's merchant scope) and is narrowed again to the case's own
 merchant: a card seen at two merchants links nothing across them. Payment ids travel as an Arrow table joined
-in, never as SQL text. Pure: polars frames out, no streamlit.
+in (a few, integers only, as an IN list), never as SQL text. Pure: polars frames out, no streamlit.
 """
 
 from __future__ import annotations
@@ -32,15 +32,24 @@ HISTORY_LIMIT = 100
 CHARGEBACK_WINDOW_DAYS = 90  # a payment without a chargeback counts as good only once this has passed
 
 
+FEW_IDS = 100  # up to this many ids are a literal IN list (integers only); more travel as an Arrow table
+
+
 def _ids_table(payment_ids: Iterable[int]) -> ibis.Table:
     ids = sorted({int(i) for i in payment_ids})
     return ibis.memtable(pl.DataFrame({"payment_id": ids}, schema={"payment_id": pl.Int64}))
 
 
+def _with_ids(access: DataAccess, p: ibis.Table, payment_ids: Iterable[int]) -> ibis.Table:
+    ids = sorted({int(i) for i in payment_ids})
+    if len(ids) <= FEW_IDS:  # a case view's one payment: no table to register for it
+        return p.filter(access.isin(p.payment_id, ids))
+    return p.join(_ids_table(ids), "payment_id")
+
+
 def compute_payments(access: DataAccess, payment_ids: Iterable[int]) -> pl.DataFrame:
     """The payments with these ids that the scope may see (others are simply absent): PAYMENT_COLUMNS."""
-    p = access.table("payments")
-    rows = p.join(_ids_table(payment_ids), "payment_id").select(*PAYMENT_COLUMNS)
+    rows = _with_ids(access, access.table("payments"), payment_ids).select(*PAYMENT_COLUMNS)
     return access.to_polars(rows.order_by("payment_id"))
 
 
@@ -59,25 +68,59 @@ def email_domain_is_common(access: DataAccess, payment: Mapping, limit: int = CO
 
 
 def compute_linked_payments(access: DataAccess, payment: Mapping, *, limit: int = LINKED_LIMIT,
-                            common_email: int = COMMON_EMAIL_PAYMENTS) -> pl.DataFrame:
+                            common_email: int = COMMON_EMAIL_PAYMENTS,
+                            email_is_common: bool | None = None) -> pl.DataFrame:
     """Other payments of the same merchant sharing the payment's card, device, IP prefix or (an uncommon) email
     domain, nearest in time first, at most ``limit``. Columns: PAYMENT_COLUMNS, ``linked_by`` (words: "card,
-    device"), ``links`` (how many signals are shared) and ``hours_apart`` (signed: negative = before)."""
-    shared = {c: payment.get(c) for c in LINKS if payment.get(c) is not None}
-    if "email_domain" in shared and email_domain_is_common(access, payment, common_email):
-        del shared["email_domain"]
-    empty = pl.DataFrame(schema={**compute_payments(access, []).schema, "linked_by": pl.Utf8, "links": pl.Int64,
-                                 "hours_apart": pl.Float64})
+    device"), ``links`` (how many signals are shared) and ``hours_apart`` (signed: negative = before).
+    ``email_is_common``: email_domain_is_common's answer when the caller has it already."""
+    shared = _linking(access, payment, common_email, email_is_common)
     if not shared:
-        return empty
+        return _no_links(compute_payments(access, []))
+    return _linked_from(_sharing(access, payment, shared), payment, shared, limit)
+
+
+def compute_case_links(access: DataAccess, payment: Mapping, *, email_is_common: bool | None = None
+                       ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """compute_histories' (summary, rows) and compute_linked_payments' frame from one read of the payments
+    sharing any of the payment's identities (a case view's whole warehouse read)."""
+    shared = _linking(access, payment, COMMON_EMAIL_PAYMENTS, email_is_common)
+    known = _known(payment)
+    wanted = {**known, **shared}
+    rows = _sharing(access, payment, wanted) if wanted else compute_payments(access, [])
+    linked = _linked_from(rows, payment, shared, LINKED_LIMIT) if shared else _no_links(rows)
+    return (*_histories_from(rows, payment, known, HISTORY_LIMIT), linked)
+
+
+def _linking(access: DataAccess, payment: Mapping, common_email: int, email_is_common: bool | None) -> dict:
+    """The payment's identities that link it to others: an email domain only when it is not common."""
+    shared = {c: payment.get(c) for c in LINKS if payment.get(c) is not None}
+    if "email_domain" in shared:
+        if email_is_common is None:
+            email_is_common = email_domain_is_common(access, payment, common_email)
+        if email_is_common:
+            del shared["email_domain"]
+    return shared
+
+
+def _sharing(access: DataAccess, payment: Mapping, identities: Mapping) -> pl.DataFrame:
+    """The merchant's payments sharing any of ``identities`` (column -> value), the payment itself included."""
     p = _same_merchant(access, payment)
     condition = None
-    for column, value in shared.items():
-        test = access.equals(p[column], value)
+    for column, value in identities.items():
+        test = p[column] == int(value) if column == "customer_id" else access.equals(p[column], value)
         condition = test if condition is None else condition | test
-    rows = access.to_polars(p.filter(condition, p.payment_id != int(payment["payment_id"])).select(*PAYMENT_COLUMNS))
+    return access.to_polars(p.filter(condition).select(*PAYMENT_COLUMNS))
+
+
+def _matching(identities: Mapping) -> pl.Expr:
+    return pl.any_horizontal([pl.col(c) == pl.lit(v) for c, v in identities.items()]).fill_null(False)
+
+
+def _linked_from(rows: pl.DataFrame, payment: Mapping, shared: Mapping, limit: int) -> pl.DataFrame:
+    rows = rows.filter(_matching(shared) & (pl.col("payment_id") != int(payment["payment_id"])))
     if not rows.height:
-        return empty
+        return _no_links(rows)
     at = payment["paid_ts"]
     matches = [pl.when(pl.col(c) == pl.lit(v)).then(pl.lit(LINKS[c])) for c, v in shared.items()]
     return (rows.with_columns(pl.concat_list(matches).list.drop_nulls().alias("_by"),
@@ -89,6 +132,10 @@ def compute_linked_payments(access: DataAccess, payment: Mapping, *, limit: int 
             .head(limit))
 
 
+def _no_links(payments: pl.DataFrame) -> pl.DataFrame:
+    return pl.DataFrame(schema={**payments.schema, "linked_by": pl.Utf8, "links": pl.Int64, "hours_apart": pl.Float64})
+
+
 def compute_histories(access: DataAccess, payment: Mapping, *, limit: int = HISTORY_LIMIT) -> tuple[pl.DataFrame,
                                                                                                     pl.DataFrame]:
     """The customer's, card's and device's payments at this merchant (the payment itself included).
@@ -97,17 +144,24 @@ def compute_histories(access: DataAccess, payment: Mapping, *, limit: int = HIST
     "Device"), ``payments``, ``declined``, ``charged_back``, ``captured_amount`` (merchant currency),
     ``first_paid``, ``last_paid``. rows: the latest ``limit`` payments of any of them, newest first, with
     ``shares`` (words: "customer, card") and ``this_payment`` (flag)."""
-    known = {c: payment.get(c) for c in HISTORIES if payment.get(c) is not None}
-    summary_schema = {"identity": pl.Utf8, "payments": pl.Int64, "declined": pl.Int64, "charged_back": pl.Int64,
-                      "captured_amount": pl.Float64, "first_paid": pl.Datetime("us"), "last_paid": pl.Datetime("us")}
+    known = _known(payment)
+    rows = _sharing(access, payment, known) if known else pl.DataFrame()
+    return _histories_from(rows, payment, known, limit)
+
+
+SUMMARY_SCHEMA = {"identity": pl.Utf8, "payments": pl.Int64, "declined": pl.Int64, "charged_back": pl.Int64,
+                  "captured_amount": pl.Float64, "first_paid": pl.Datetime("us"), "last_paid": pl.Datetime("us")}
+
+
+def _known(payment: Mapping) -> dict:
+    return {c: payment.get(c) for c in HISTORIES if payment.get(c) is not None}
+
+
+def _histories_from(rows: pl.DataFrame, payment: Mapping, known: Mapping, limit: int) -> tuple[pl.DataFrame,
+                                                                                               pl.DataFrame]:
     if not known:
-        return pl.DataFrame(schema=summary_schema), pl.DataFrame()
-    p = _same_merchant(access, payment)
-    condition = None
-    for column, value in known.items():
-        test = p[column] == int(value) if column == "customer_id" else access.equals(p[column], value)
-        condition = test if condition is None else condition | test
-    rows = access.to_polars(p.filter(condition).select(*PAYMENT_COLUMNS))
+        return pl.DataFrame(schema=SUMMARY_SCHEMA), pl.DataFrame()
+    rows = rows.filter(_matching(known))
     summary = []
     for column, value in known.items():
         mine = rows.filter(pl.col(column) == value)
@@ -121,7 +175,7 @@ def compute_histories(access: DataAccess, payment: Mapping, *, limit: int = HIST
     listed = (rows.with_columns(pl.concat_list(shares).list.drop_nulls().list.join(", ").alias("shares"),
                                 (pl.col("payment_id") == int(payment["payment_id"])).alias("this_payment"))
               .sort(["paid_ts", "payment_id"], descending=True).head(limit))
-    return pl.DataFrame(summary, schema=summary_schema), listed
+    return pl.DataFrame(summary, schema=SUMMARY_SCHEMA), listed
 
 
 def compute_chargeback_agreement(access: DataAccess, decisions: pl.DataFrame, *, as_of: dt.datetime,
@@ -140,7 +194,7 @@ def compute_chargeback_agreement(access: DataAccess, decisions: pl.DataFrame, *,
     if not kept.height:
         return pl.DataFrame(schema=schema)
     p = access.table("payments")
-    facts = access.to_polars(p.join(_ids_table(kept["payment_id"].to_list()), "payment_id")
+    facts = access.to_polars(_with_ids(access, p, kept["payment_id"].to_list())
                              .select("payment_id", "merchant_id", "paid_ts", "chargeback")).with_columns(
         pl.col("merchant_id").cast(pl.Int64))
     cutoff = as_of.replace(tzinfo=None) - dt.timedelta(days=window_days)

@@ -89,7 +89,7 @@ def _shown(at) -> str:
 
 
 def bench_user(AppTest, user: str, args) -> None:
-    from dashboard import cache, review_scoring
+    from dashboard import cache, review_data, review_scoring
     from dashboard.auth import login as auth
     from dashboard.auth.accounts import DEMO_PASSWORD
 
@@ -112,8 +112,11 @@ def bench_user(AppTest, user: str, args) -> None:
     cold, warm, loads, cold_cpu, warm_cpu = [], [], [], [], []
     for _ in range(args.repeat):
         cache.clear()
-        review_scoring._reasons_between.clear()
-        review_scoring._paid_days.clear()
+        review_scoring._said.clear()
+        review_scoring._worth_explaining.clear()
+        review_data._payment_memo.clear()
+        review_data.case_links.clear()
+        review_data._email_is_common.clear()
         loads.append(os.getloadavg()[0])
         cold.append(timed(at.run, cold_cpu))
         warm.append(timed(at.run, warm_cpu))

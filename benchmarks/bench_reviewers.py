@@ -12,8 +12,7 @@ exception on the page, a run without a new case, a timeout or a closed socket.
 Afterwards the store is read back: every timed decision is there exactly once, and no case was decided twice.
 Cases are real payments of the warehouse, put in the queue through the store as ``python -m models score`` does.
 
-    python benchmarks/bench_reviewers.py [--warehouse bench_out/demo.duckdb] [--reviewers 20] [--decisions 25]
-                                      [--think 2]
+    python benchmarks/bench_reviewers.py [--warehouse PATH] [--reviewers 20] [--decisions 25] [--think 2]
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import random
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +38,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 from benchmarks.bench_ws_sessions import TIMEOUT, Client, RunError  # noqa: E402
 from benchmarks.sessions_common import rss_mb  # noqa: E402
 from dashboard.auth import login as auth  # noqa: E402
+from models.artifacts import models_dir_for  # noqa: E402
 
 CASE = re.compile(r"^Case (\d+): payment (\d+)")
 
@@ -64,6 +65,13 @@ def enqueue(warehouse: Path, per_merchant: int) -> int:
     finally:
         store.close()
     return len(rows)
+
+
+def prepare_demo(warehouse: Path) -> None:
+    """The demo warehouse, as ./start.sh builds it, and its fraud models (the case view shows their reasons)."""
+    for command in (["data", "generate", "--warehouse", str(warehouse), "--size", "demo"],
+                    ["models", "train", "--kind", "fraud_score", "--warehouse", str(warehouse)]):
+        subprocess.run([sys.executable, "-m", *command], check=True, cwd=ROOT, capture_output=True)
 
 
 def case_of(seen: dict) -> str | None:
@@ -125,7 +133,8 @@ async def run_all(url: str, pid: int, users: list[str], password: str, decisions
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--warehouse", default=str(ROOT / "bench_out" / "demo.duckdb"))
+    ap.add_argument("--warehouse", default=None, help="a warehouse with signals, and its fraud models beside it "
+                    "(default: generate the demo warehouse and train its fraud models, about 15 s)")
     ap.add_argument("--reviewers", type=int, default=20)
     ap.add_argument("--decisions", type=int, default=25, help="decisions per reviewer")
     ap.add_argument("--think", type=float, default=2.0, help="seconds a reviewer reads a case (mean)")
@@ -140,7 +149,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         wh = Path(tmp) / "reviewers.duckdb"
-        shutil.copy(args.warehouse, wh)
+        if args.warehouse is None:
+            prepare_demo(wh)
+            args.warehouse = "a new demo warehouse (seed 42) with its fraud models"
+        else:
+            shutil.copy(args.warehouse, wh)
+            if models_dir_for(Path(args.warehouse)).exists():  # its fraud models: the case view's reasons
+                shutil.copytree(models_dir_for(Path(args.warehouse)), models_dir_for(wh))
         queued = enqueue(wh, per_merchant=args.reviewers * args.decisions // 2 + 20)
         creds = Path(tmp) / "credentials.yaml"
         create_demo_users(creds, rounds=4)

@@ -154,24 +154,57 @@ def decisions_frame(decisions) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------- warehouse reads
 
 
-@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=256)
+@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=64)
+def _payment_memo(merchant_id: int, data_version: int) -> dict[int, dict | None]:
+    """payment id -> its row (None: not in the warehouse), filled in as payments are asked about."""
+    return {}
+
+
+def payments(merchant_id: int, payment_ids: Iterable[int], data_version: int) -> dict[int, dict]:
+    """Rows (fraud_links.PAYMENT_COLUMNS) of those payments of ``merchant_id`` the warehouse has, each read once
+    per data version: the queue's cases are read as they come into view, and the case view finds its payment
+    read already."""
+    memo = _payment_memo(merchant_id, data_version)
+    ids = [int(p) for p in payment_ids]
+    missing = [p for p in dict.fromkeys(ids) if p not in memo]
+    if missing:
+        rows = fraud_links.compute_payments(cache.access((merchant_id,)), missing)
+        found = {int(r["payment_id"]): r for r in rows.iter_rows(named=True)}
+        memo.update({p: found.get(p) for p in missing})
+    return {p: memo[p] for p in ids if memo.get(p) is not None}
+
+
 def payment(merchant_id: int, payment_id: int, data_version: int) -> dict | None:
     """One payment of ``merchant_id`` (fraud_links.PAYMENT_COLUMNS), or None when the warehouse has none."""
-    rows = fraud_links.compute_payments(cache.access((merchant_id,)), [payment_id])
-    return rows.row(0, named=True) if rows.height else None
+    return payments(merchant_id, [payment_id], data_version).get(int(payment_id))
 
 
-@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=128)
-def linked(merchant_id: int, payment_id: int, data_version: int) -> tuple[pl.DataFrame, bool]:
-    """(payments linked to it, whether its email domain was too common to link on)."""
+@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=1024)
+def _email_is_common(merchant_id: int, domain: str, data_version: int) -> bool:
     access = cache.access((merchant_id,))
-    row = payment(merchant_id, payment_id, data_version)
-    return fraud_links.compute_linked_payments(access, row), fraud_links.email_domain_is_common(access, row)
+    return fraud_links.email_domain_is_common(access, {"merchant_id": merchant_id, "email_domain": domain})
+
+
+@dataclass(frozen=True)
+class CaseLinks:
+    summary: pl.DataFrame  # the customer's, card's and device's histories (fraud_links.compute_histories)
+    history: pl.DataFrame  # their latest payments
+    linked: pl.DataFrame  # payments linked by card, device, network or email domain
+    email_is_common: bool  # the email domain was too common to link on
 
 
 @cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=128)
-def histories(merchant_id: int, payment_id: int, data_version: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return fraud_links.compute_histories(cache.access((merchant_id,)), payment(merchant_id, payment_id, data_version))
+def case_links(merchant_id: int, payment_id: int, data_version: int) -> CaseLinks | None:
+    """What the case view shows around a payment, from one warehouse read (None: payment not in the warehouse).
+    Whether an email domain is common is kept per domain: gmail.com is asked about at nearly every case."""
+    row = payment(merchant_id, payment_id, data_version)
+    if row is None:
+        return None
+    domain = row.get("email_domain")
+    common = domain is not None and _email_is_common(merchant_id, domain, data_version)
+    summary, history, linked = fraud_links.compute_case_links(cache.access((merchant_id,)), row,
+                                                              email_is_common=common)
+    return CaseLinks(summary, history, linked, common)
 
 
 def chargeback_window_days() -> int:

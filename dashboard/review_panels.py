@@ -20,6 +20,8 @@ from data.store.review_reads import ReviewCase
 from data.store.review_vocabulary import BULK_MAX_CASES, NOTE_MAX_CHARS, OUTCOMES, REASONS, REVERSAL_REASONS
 
 STATS_DAYS = 30
+STATS_OPEN = "rv_stats_open"  # the Reviewer stats panel's open state (session state)
+HISTORY_OPEN = "rv_history_open"  # the case view's list of the latest payments: open or not
 
 
 def grid(frame: pl.DataFrame, key: str, currency: str | None = None) -> None:
@@ -56,16 +58,18 @@ def render_case(who: StorePrincipal, case: ReviewCase, data_version: int, reason
 
 
 def _render_links(case: ReviewCase, row: Mapping, data_version: int) -> None:
-    summary, rows = rd.histories(case.merchant_id, case.payment_id, data_version)
+    links = rd.case_links(case.merchant_id, case.payment_id, data_version)
+    summary, rows, linked, common = links.summary, links.history, links.linked, links.email_is_common
     st.caption("The customer's, card's and device's history at this merchant")
     if summary.height:
         grid(summary, "rv_history_summary", case.currency)
-        with st.expander(f"Their latest {rows.height:,} payments"):
-            grid(rows.select("paid_ts", "payment_id", "amount", "status", "shares", "chargeback", "this_payment"),
-                  "rv_history_rows", case.currency)
+        latest = st.expander(f"Their latest {rows.height:,} payments", key=HISTORY_OPEN, on_change="rerun")
+        if latest.open:  # drawn only when opened: the next case loads without it
+            with latest:
+                grid(rows.select("paid_ts", "payment_id", "amount", "status", "shares", "chargeback",
+                                 "this_payment"), "rv_history_rows", case.currency)
     else:
         st.text("No customer, card or device is known for this payment.")
-    linked, common = rd.linked(case.merchant_id, case.payment_id, data_version)
     st.caption(f"Payments linked by card, device, IP network or email domain ({linked.height:,}, nearest in time "
                "first)")
     if common:
@@ -162,9 +166,14 @@ def render_bulk(who: StorePrincipal, listed: pl.DataFrame) -> None:
 
 def render_stats(who: StorePrincipal, merchant_ids: tuple[int, ...], now: dt.datetime) -> None:
     """Per reviewer: cases per hour and time to decision (last STATS_DAYS days), and agreement with chargebacks
-    (every decision so far, since chargebacks arrive weeks later)."""
+    (every decision so far, since chargebacks arrive weeks later). Computed only while the panel is open: every
+    decision changes them, and a reviewer working through the queue would otherwise recompute them at each
+    case."""
     reviews = cache.store().reviews
-    with st.expander("Reviewer stats", icon=":material/monitoring:"):
+    panel = st.expander("Reviewer stats", icon=":material/monitoring:", key=STATS_OPEN, on_change="rerun")
+    if not panel.open:
+        return
+    with panel:
         stats = reviews.reviewer_stats(who, merchant_ids=merchant_ids, since=now - dt.timedelta(days=STATS_DAYS))
         log = rd.decisions_frame(reviews.decision_log(who, merchant_ids=merchant_ids))
         agreement = rd.agreement(merchant_ids, log, rd.utc(now))

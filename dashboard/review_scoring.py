@@ -5,11 +5,12 @@ as data arrives (enqueueing the flagged ones).
   ``fraud_score`` model scores its latest payments (``models.fraud.commands.score_merchant``, what
   ``python -m models score`` runs) and the flagged ones enter the queue; the store keeps a payment queued once,
   so a second server or a command-line run over the same payments adds nothing.
-- ``reasons``: the model's sentences for queued payments. The payments asked about are grouped by the whole
-  weeks holding them into windows of up to WINDOW_WEEKS weeks (``windows``); per window the features read the
-  history once, whatever the window's length, and only the payments asked about are scored and explained
-  (SHAP for every payment of five weeks was most of a cold page). Cached per (merchant, model version, data
-  version, window, payments) and shared by sessions: a queue page of recent cases is one call.
+- ``reasons``: the model's sentences for queued payments. The payments asked about are grouped by the fixed
+  blocks of four whole weeks holding them (``windows``). Per block the features read the history once and the
+  payments scoring at least 5% are kept with their features (cached per merchant, model version, data version
+  and block, shared by sessions); SHAP then runs for the payments asked about only (SHAP for every such
+  payment of the weeks shown was most of a cold page), so the page after a decision, whose cases shift by
+  one, explains its cases from blocks already computed.
 
 Until a model is saved for a merchant there are no reasons and nothing is scored here; cases entered by
 ``python -m models score`` or by a rule are reviewed all the same.
@@ -27,7 +28,6 @@ from data.store.principal import Principal as StorePrincipal
 
 KIND = "fraud_score"
 JOB = "scoring-job"
-WINDOW_WEEKS = 5  # the longest window of payments read in one call for the reasons of a queue page
 
 
 def saved_model(merchant_id: int, data_version: int):
@@ -55,43 +55,64 @@ def enqueue_new(merchant_ids: Iterable[int], data_version: int) -> dict[int, obj
     return runs
 
 
-def _monday(day: dt.date) -> dt.date:
-    return day - dt.timedelta(days=day.weekday())
-
-
-@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=64)
-def _reasons_between(merchant_id: int, model_version: str, data_version: int, first: dt.date, last: dt.date,
-                     payment_ids: tuple[int, ...], _payload: bytes) -> dict[int, tuple[str, ...]]:
-    """Reasons of ``payment_ids`` (paid on days ``first`` to ``last``) that the model gives reasons for (score at
-    least 5%). One call: the features read the merchant's history once, whatever the window's length; only the
-    payments asked about are scored and explained."""
-    from models.fraud.scoring import score_payments
+@cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=32)
+def _worth_explaining(merchant_id: int, model_version: str, data_version: int, first: dt.date, last: dt.date,
+                      _payload: bytes):
+    """The payments paid on days ``first`` to ``last`` that the model gives reasons for (score at least 5%),
+    with their features and scores: one read of the merchant's history, whatever the window's length."""
+    from models.fraud.scoring import REASONS_FROM, score_payments
 
     since = dt.datetime.combine(first, dt.time())
     until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time()) - dt.timedelta(microseconds=1)
-    scored = score_payments(cache.access((merchant_id,)), _payload, since=since, until=until, payment_ids=payment_ids)
-    return {int(p): tuple(r) for p, r in zip(scored["payment_id"].to_list(), scored["reasons"].to_list()) if r}
-
-
-def windows(days: Iterable[dt.date], span_weeks: int = WINDOW_WEEKS) -> list[tuple[dt.date, dt.date]]:
-    """Whole weeks (Monday to Sunday) covering ``days``, grouped into windows of at most ``span_weeks`` weeks:
-    a queue of recent cases is one window; a few old cases add a window each instead of stretching the
-    first one over months of payments to score."""
-    out: list[tuple[dt.date, dt.date]] = []
-    for monday in sorted({_monday(d) for d in days}):
-        if out and monday < out[-1][0] + dt.timedelta(weeks=span_weeks):
-            out[-1] = (out[-1][0], monday + dt.timedelta(days=6))
-        else:
-            out.append((monday, monday + dt.timedelta(days=6)))
-    return out
+    scored = score_payments(cache.access((merchant_id,)), _payload, since=since, until=until, reasons_from=1.1)
+    return scored.filter(scored["score"] >= REASONS_FROM).drop("reasons")
 
 
 @cache.shared_result(ttl=cache.TTL_SECONDS, max_entries=256)
-def _paid_days(merchant_id: int, payment_ids: tuple[int, ...], data_version: int) -> dict[int, dt.date]:
-    from analytics.fraud_links import compute_payments
+def _said(merchant_id: int, model_version: str, data_version: int, first: dt.date, last: dt.date
+          ) -> dict[int, tuple[str, ...]]:
+    """payment id -> its reasons (empty: none), filled in as payments of the block are explained."""
+    return {}
 
-    rows = compute_payments(cache.access((merchant_id,)), payment_ids)
-    return {int(p): ts.date() for p, ts in zip(rows["payment_id"].to_list(), rows["paid_ts"].to_list())}
+
+def _reasons_between(merchant_id: int, model_version: str, data_version: int, first: dt.date, last: dt.date,
+                     payment_ids: tuple[int, ...], payload: bytes) -> dict[int, tuple[str, ...]]:
+    """Reasons of ``payment_ids`` (paid on days ``first`` to ``last``): SHAP for the payments not explained yet
+    only (after a decision, the one case that came into view), from the block's scored payments
+    (``_worth_explaining``)."""
+    import polars as pl
+
+    from models.fraud.scoring import explain
+
+    said = _said(merchant_id, model_version, data_version, first, last)
+    missing = [p for p in payment_ids if p not in said]
+    if missing:
+        worth = _worth_explaining(merchant_id, model_version, data_version, first, last, payload)
+        asked = worth.filter(pl.col("payment_id").is_in(missing))
+        new = {p: () for p in missing}  # below the model's 5%: no reasons
+        if asked.height:
+            out = explain(asked.drop("probability", "anomaly", "score"), payload)
+            new.update({int(p): tuple(r) for p, r in zip(out["payment_id"].to_list(), out["reasons"].to_list())})
+        said.update(new)
+    return {p: said[p] for p in payment_ids if said.get(p)}
+
+
+BLOCK_DAYS = 28  # reasons are computed per fixed block of four whole weeks
+_EPOCH = dt.date(2001, 1, 1)  # a Monday: blocks run Monday to Sunday
+
+
+def windows(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """The fixed blocks of four whole weeks (Monday to Sunday) holding ``days``, oldest first. A day's block
+    does not depend on the other days asked about, so the page after a decision, whose cases shift by one,
+    asks for the same blocks and finds them computed."""
+    starts = {_EPOCH + dt.timedelta(days=BLOCK_DAYS * ((d - _EPOCH).days // BLOCK_DAYS)) for d in days}
+    return [(s, s + dt.timedelta(days=BLOCK_DAYS - 1)) for s in sorted(starts)]
+
+
+def _paid_days(merchant_id: int, payment_ids: tuple[int, ...], data_version: int) -> dict[int, dt.date]:
+    from dashboard.review_data import payments
+
+    return {p: row["paid_ts"].date() for p, row in payments(merchant_id, payment_ids, data_version).items()}
 
 
 def reasons(merchant_id: int, payment_ids: Iterable[int], data_version: int) -> dict[int, list[str]]:

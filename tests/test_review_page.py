@@ -410,6 +410,11 @@ def test_a_reviewer_of_merchant_1_never_sees_merchant_2(served, fixture_warehous
     run(at)
     held = at.session_state[rd_claim()]
     assert held.case.merchant_id == 1
+    assert not [d for d in at.dataframe if "shares" in d.value.columns]  # the latest payments: drawn when opened
+    from dashboard.review_panels import HISTORY_OPEN
+
+    at.session_state[HISTORY_OPEN] = True
+    run(at)
     linked = grid(at, "linked_by")["payment_id"].to_list() + grid(at, "shares")["payment_id"].to_list()
     assert linked and set(warehouse_owner(fixture_warehouse_path, linked).values()) == {1}
     at.button(key="rv_release").click()
@@ -522,8 +527,13 @@ def test_reviewer_stats_against_the_store_and_the_chargebacks(served, fixture_wa
     import sqlite3
 
     folder, _ = served
+    from dashboard.review_panels import STATS_OPEN
+
     at = open_page("admin", merchants=(1, 2))
     at.selectbox(key="currency_pick").set_value("GBP")
+    run(at)
+    assert not [d for d in at.dataframe if "cases_per_hour" in d.value.columns]  # computed only when opened
+    at.session_state[STATS_OPEN] = True
     run(at)
     stats = grid(at, "cases_per_hour")
     con = sqlite3.connect(folder / "state.sqlite")
@@ -638,19 +648,21 @@ def test_exports_make_formulas_inert_and_use_words():
     assert csv["Note"].to_list() == ["'=HYPERLINK(\"x\")"] and csv["Reviewer"].to_list() == ["'@ana"]
 
 
-def test_reason_windows_are_whole_weeks_of_at_most_five():
+def test_reason_windows_are_fixed_blocks_of_four_whole_weeks():
     from dashboard.review_scoring import windows
 
     d = dt.date
     assert windows([]) == []
-    assert windows([d(2026, 10, 28), d(2026, 10, 30)]) == [(d(2026, 10, 26), d(2026, 11, 1))]
+    [(first, last)] = windows([d(2026, 10, 28)])
+    assert first.weekday() == 0 and last - first == dt.timedelta(days=27) and first <= d(2026, 10, 28) <= last
+    # every day of a block maps to that block, and the next day after it to the next one
+    assert {windows([first + dt.timedelta(days=i)])[0] for i in range(28)} == {(first, last)}
+    assert windows([last + dt.timedelta(days=1)]) == [(last + dt.timedelta(days=1), last + dt.timedelta(days=28))]
+    # a day's block does not depend on the other days asked about (the page after a decision reuses it)
     recent = [d(2026, 10, 1), d(2026, 10, 20), d(2026, 10, 31)]
-    assert windows(recent) == [(d(2026, 9, 28), d(2026, 11, 1))]
-    assert windows([d(2026, 3, 4), *recent]) == [(d(2026, 3, 2), d(2026, 3, 8)), (d(2026, 9, 28), d(2026, 11, 1))]
-    assert windows([d(2026, 9, 1), d(2026, 10, 31)]) == [(d(2026, 8, 31), d(2026, 9, 6)),
-                                                         (d(2026, 10, 26), d(2026, 11, 1))]
-    weekly = [d(2026, 9, 1) + dt.timedelta(weeks=i) for i in range(7)]  # 7 weeks in a row: 5, then 2
-    assert windows(weekly) == [(d(2026, 8, 31), d(2026, 10, 4)), (d(2026, 10, 5), d(2026, 10, 18))]
+    for day in recent:
+        assert windows([day])[0] in windows([d(2025, 3, 4), *recent])
+    assert windows(recent + recent) == windows(recent) == sorted(set(windows(recent)))
 
 
 def test_review_columns_are_words_of_known_kinds():

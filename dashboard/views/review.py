@@ -68,6 +68,7 @@ if held is None and st.session_state.get(actions.VIEW) is not None:
         st.session_state.pop(actions.VIEW, None)
 reasons = {}  # one scoring call per merchant serves the queue page and the case shown
 for m in merchant_ids:
+    rd.payments(m, [c.payment_id for c in cases if c.merchant_id == m], ctx.data_version)  # read once, kept
     wanted = [c.payment_id for c in (*first, held, viewed) if c is not None and c.merchant_id == m]
     reasons.update(review_scoring.reasons(m, wanted, ctx.data_version))
 listed = rd.build_queue_frame(cases, now, names, reasons, filters)

@@ -11,6 +11,7 @@ Payload: a zip holding
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import zipfile
@@ -58,6 +59,7 @@ def load_params(payload: bytes) -> dict:
     return json.loads(_read(payload, "params.json"))
 
 
+@functools.lru_cache(maxsize=train.LOADED_MODELS)
 def load_model(payload: bytes) -> train.FraudModel:
     p = load_params(payload)
     if tuple(p["features"]) != FEATURE_NAMES:
