@@ -63,7 +63,8 @@ def _render_links(case: ReviewCase, row: Mapping, data_version: int) -> None:
     st.caption("The customer's, card's and device's history at this merchant")
     if summary.height:
         grid(summary, "rv_history_summary", case.currency)
-        latest = st.expander(f"Their latest {rows.height:,} payments", key=HISTORY_OPEN, on_change="rerun")
+        words = f"Their latest {rows.height:,} payments" if rows.height != 1 else "Their one payment"
+        latest = st.expander(words, key=HISTORY_OPEN, on_change="rerun")
         if latest.open:  # drawn only when opened: the next case loads without it
             with latest:
                 grid(rows.select("paid_ts", "payment_id", "amount", "status", "shares", "chargeback",
