@@ -5,14 +5,15 @@ in as its own fraud_reviewer user. It opens Fraud review, claims the next case, 
 next case" again and again. A round trip is timed from the click until the page has finished its run, and it
 counts only when that run shows a different case (the decision was stored and the next case was claimed in the
 same transaction). Between decisions each reviewer reads the case for ``--think`` seconds (uniform from half to
-one and a half times it, seeded): 2 s by default, far faster than a person decides a case, so the server carries
-20 reviewers at 10 decisions a second between them. ``--think 0`` is the saturated worst case. Errors: an
+one and a half times it, seeded): 10 s by default, still far faster than a person checks a case's histories and
+linked payments, so the server carries 20 reviewers at 2 decisions a second between them; ``--think 2`` (10 a
+second) is past what one server renders and measures queueing, ``--think 0`` the saturated worst case. Errors: an
 exception on the page, a run without a new case, a timeout or a closed socket.
 
 Afterwards the store is read back: every timed decision is there exactly once, and no case was decided twice.
 Cases are real payments of the warehouse, put in the queue through the store as ``python -m models score`` does.
 
-    python benchmarks/bench_reviewers.py [--warehouse PATH] [--reviewers 20] [--decisions 25] [--think 2]
+    python benchmarks/bench_reviewers.py [--warehouse PATH] [--reviewers 20] [--decisions 25] [--think 10]
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def main() -> None:
                     "(default: generate the demo warehouse and train its fraud models, about 15 s)")
     ap.add_argument("--reviewers", type=int, default=20)
     ap.add_argument("--decisions", type=int, default=25, help="decisions per reviewer")
-    ap.add_argument("--think", type=float, default=2.0, help="seconds a reviewer reads a case (mean)")
+    ap.add_argument("--think", type=float, default=10.0, help="seconds a reviewer reads a case (mean)")
     args = ap.parse_args()
 
     from sqlalchemy import func, select
