@@ -4,7 +4,8 @@ chargebacks that arrived later.
 
 Every read goes through ``data.access`` (the caller's merchant scope) and is narrowed again to the case's own
 merchant: a card seen at two merchants links nothing across them. Payment ids travel as an Arrow table joined
-in (a few, integers only, as an IN list), never as SQL text. Pure: polars frames out, no streamlit.
+in (up to FEW_IDS as an IN list of integers, checked as such); strings are bound as data, never pasted into SQL
+text. Pure: polars frames out, no streamlit.
 """
 
 from __future__ import annotations
@@ -67,23 +68,21 @@ def email_domain_is_common(access: DataAccess, payment: Mapping, limit: int = CO
     return int(access.scalar(p.filter(access.equals(p.email_domain, domain)).count())) > limit
 
 
-def compute_linked_payments(access: DataAccess, payment: Mapping, *, limit: int = LINKED_LIMIT,
-                            common_email: int = COMMON_EMAIL_PAYMENTS,
-                            email_is_common: bool | None = None) -> pl.DataFrame:
-    """Other payments of the same merchant sharing the payment's card, device, IP prefix or (an uncommon) email
-    domain, nearest in time first, at most ``limit``. Columns: PAYMENT_COLUMNS, ``linked_by`` (words: "card,
-    device"), ``links`` (how many signals are shared) and ``hours_apart`` (signed: negative = before).
-    ``email_is_common``: email_domain_is_common's answer when the caller has it already."""
-    shared = _linking(access, payment, common_email, email_is_common)
-    if not shared:
-        return _no_links(compute_payments(access, []))
-    return _linked_from(_sharing(access, payment, shared), payment, shared, limit)
-
-
 def compute_case_links(access: DataAccess, payment: Mapping, *, email_is_common: bool | None = None
                        ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """compute_histories' (summary, rows) and compute_linked_payments' frame from one read of the payments
-    sharing any of the payment's identities (a case view's whole warehouse read)."""
+    """What a case view shows around a payment, from one read of the merchant's payments sharing any of its
+    identities. Returns (summary, history, linked):
+
+    - summary: one row per known identity of the customer, card and device, with ``identity`` ("Customer",
+      "Card", "Device"), ``payments``, ``declined``, ``charged_back``, ``captured_amount`` (merchant currency),
+      ``first_paid``, ``last_paid`` (the payment itself included);
+    - history: their latest HISTORY_LIMIT payments, newest first, with ``shares`` (words: "customer, card")
+      and ``this_payment`` (flag);
+    - linked: other payments sharing its card, device, IP prefix or (an uncommon) email domain, nearest in time
+      first, at most LINKED_LIMIT, with ``linked_by`` (words: "card, device"), ``links`` (how many signals are
+      shared) and ``hours_apart`` (signed: negative = before).
+
+    ``email_is_common``: email_domain_is_common's answer when the caller has it already."""
     shared = _linking(access, payment, COMMON_EMAIL_PAYMENTS, email_is_common)
     known = _known(payment)
     wanted = {**known, **shared}
@@ -134,19 +133,6 @@ def _linked_from(rows: pl.DataFrame, payment: Mapping, shared: Mapping, limit: i
 
 def _no_links(payments: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(schema={**payments.schema, "linked_by": pl.Utf8, "links": pl.Int64, "hours_apart": pl.Float64})
-
-
-def compute_histories(access: DataAccess, payment: Mapping, *, limit: int = HISTORY_LIMIT) -> tuple[pl.DataFrame,
-                                                                                                    pl.DataFrame]:
-    """The customer's, card's and device's payments at this merchant (the payment itself included).
-
-    Returns (summary, rows). summary: one row per known identity with ``identity`` ("Customer", "Card",
-    "Device"), ``payments``, ``declined``, ``charged_back``, ``captured_amount`` (merchant currency),
-    ``first_paid``, ``last_paid``. rows: the latest ``limit`` payments of any of them, newest first, with
-    ``shares`` (words: "customer, card") and ``this_payment`` (flag)."""
-    known = _known(payment)
-    rows = _sharing(access, payment, known) if known else pl.DataFrame()
-    return _histories_from(rows, payment, known, limit)
 
 
 SUMMARY_SCHEMA = {"identity": pl.Utf8, "payments": pl.Int64, "declined": pl.Int64, "charged_back": pl.Int64,

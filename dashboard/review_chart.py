@@ -14,7 +14,7 @@ from dashboard.plain_text import plotly_text
 
 
 def build_linked_figure(linked: pl.DataFrame, case_amount: float, currency: str) -> go.Figure:
-    """Linked payments (``fraud_links.compute_linked_payments``) as points: hours from the case's payment
+    """Linked payments (``fraud_links.compute_case_links``' third frame) as points: hours from the case's payment
     against amount, one colour per kind of link (what they share), crosses for those charged back; the case's
     own payment is the black diamond at zero."""
     fig = go.Figure()

@@ -187,7 +187,7 @@ def _email_is_common(merchant_id: int, domain: str, data_version: int) -> bool:
 
 @dataclass(frozen=True)
 class CaseLinks:
-    summary: pl.DataFrame  # the customer's, card's and device's histories (fraud_links.compute_histories)
+    summary: pl.DataFrame  # the customer's, card's and device's histories (fraud_links.compute_case_links)
     history: pl.DataFrame  # their latest payments
     linked: pl.DataFrame  # payments linked by card, device, network or email domain
     email_is_common: bool  # the email domain was too common to link on
