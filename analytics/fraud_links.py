@@ -83,7 +83,7 @@ def compute_case_links(access: DataAccess, payment: Mapping, *, email_is_common:
       shared) and ``hours_apart`` (signed: negative = before).
 
     ``email_is_common``: email_domain_is_common's answer when the caller has it already."""
-    shared = _linking(access, payment, COMMON_EMAIL_PAYMENTS, email_is_common)
+    shared = _linking(access, payment, email_is_common)
     known = _known(payment)
     wanted = {**known, **shared}
     rows = _sharing(access, payment, wanted) if wanted else compute_payments(access, [])
@@ -91,12 +91,12 @@ def compute_case_links(access: DataAccess, payment: Mapping, *, email_is_common:
     return (*_histories_from(rows, payment, known, HISTORY_LIMIT), linked)
 
 
-def _linking(access: DataAccess, payment: Mapping, common_email: int, email_is_common: bool | None) -> dict:
+def _linking(access: DataAccess, payment: Mapping, email_is_common: bool | None) -> dict:
     """The payment's identities that link it to others: an email domain only when it is not common."""
     shared = {c: payment.get(c) for c in LINKS if payment.get(c) is not None}
     if "email_domain" in shared:
         if email_is_common is None:
-            email_is_common = email_domain_is_common(access, payment, common_email)
+            email_is_common = email_domain_is_common(access, payment)
         if email_is_common:
             del shared["email_domain"]
     return shared

@@ -94,13 +94,17 @@ def _mismatch(a: str, b: str) -> pl.Expr:
     return (pl.col(a).is_not_null() & pl.col(b).is_not_null() & (pl.col(a) != pl.col(b))).cast(pl.Float64)
 
 
-def _smallest_units(amount: pl.Series) -> tuple[np.ndarray, int]:
-    """Amounts as integers in the smallest unit of their decimal type (exact sums), and that type's scale."""
+def _scale(dtype: pl.DataType) -> int:
+    """Decimal places of the smallest unit amounts are summed in: the decimal type's, else micro-units (a
+    float column, not the warehouse's type)."""
+    return dtype.scale if isinstance(dtype, pl.Decimal) else 6
+
+
+def _smallest_units(amount: pl.Series) -> np.ndarray:
+    """Amounts as integers in the smallest unit of their type (``_scale``): exact sums."""
     if isinstance(amount.dtype, pl.Decimal):
-        scale = amount.dtype.scale
-        return amount.to_physical().fill_null(0).cast(pl.Int64).to_numpy(), scale
-    scale = 6  # a float column (not the warehouse's type): micro-units
-    return (amount.cast(pl.Float64).fill_null(0.0) * 10**scale).round().cast(pl.Int64).to_numpy(), scale
+        return amount.to_physical().fill_null(0).cast(pl.Int64).to_numpy()
+    return (amount.cast(pl.Float64).fill_null(0.0) * 10**_scale(amount.dtype)).round().cast(pl.Int64).to_numpy()
 
 
 def _earlier_totals(access: DataAccess, early: ir.Table, late: ir.Table, key: str, scale: int) -> pl.DataFrame:
@@ -114,9 +118,10 @@ def _earlier_totals(access: DataAccess, early: ir.Table, late: ir.Table, key: st
         sums["amount"] = k.amount.sum()
     totals = access.to_polars(k.group_by(k.merchant_id, k[column]).aggregate(**sums))
     if "amount" in wanted:
-        totals = totals.with_columns(pl.Series("amount", _smallest_units(
-            totals["amount"].cast(pl.Decimal(38, scale)) if isinstance(totals["amount"].dtype, pl.Decimal)
-            else totals["amount"])[0]))
+        summed = totals["amount"]
+        if isinstance(summed.dtype, pl.Decimal):  # the warehouse's sum keeps the scale; make sure of it
+            summed = summed.cast(pl.Decimal(38, scale))
+        totals = totals.with_columns(pl.Series("amount", _smallest_units(summed)))
     return totals
 
 
@@ -125,7 +130,7 @@ def _histories(rows: pl.DataFrame) -> dict[str, np.ndarray]:
     and searches run outside the interpreter lock)."""
     micros = rows["paid_ts"].cast(pl.Datetime("us")).to_physical().to_numpy()
     instants = windows.Instants.of(micros, sorted({*MICROS.values(), HOUR, MONTH}))
-    amount, _ = _smallest_units(rows["amount"])
+    amount = _smallest_units(rows["amount"])
     values = {"n": None, "amount": amount,
               "declined": (rows["status"] == "declined").fill_null(False).cast(pl.Int64).to_numpy()}
 
@@ -182,7 +187,7 @@ def compute_features(access: DataAccess, *, since: dt.datetime | None = None, un
         cut = ibis.literal(since - LONGEST, type="timestamp")
         early, t = t.filter(t.paid_ts < cut), t.filter(t.paid_ts >= cut)
     rows = access.to_polars(t.select(*READ_COLUMNS))
-    scale = _smallest_units(rows["amount"].head(1))[1]
+    scale = _scale(rows["amount"].dtype)
     with ThreadPoolExecutor(1) as pool:  # the warehouse sums the earlier totals while the windows are counted
         pending = None
         if since is not None and rows.height:

@@ -33,9 +33,7 @@ class Instants:
     def of(cls, micros: np.ndarray, spans: list[int]) -> "Instants":
         order = np.argsort(micros, kind="stable")
         ordered = micros[order]
-        new = np.empty(len(ordered), dtype=bool)
-        new[:1] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+        new = _new_runs(ordered)
         distinct = ordered[new]
         rank = np.empty(len(micros), dtype=np.int64)
         rank[order] = np.cumsum(new) - 1
@@ -47,12 +45,18 @@ class Instants:
         return cls(rank=rank, bits=max(1, int(len(distinct)).bit_length()), before=before)
 
 
+def _new_runs(values: np.ndarray) -> np.ndarray:
+    """For sorted ``values``, True where a run of equal values starts."""
+    new = np.empty(len(values), dtype=bool)
+    new[:1] = True
+    np.not_equal(values[1:], values[:-1], out=new[1:])
+    return new
+
+
 def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For sorted ``values``, each position's run of equal values: its first position and the one after it."""
     size = len(values)
-    new = np.empty(size, dtype=bool)
-    new[:1] = True
-    np.not_equal(values[1:], values[:-1], out=new[1:])
+    new = _new_runs(values)
     starts = np.flatnonzero(new)
     run = np.cumsum(new) - 1
     return starts[run], np.append(starts[1:], size)[run]
@@ -99,13 +103,15 @@ class Identity:
         # the first row at this row's own instant (earlier rows of the identity come before it) and the row
         # after that instant's last
         self.first, self.after = _runs(self.key)
-        self._starts: dict[int | None, np.ndarray] = {None: _runs(self.group)[0]}
+        self._starts: dict[int | None, np.ndarray] = {}
 
     def start(self, span: int | None) -> np.ndarray:
         """Per sorted row, the first sorted row of its identity paid at or after (instant - span); None: the
         identity's first row."""
         if span not in self._starts:
-            low = (self.group << self.instants.bits) | self.instants.before[span][self.at]
+            low = self.group << self.instants.bits
+            if span is not None:
+                low = low | self.instants.before[span][self.at]
             self._starts[span] = np.searchsorted(self.key, low, side="left")
         return self._starts[span]
 
